@@ -1,0 +1,1 @@
+"""The `venta` command: run one service, apply migrations, or bring the whole platform up locally."""

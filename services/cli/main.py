@@ -1,0 +1,92 @@
+"""`venta serve NAME`, `venta migrate`, `venta up`: the entry points of every process the platform runs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from services.cli.registry import SERVICES
+from services.kit.config import ConfigError, load_settings
+from services.kit.db.migrations import upgrade
+from services.kit.logging import configure_logging
+from services.kit.telemetry import configure_tracing, shutdown_tracing
+
+
+def _serve(name: str) -> None:
+    entry = SERVICES[name]
+    settings = load_settings(entry.settings)
+    configure_logging(name, getattr(settings, "log_level", "INFO"))
+    configure_tracing(name)
+
+    async def serve() -> None:
+        await entry.build(settings).run()  # built inside the loop: grpc.aio binds to the running loop
+
+    try:
+        asyncio.run(serve())
+    finally:
+        shutdown_tracing()
+
+
+async def _migrate(names: list[str]) -> None:
+    for name in names:
+        entry = SERVICES[name]
+        if entry.migrations is None:
+            continue
+        settings = load_settings(entry.settings)
+        await upgrade(entry.migrations, settings.dsn)  # type: ignore[attr-defined]
+        print(f"migrated {name}")
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="venta", description="The Venta platform.")
+    commands = root.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run one service until SIGTERM")
+    serve.add_argument("service", choices=sorted(SERVICES))
+    migrate = commands.add_parser("migrate", help="apply database migrations (creates databases as needed)")
+    migrate.add_argument("services", nargs="*", metavar="SERVICE", help=f"any of {', '.join(sorted(SERVICES))}")
+    migrate.add_argument("--all", action="store_true", help="every service with a database")
+    up = commands.add_parser("up", help="run the whole platform locally, with embedded servers unless URLs given")
+    up.add_argument("--data-dir", type=Path, default=Path(".venta"), help="where data and logs live (kept)")
+    up.add_argument("--postgres-url", help="use this PostgreSQL server (postgresql://user:pass@host:port)")
+    up.add_argument("--nats-url", help="use this NATS server (JetStream enabled)")
+    up.add_argument("--redis-url", help="use this Redis server")
+    up.add_argument("--only", nargs="*", choices=sorted(SERVICES), help="start only these services")
+    up.add_argument("--port-offset", type=int, default=0, help="add this to every port (two platforms side by side)")
+    smoke = commands.add_parser("smoke", help="create/read/update/refuse/delete a vendor on a running platform")
+    smoke.add_argument("--vendors-addr", default="127.0.0.1:5005", help="the vendor service's gRPC address")
+    return root
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            _serve(args.service)
+        elif args.command == "migrate":
+            names = sorted(SERVICES) if args.all or not args.services else args.services
+            unknown = sorted(set(names) - set(SERVICES))
+            if unknown:
+                raise SystemExit(f"venta migrate: unknown service(s) {', '.join(unknown)}")
+            asyncio.run(_migrate(names))
+        elif args.command == "smoke":
+            from services.cli.smoke import run_smoke
+
+            asyncio.run(run_smoke(args.vendors_addr))
+        elif args.command == "up":
+            from services.cli.up import LocalPlatform
+
+            LocalPlatform(
+                data_dir=args.data_dir,
+                postgres_url=args.postgres_url,
+                nats_url=args.nats_url,
+                redis_url=args.redis_url,
+                only=args.only,
+                port_offset=args.port_offset,
+            ).run()
+    except ConfigError as exc:
+        print(f"venta: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None

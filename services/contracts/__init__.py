@@ -1,0 +1,1 @@
+"""Generated protobuf/gRPC stubs (protos/generate.py). Never edit."""

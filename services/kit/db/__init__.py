@@ -1,0 +1,1 @@
+"""Async database access (SQLAlchemy + asyncpg through SQLModel) and Alembic migrations, shared by every service."""

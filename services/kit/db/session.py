@@ -1,0 +1,49 @@
+"""One `Database` per service process: an async engine, a session factory and a readiness ping.
+
+The pool checks each connection before use (`pool_pre_ping`), so after PostgreSQL restarts the next call gets a
+fresh connection instead of an error; connects and statements have timeouts, so a dead server turns into a fast
+UNAVAILABLE (see `services.kit.errors`) rather than a hung call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.kit.config import DatabaseSettings
+
+
+class Database:
+    def __init__(self, settings: DatabaseSettings, *, application_name: str) -> None:
+        self.engine = create_async_engine(
+            settings.dsn,
+            pool_pre_ping=True,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_pool_size,
+            pool_timeout=settings.db_connect_timeout_s,
+            connect_args={
+                "timeout": settings.db_connect_timeout_s,
+                "command_timeout": settings.db_statement_timeout_s,
+                "server_settings": {"application_name": application_name},
+            },
+        )
+        SQLAlchemyInstrumentor().instrument(engine=self.engine.sync_engine)
+        self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A unit of work: committed when the block ends normally, rolled back when it raises."""
+        async with self._sessions() as session, session.begin():
+            yield session
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def close(self) -> None:
+        await self.engine.dispose()

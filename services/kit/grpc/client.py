@@ -1,0 +1,144 @@
+"""Calls to a peer service: a deadline on every call, a circuit breaker per peer, errors in domain terms.
+
+The breaker (pybreaker) counts only failures that say the peer is unwell (UNAVAILABLE, DEADLINE_EXCEEDED,
+INTERNAL, UNKNOWN, RESOURCE_EXHAUSTED); a NOT_FOUND or PERMISSION_DENIED is an answer, not a failure. While the
+breaker is open, calls fail at once with `Unavailable` instead of waiting for a deadline.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Generic, TypeVar
+
+import grpc
+import pybreaker
+from opentelemetry.instrumentation.grpc import aio_client_interceptors
+
+from services.kit.errors import Unavailable, VentaError
+from services.kit.grpc.interceptors import REQUEST_ID_KEY
+from services.kit.logging import request_id_var
+from services.kit.metrics import (
+    BREAKER_REJECTIONS,
+    BREAKER_STATE,
+    BREAKER_TRANSITIONS,
+    GRPC_CLIENT_LATENCY,
+    GRPC_CLIENT_REQUESTS,
+)
+
+StubT = TypeVar("StubT")
+
+PEER_FAILURES = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+    }
+)
+_STATE_VALUE = {pybreaker.STATE_CLOSED: 0, pybreaker.STATE_HALF_OPEN: 1, pybreaker.STATE_OPEN: 2}
+
+
+class RemoteError(VentaError):
+    """A peer answered with a non-OK status that is the caller's to handle (NOT_FOUND, PERMISSION_DENIED, ...)."""
+
+    def __init__(self, code: grpc.StatusCode, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.field = field
+
+
+def _is_answer(exc: BaseException) -> bool:
+    return isinstance(exc, grpc.aio.AioRpcError) and exc.code() not in PEER_FAILURES
+
+
+class _BreakerMetrics(pybreaker.CircuitBreakerListener):
+    def state_change(self, cb: pybreaker.CircuitBreaker, old_state: Any, new_state: Any) -> None:
+        BREAKER_STATE.labels(cb.name).set(_STATE_VALUE[new_state.name])
+        BREAKER_TRANSITIONS.labels(cb.name, new_state.name).inc()
+
+
+def make_breaker(
+    name: str, *, fail_max: int, reset_timeout_s: float, state_storage: Any = None
+) -> pybreaker.CircuitBreaker:
+    breaker = pybreaker.CircuitBreaker(
+        fail_max=fail_max,
+        reset_timeout=reset_timeout_s,
+        exclude=[_is_answer],
+        listeners=[_BreakerMetrics()],
+        name=name,
+        state_storage=state_storage,
+    )
+    BREAKER_STATE.labels(name).set(_STATE_VALUE[breaker.current_state])
+    return breaker
+
+
+def _translate(target: str, exc: grpc.aio.AioRpcError) -> VentaError:
+    code = exc.code()
+    if code in PEER_FAILURES:
+        return Unavailable(f"{target} is unavailable ({code.name})")
+    trailing: Any = exc.trailing_metadata() or ()
+    field = next((v for k, v in trailing if k == "venta-field"), None)
+    return RemoteError(code, exc.details() or code.name, field if isinstance(field, str) else None)
+
+
+class PeerClient(Generic[StubT]):
+    """A stub for one peer service, behind a deadline and a breaker."""
+
+    def __init__(
+        self,
+        *,
+        target_name: str,
+        address: str,
+        stub: Callable[[grpc.aio.Channel], StubT],
+        timeout_s: float,
+        breaker: pybreaker.CircuitBreaker,
+    ) -> None:
+        self.target_name = target_name
+        self.timeout_s = timeout_s
+        self.breaker = breaker
+        self.channel = grpc.aio.insecure_channel(
+            address,
+            interceptors=aio_client_interceptors(),  # type: ignore[no-untyped-call]
+            options=[("grpc.keepalive_time_ms", 30_000), ("grpc.enable_retries", 0)],
+        )
+        self.stub = stub(self.channel)
+
+    def _metadata(self) -> tuple[tuple[str, str], ...]:
+        rid = request_id_var.get()
+        return ((REQUEST_ID_KEY, rid),) if rid else ()
+
+    async def call(self, method: str, request: Any, *, timeout_s: float | None = None) -> Any:
+        rpc = getattr(self.stub, method)
+        started = time.perf_counter()
+        code = grpc.StatusCode.OK
+        try:
+            with self.breaker.calling():
+                return await rpc(request, timeout=timeout_s or self.timeout_s, metadata=self._metadata())
+        except pybreaker.CircuitBreakerError:
+            code = grpc.StatusCode.UNAVAILABLE
+            BREAKER_REJECTIONS.labels(self.breaker.name).inc()
+            raise Unavailable(f"{self.target_name} is unavailable (circuit open)") from None
+        except grpc.aio.AioRpcError as exc:
+            code = exc.code()
+            raise _translate(self.target_name, exc) from None
+        finally:
+            GRPC_CLIENT_REQUESTS.labels(self.target_name, method, code.name).inc()
+            GRPC_CLIENT_LATENCY.labels(self.target_name, method).observe(time.perf_counter() - started)
+
+    async def stream(self, method: str, request: Any, *, timeout_s: float | None = None) -> AsyncIterator[Any]:
+        """A server-streaming call; the deadline covers the whole stream."""
+        rpc = getattr(self.stub, method)
+        try:
+            with self.breaker.calling():
+                async for item in rpc(request, timeout=timeout_s or self.timeout_s, metadata=self._metadata()):
+                    yield item
+        except pybreaker.CircuitBreakerError:
+            BREAKER_REJECTIONS.labels(self.breaker.name).inc()
+            raise Unavailable(f"{self.target_name} is unavailable (circuit open)") from None
+        except grpc.aio.AioRpcError as exc:
+            raise _translate(self.target_name, exc) from None
+
+    async def close(self) -> None:
+        await self.channel.close(None)

@@ -1,0 +1,147 @@
+"""The async gRPC server every service runs: servicers + health + reflection + interceptors + side HTTP port.
+
+`GrpcServiceHost.start()`/`stop()` are what tests use (random ports when given 0); `run()` is what the CLI uses:
+it serves until SIGTERM/SIGINT, then drains: readiness turns red and gRPC health says NOT_SERVING, new calls are
+refused, in-flight calls get `shutdown_grace_s` to finish, then dependencies are closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from opentelemetry.instrumentation.grpc import aio_server_interceptor
+
+from services.kit.grpc.interceptors import ServerInterceptor
+from services.kit.health import HealthServer, ReadinessCheck, run_checks
+
+log = logging.getLogger("venta.grpc")
+
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+
+class GrpcServiceHost:
+    def __init__(
+        self,
+        *,
+        service: str,
+        register: Callable[[grpc.aio.Server], None],
+        service_names: Sequence[str],
+        checks: Mapping[str, ReadinessCheck],
+        host: str,
+        grpc_port: int,
+        http_port: int,
+        shutdown_grace_s: float = 10.0,
+        on_stop: Sequence[Callable[[], Awaitable[object]]] = (),
+        health_poll_s: float = 2.0,
+    ) -> None:
+        self.service = service
+        self.service_names = list(service_names)
+        self.checks = checks
+        self.grace = shutdown_grace_s
+        self.on_stop = list(on_stop)
+        self.health_poll_s = health_poll_s
+        self.server = grpc.aio.server(
+            interceptors=[aio_server_interceptor(), ServerInterceptor(service)],  # type: ignore[no-untyped-call]
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        register(self.server)
+        self.health = health.aio.HealthServicer()  # type: ignore[attr-defined]
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            [*self.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
+        )
+        self.grpc_port = self.server.add_insecure_port(f"{host}:{grpc_port}")
+        self.http = HealthServer(service=service, checks=checks, host=host, port=http_port)
+        self._watch: asyncio.Task[None] | None = None
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Any,
+        *,
+        register: Callable[[grpc.aio.Server], None],
+        service_names: Sequence[str],
+        checks: Mapping[str, ReadinessCheck],
+        on_stop: Sequence[Callable[[], Awaitable[object]]] = (),
+    ) -> GrpcServiceHost:
+        """A host on the settings' host/ports/grace (settings combine KitSettings and GrpcSettings)."""
+        return cls(
+            service=settings.service_name,
+            register=register,
+            service_names=service_names,
+            checks=checks,
+            host=settings.host,
+            grpc_port=settings.grpc_port,
+            http_port=settings.http_port,
+            shutdown_grace_s=settings.shutdown_grace_s,
+            on_stop=on_stop,
+        )
+
+    @property
+    def http_port(self) -> int:
+        return self.http.port
+
+    async def start(self) -> None:
+        await self.server.start()
+        await self.http.start()
+        await self._publish_health()
+        self._watch = asyncio.create_task(self._watch_health(), name=f"{self.service}-health")
+        log.info(
+            "%s serving gRPC on :%d, HTTP on :%d",
+            self.service,
+            self.grpc_port,
+            self.http_port,
+            extra={"grpc_port": self.grpc_port, "http_port": self.http_port},
+        )
+
+    async def _publish_health(self) -> None:
+        """Mirror the readiness checks into grpc.health.v1 so gRPC-native probes see the same truth."""
+        results = await run_checks(self.service, self.checks, timeout_s=2.0)
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if not self.http.draining and all(v == "ok" for v in results.values())
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ["", *self.service_names]:
+            await self.health.set(name, status)
+
+    async def _watch_health(self) -> None:
+        while True:
+            await asyncio.sleep(self.health_poll_s)
+            try:
+                await self._publish_health()
+            except Exception:
+                log.exception("health update failed")
+
+    async def stop(self) -> None:
+        self.http.draining = True
+        if self._watch is not None:
+            self._watch.cancel()
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(self.grace)
+        await self.http.stop()
+        for close in self.on_stop:
+            await close()
+        log.info("%s stopped", self.service)
+
+    async def run(self) -> None:
+        """Serve until SIGTERM or SIGINT, then shut down gracefully."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        await stop.wait()
+        log.info("%s received a stop signal, draining (grace %.0fs)", self.service, self.grace)
+        await self.stop()

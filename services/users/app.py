@@ -1,0 +1,36 @@
+"""Wires the user service together: database, a breaker-wrapped client of the vendor service, the gRPC host."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.contracts.venta.user.v1 import user_pb2, user_pb2_grpc
+from services.contracts.venta.vendor.v1 import vendor_pb2_grpc
+from services.kit.db.session import Database
+from services.kit.grpc.client import PeerClient, make_breaker
+from services.kit.grpc.server import GrpcServiceHost
+from services.users.config import UserSettings
+from services.users.servicer import UserServicer
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+SERVICE_NAME = user_pb2.DESCRIPTOR.services_by_name["UserService"].full_name
+
+
+def build(settings: UserSettings) -> GrpcServiceHost:
+    db = Database(settings, application_name=settings.service_name)
+    vendors = PeerClient(
+        target_name="vendors",
+        address=settings.vendors_addr,
+        stub=vendor_pb2_grpc.VendorServiceStub,
+        timeout_s=settings.grpc_timeout_s,
+        breaker=make_breaker(
+            "users->vendors", fail_max=settings.breaker_fail_max, reset_timeout_s=settings.breaker_reset_timeout_s
+        ),
+    )
+    return GrpcServiceHost.from_settings(
+        settings,
+        register=lambda server: user_pb2_grpc.add_UserServiceServicer_to_server(UserServicer(db, vendors), server),
+        service_names=[SERVICE_NAME],
+        checks={"postgres": db.ping},
+        on_stop=[vendors.close, db.close],
+    )

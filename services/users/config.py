@@ -1,0 +1,17 @@
+"""Settings of the user service; it calls the vendor service for GetUserVendors."""
+
+from __future__ import annotations
+
+from pydantic_settings import SettingsConfigDict
+
+from services.kit.config import DatabaseSettings, GrpcSettings, KitSettings, Port
+
+
+class UserSettings(KitSettings, DatabaseSettings, GrpcSettings):
+    model_config = SettingsConfigDict(env_prefix="VENTA_", extra="ignore", frozen=True)
+
+    service_name: str = "users"
+    grpc_port: Port = 5000
+    http_port: Port = 9000
+    db_name: str | None = "venta_users"
+    vendors_addr: str = "127.0.0.1:5005"

@@ -1,0 +1,1 @@
+"""The vendor service (gRPC :5005): vendors and their ownership."""

@@ -1,0 +1,25 @@
+"""Wires the vendor service together: database, servicer, and the kit's gRPC host."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.contracts.venta.vendor.v1 import vendor_pb2, vendor_pb2_grpc
+from services.kit.db.session import Database
+from services.kit.grpc.server import GrpcServiceHost
+from services.vendors.config import VendorSettings
+from services.vendors.servicer import VendorServicer
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+SERVICE_NAME = vendor_pb2.DESCRIPTOR.services_by_name["VendorService"].full_name
+
+
+def build(settings: VendorSettings) -> GrpcServiceHost:
+    db = Database(settings, application_name=settings.service_name)
+    return GrpcServiceHost.from_settings(
+        settings,
+        register=lambda server: vendor_pb2_grpc.add_VendorServiceServicer_to_server(VendorServicer(db), server),
+        service_names=[SERVICE_NAME],
+        checks={"postgres": db.ping},
+        on_stop=[db.close],
+    )

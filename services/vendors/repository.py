@@ -1,0 +1,76 @@
+"""Vendor persistence: every rule about who may change what is enforced here, inside the transaction."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.kit.errors import NotFound, PermissionDenied
+from services.vendors.models import Vendor, VendorCreate
+
+
+async def get_vendor(session: AsyncSession, *, vendor_id: uuid.UUID, for_update: bool = False) -> Vendor:
+    query = select(Vendor).where(Vendor.id == vendor_id)
+    if for_update:
+        query = query.with_for_update()
+    vendor = (await session.exec(query)).first()
+    if vendor is None:
+        raise NotFound(f"vendor {vendor_id} not found")
+    return vendor
+
+
+async def _owned(session: AsyncSession, *, vendor_id: uuid.UUID, caller_id: uuid.UUID) -> Vendor:
+    vendor = await get_vendor(session, vendor_id=vendor_id, for_update=True)
+    if vendor.owner_id != caller_id:
+        raise PermissionDenied(f"vendor {vendor_id} belongs to another user")
+    return vendor
+
+
+async def create_vendor(session: AsyncSession, *, owner_id: uuid.UUID, data: VendorCreate) -> Vendor:
+    vendor = Vendor(owner_id=owner_id, **data.model_dump())
+    session.add(vendor)
+    await session.flush()
+    return vendor
+
+
+async def update_vendor(
+    session: AsyncSession, *, vendor_id: uuid.UUID, caller_id: uuid.UUID, changes: dict[str, Any]
+) -> Vendor:
+    vendor = await _owned(session, vendor_id=vendor_id, caller_id=caller_id)
+    vendor.apply(changes)
+    session.add(vendor)
+    await session.flush()
+    return vendor
+
+
+async def delete_vendor(session: AsyncSession, *, vendor_id: uuid.UUID, caller_id: uuid.UUID) -> Vendor:
+    vendor = await _owned(session, vendor_id=vendor_id, caller_id=caller_id)
+    await session.delete(vendor)
+    await session.flush()
+    return vendor
+
+
+async def list_vendors(
+    session: AsyncSession, *, owner_id: uuid.UUID | None = None, batch_size: int = 500
+) -> AsyncIterator[Vendor]:
+    """Every vendor (or one owner's) in creation order, read in keyset-paginated batches."""
+    after: tuple[Any, uuid.UUID] | None = None
+    while True:
+        query = select(Vendor).order_by(col(Vendor.created_at), col(Vendor.id)).limit(batch_size)
+        if owner_id is not None:
+            query = query.where(Vendor.owner_id == owner_id)
+        if after is not None:
+            query = query.where(
+                (col(Vendor.created_at) > after[0])
+                | ((col(Vendor.created_at) == after[0]) & (col(Vendor.id) > after[1]))
+            )
+        rows = (await session.exec(query)).all()
+        for vendor in rows:
+            yield vendor
+        if len(rows) < batch_size:
+            return
+        after = (rows[-1].created_at, rows[-1].id)

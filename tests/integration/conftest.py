@@ -1,0 +1,79 @@
+"""Service hosts for the integration tests: each started like production, on random ports, on real PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import grpc
+import pytest
+
+from services.contracts.venta.location.v1 import location_pb2_grpc
+from services.contracts.venta.user.v1 import user_pb2_grpc
+from services.contracts.venta.vendor.v1 import vendor_pb2_grpc
+from services.kit.embedded import Postgres
+from services.kit.grpc.server import GrpcServiceHost
+from services.kit.testing.fixtures import ServiceFactory
+from services.location import app as location_app
+from services.location.config import LocationSettings
+from services.users import app as users_app
+from services.users.config import UserSettings
+from services.vendors import app as vendors_app
+from services.vendors.config import VendorSettings
+
+
+@pytest.fixture
+async def vendors_host(start_service: ServiceFactory, postgres: Postgres) -> GrpcServiceHost:
+    return await start_service(vendors_app.build, VendorSettings, migrations=vendors_app.MIGRATIONS, postgres=postgres)
+
+
+@pytest.fixture
+async def location_host(start_service: ServiceFactory, postgres: Postgres) -> GrpcServiceHost:
+    return await start_service(
+        location_app.build, LocationSettings, migrations=location_app.MIGRATIONS, postgres=postgres
+    )
+
+
+@pytest.fixture
+async def users_host(
+    start_service: ServiceFactory, postgres: Postgres, vendors_host: GrpcServiceHost
+) -> GrpcServiceHost:
+    return await start_service(
+        users_app.build,
+        UserSettings,
+        migrations=users_app.MIGRATIONS,
+        postgres=postgres,
+        vendors_addr=f"127.0.0.1:{vendors_host.grpc_port}",
+    )
+
+
+async def row_count(host: GrpcServiceHost, table: str) -> int:
+    """Rows in `table` of the service's own database, read directly (not through the service under test)."""
+    engine = host.checks["postgres"].__self__.engine  # type: ignore[attr-defined]
+    conn = await asyncpg.connect(engine.url.set(drivername="postgresql").render_as_string(hide_password=False))
+    try:
+        return int(await conn.fetchval(f'SELECT count(*) FROM "{table}"'))
+    finally:
+        await conn.close()
+
+
+async def _channel(host: GrpcServiceHost) -> grpc.aio.Channel:
+    return grpc.aio.insecure_channel(f"127.0.0.1:{host.grpc_port}")
+
+
+@pytest.fixture
+async def vendors(vendors_host: GrpcServiceHost) -> AsyncIterator[vendor_pb2_grpc.VendorServiceStub]:
+    async with await _channel(vendors_host) as channel:
+        yield vendor_pb2_grpc.VendorServiceStub(channel)
+
+
+@pytest.fixture
+async def location(location_host: GrpcServiceHost) -> AsyncIterator[location_pb2_grpc.LocationServiceStub]:
+    async with await _channel(location_host) as channel:
+        yield location_pb2_grpc.LocationServiceStub(channel)
+
+
+@pytest.fixture
+async def users(users_host: GrpcServiceHost) -> AsyncIterator[user_pb2_grpc.UserServiceStub]:
+    async with await _channel(users_host) as channel:
+        yield user_pb2_grpc.UserServiceStub(channel)
