@@ -139,7 +139,8 @@ class LocalPlatform:
         print(f"  {'service':<10} {'gRPC':<18} {'health / metrics':<30} log")
         for r in self.running:
             grpc_addr = f"127.0.0.1:{r.entry.grpc_port + self.offset}" if r.entry.grpc_port else "-"
-            print(f"  {r.entry.name:<10} {grpc_addr:<18} http://127.0.0.1:{r.entry.http_port + self.offset:<13} {r.log}")
+            http_addr = f"http://127.0.0.1:{r.entry.http_port + self.offset}"
+            print(f"  {r.entry.name:<10} {grpc_addr:<18} {http_addr:<30} {r.log}")
         for name in ("postgres", "nats", "redis"):
             print(f"  {name:<10} {self.urls[name]}")
         print(f"\nPress Ctrl-C to stop (data is kept in {self.data_dir}).\n", flush=True)
