@@ -49,7 +49,7 @@ class LocationServicer(location_pb2_grpc.LocationServiceServicer):
         north, east = _location("ne_location", request, "ne_location")
         if south > north:
             raise InvalidArgument("sw_location.lat", "must not be north of ne_location.lat")
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             found = await repository.vendors_in_box(
                 session, south=south, west=west, north=north, east=east, limit=self.max_results
             )

@@ -73,7 +73,7 @@ class UserServicer(user_pb2_grpc.UserServiceServicer):
 
     async def GetUserVendors(self, request: pb.UserVendorRequest, context: Context) -> pb.UserVendorResponse:
         user_id = parse_uuid("user_id", request.user_id)
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             await repository.get_user(session, user_id=user_id)
         vendors = [
             pb.UserVendorData(id=v.id, name=v.name)
@@ -83,7 +83,7 @@ class UserServicer(user_pb2_grpc.UserServiceServicer):
 
     async def GetUserByClerkId(self, request: pb.GetUserByClerkIdRequest, context: Context) -> pb.User:
         clerk_id = _clerk_id("clerk_id", request.clerk_id)
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             user = await repository.get_by_clerk_id(session, clerk_id=clerk_id)
             status = await repository.subscription_status(session, user_id=user.id)
         return pb.User(

@@ -60,7 +60,7 @@ class VendorServicer(vendor_pb2_grpc.VendorServiceServicer):
 
     async def GetVendorById(self, request: pb.VendorLookupByIdData, context: Context) -> pb.VendorLookupResponse:
         vendor_id = parse_uuid("id", request.id)
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             vendor = await repository.get_vendor(session, vendor_id=vendor_id)
             return pb.VendorLookupResponse(vendor=to_proto(vendor))
 

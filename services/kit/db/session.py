@@ -1,8 +1,10 @@
 """One `Database` per service process: an async engine, a session factory and a readiness ping.
 
-The pool checks each connection before use (`pool_pre_ping`), so after PostgreSQL restarts the next call gets a
-fresh connection instead of an error; connects and statements have timeouts, so a dead server turns into a fast
-UNAVAILABLE (see `services.kit.errors`) rather than a hung call.
+Connects and statements have timeouts, so a dead server turns into a fast UNAVAILABLE (see `services.kit.errors`)
+rather than a hung call. There is no pre-ping (it would cost a round trip on every call): when a call meets a dead
+connection, SQLAlchemy invalidates the whole pool, so after PostgreSQL restarts at most the first call fails, and the
+readiness check usually absorbs even that. Reads go through `read()`, in autocommit mode: one round trip, no
+BEGIN/COMMIT.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ class Database:
     def __init__(self, settings: DatabaseSettings, *, application_name: str) -> None:
         self.engine = create_async_engine(
             settings.dsn,
-            pool_pre_ping=True,
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_pool_size,
             pool_timeout=settings.db_connect_timeout_s,
@@ -34,11 +35,20 @@ class Database:
         )
         SQLAlchemyInstrumentor().instrument(engine=self.engine.sync_engine)
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        self._readers = async_sessionmaker(
+            self.engine.execution_options(isolation_level="AUTOCOMMIT"), class_=AsyncSession, expire_on_commit=False
+        )
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A unit of work: committed when the block ends normally, rolled back when it raises."""
         async with self._sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """Single-statement reads: autocommit, so no BEGIN/COMMIT round trips. Never write through it."""
+        async with self._readers() as session:
             yield session
 
     async def ping(self) -> None:
