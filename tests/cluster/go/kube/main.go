@@ -1,0 +1,73 @@
+// Command kube is kube-apiserver, kube-controller-manager, kube-scheduler (and kubectl) in one binary.
+//
+// Why one binary: the three components share almost all of their dependencies, so building them together
+// costs about as much as building one of them (the slow part of a cold build is compiling k8s.io/*).
+// kubectl costs almost nothing more and gives the tests a client of exactly the server's version (the kubectl
+// found on a machine may be several minors older, outside the supported skew of one minor).
+// tests/cluster/build.sh installs it once and adds one symlink per command; the command to run is chosen from the
+// name the binary was started with (filepath.Base(os.Args[0])), which is what kwokctl uses when it
+// runs "<path>/kube-apiserver ...". "kube <component> [flags]" works too, for manual use.
+//
+// Each branch mirrors the upstream cmd/<component>/<component>.go main function of k8s.io/kubernetes.
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	_ "time/tzdata" // for CronJob time zone support, as in upstream kube-apiserver and kube-controller-manager
+
+	"github.com/spf13/cobra"
+	_ "k8s.io/client-go/plugin/pkg/client/auth" // kubectl: client auth plugins, as in upstream cmd/kubectl
+	"k8s.io/component-base/cli"
+	"k8s.io/component-base/logs"
+	_ "k8s.io/component-base/logs/json/register"          // JSON log format registration
+	_ "k8s.io/component-base/metrics/prometheus/clientgo" // client-go metrics
+	_ "k8s.io/component-base/metrics/prometheus/version"  // version metric registration
+	kubectl "k8s.io/kubectl/pkg/cmd"
+	kubectlutil "k8s.io/kubectl/pkg/cmd/util"
+	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
+	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
+)
+
+var components = map[string]func() *cobra.Command{
+	"kube-apiserver":          apiserver.NewAPIServerCommand,
+	"kube-controller-manager": controllermanager.NewControllerManagerCommand,
+	"kube-scheduler":          func() *cobra.Command { return scheduler.NewSchedulerCommand() }, // variadic options
+	"kubectl":                 nil,                                                              // see runKubectl
+}
+
+func main() {
+	name := strings.TrimSuffix(filepath.Base(os.Args[0]), ".exe")
+	newCommand, ok := components[name]
+	if !ok && len(os.Args) > 1 {
+		// "kube kube-apiserver --flag ...": drop the dispatcher's own name from the arguments.
+		if newCommand, ok = components[os.Args[1]]; ok {
+			os.Args = os.Args[1:]
+		}
+	}
+	if !ok {
+		fmt.Fprintf(os.Stderr, "usage: run as kube-apiserver, kube-controller-manager, kube-scheduler or kubectl "+
+			"(a symlink to this binary), or as %s <component> [flags]\n", name)
+		os.Exit(2)
+	}
+	if newCommand == nil {
+		runKubectl()
+		return
+	}
+	command := newCommand()
+	// cobra reads os.Args[1:] itself; cli.Run parses them.
+	os.Exit(cli.Run(command))
+}
+
+// runKubectl mirrors upstream cmd/kubectl/kubectl.go, whose error handling differs from the servers'.
+func runKubectl() {
+	// Set the log verbosity before the command is built (it reads plugins and .kuberc).
+	logs.GlogSetter(kubectl.GetLogVerbosity(os.Args)) // nolint:errcheck
+	command := kubectl.NewDefaultKubectlCommand()
+	if err := cli.RunNoErrOutput(command); err != nil {
+		kubectlutil.CheckErr(err)
+	}
+}
