@@ -15,7 +15,7 @@
 #   tests/cluster/build.sh --regen-kube-gomod
 #                                       rewrite tests/cluster/go/kube/go.mod and go.sum for KUBE_VERSION
 #                                       (run after changing KUBE_VERSION below, then commit both files)
-# Environment: VENTA_CACHE_DIR (default ~/.cache/venta), VENTA_SKIP_OPTIONAL=1 (skip kube-linter).
+# Environment: VENTA_CACHE_DIR (default ~/.cache/venta).
 set -euo pipefail
 
 # ---- pinned versions -------------------------------------------------------------------------------------------------
@@ -26,7 +26,9 @@ KUBE_VERSION="v1.36.3"
 ETCD_VERSION="v3.6.16"
 KWOK_VERSION="v0.8.0"
 HELM_VERSION="v4.3.1"
-KUBE_LINTER_VERSION="v0.8.3"
+# The manifest linter: kube-linter cannot be had here (the module proxy answers 403 for every version of
+# golang.stackrox.io/kube-linter); kube-score checks the same security and reliability properties.
+KUBE_SCORE_VERSION="v1.20.0"
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="${VENTA_CACHE_DIR:-${HOME}/.cache/venta}"
@@ -36,7 +38,7 @@ KUBE_DIR="${CACHE}/kube-${KUBE_VERSION}"
 ETCD_DIR="${CACHE}/etcd-${ETCD_VERSION}"
 KWOK_DIR="${CACHE}/kwok-${KWOK_VERSION}"
 HELM_DIR="${CACHE}/helm-${HELM_VERSION}"
-KUBE_LINTER_DIR="${CACHE}/kube-linter-${KUBE_LINTER_VERSION}"
+KUBE_SCORE_DIR="${CACHE}/kube-score-${KUBE_SCORE_VERSION}"
 
 # The module cache and GOPATH stay at Go's defaults so that every build (and other Go work) shares one module cache.
 export GOFLAGS="-mod=mod"
@@ -202,23 +204,16 @@ build_helm() {
   log "helm ${HELM_VERSION}: built in $(elapsed $start)"
 }
 
-# Optional: a failure is reported and the script goes on.
-build_kube_linter() {
-  if [[ "${VENTA_SKIP_OPTIONAL:-0}" == 1 ]]; then
-    return
-  fi
-  if [[ -x "${KUBE_LINTER_DIR}/bin/kube-linter" ]]; then
-    log "kube-linter ${KUBE_LINTER_VERSION}: cached in ${KUBE_LINTER_DIR}"
+build_kube_score() {
+  if [[ -x "${KUBE_SCORE_DIR}/bin/kube-score" ]]; then
+    log "kube-score ${KUBE_SCORE_VERSION}: cached in ${KUBE_SCORE_DIR}"
     return
   fi
   local start=$SECONDS
-  log "kube-linter ${KUBE_LINTER_VERSION}: building (optional)..."
-  if go_install "$KUBE_LINTER_DIR" "-s -w -X golang.stackrox.io/kube-linter/internal/version.version=${KUBE_LINTER_VERSION#v}" \
-    "golang.stackrox.io/kube-linter/cmd/kube-linter@${KUBE_LINTER_VERSION}"; then
-    log "kube-linter ${KUBE_LINTER_VERSION}: built in $(elapsed $start)"
-  else
-    log "WARNING: kube-linter ${KUBE_LINTER_VERSION} could not be built (optional; continuing)"
-  fi
+  log "kube-score ${KUBE_SCORE_VERSION}: building..."
+  go_install "$KUBE_SCORE_DIR" "-s -w -X main.version=${KUBE_SCORE_VERSION#v}" \
+    "github.com/zegl/kube-score/cmd/kube-score@${KUBE_SCORE_VERSION}"
+  log "kube-score ${KUBE_SCORE_VERSION}: built in $(elapsed $start)"
 }
 
 # ---- output ------------------------------------------------------------------------------------------------------------
@@ -237,10 +232,8 @@ KWOK_KWOK_CONTROLLER_BINARY=${KWOK_DIR}/bin/kwok
 KWOKCTL=${KWOK_DIR}/bin/kwokctl
 KUBECTL=${KUBE_DIR}/bin/kubectl
 HELM=${HELM_DIR}/bin/helm
+KUBE_SCORE=${KUBE_SCORE_DIR}/bin/kube-score
 EOF
-  if [[ -x "${KUBE_LINTER_DIR}/bin/kube-linter" ]]; then
-    echo "KUBE_LINTER=${KUBE_LINTER_DIR}/bin/kube-linter"
-  fi
 }
 
 main() {
@@ -264,7 +257,7 @@ main() {
   build_helm
   build_etcd
   build_kube
-  build_kube_linter
+  build_kube_score
   print_env >"${ENV_FILE}.tmp"
   mv "${ENV_FILE}.tmp" "$ENV_FILE"
   log "all tools ready in $(elapsed $start); paths written to ${ENV_FILE}"

@@ -73,7 +73,7 @@ class ClusterTools:
     kube_version: str
     helm: Path | None = None
     kubectl: Path | None = None
-    kube_linter: Path | None = None
+    kube_score: Path | None = None
 
     @classmethod
     def from_env_file(cls, path: Path | None = None) -> ClusterTools:
@@ -113,7 +113,7 @@ class ClusterTools:
             kube_version=values.get("KWOK_KUBE_VERSION", ""),
             helm=optional("HELM"),
             kubectl=optional("KUBECTL"),
-            kube_linter=optional("KUBE_LINTER"),
+            kube_score=optional("KUBE_SCORE"),
         )
 
 

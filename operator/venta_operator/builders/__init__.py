@@ -1,0 +1,12 @@
+"""Pure builders: one module per child kind, each a function `Platform -> manifest dicts`.
+
+Rules every builder keeps: no I/O, no clock, no randomness (generated passwords come in as arguments); the same
+input gives the same dicts, key for key, so that the desired-state hash is stable and a no-op reconcile writes
+nothing; values are in the form the API server stores them (quantities as given, `data` not `stringData`), so that
+comparing a manifest with the live object does not report phantom drift; owner references and the desired-state
+hash are added later by `plan`, in one place.
+"""
+
+from typing import Any
+
+Manifest = dict[str, Any]  # a Kubernetes object as plain JSON-able dicts

@@ -1,0 +1,137 @@
+"""ConfigMaps: the services' settings (every non-secret VENTA_* variable) and the PostgreSQL init script.
+
+The settings ConfigMap is read by every workload through `envFrom`; its checksum goes on the pod templates, so a
+setting change rolls the pods (environment variables are read once, at start). Secrets never go here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from venta_operator.builders import Manifest
+from venta_operator.components import DATABASES, LOCATION, USERS, VENDORS
+from venta_operator.endpoints import (
+    identity_issuer,
+    identity_jwks_url,
+    nats_url,
+    peer_addr,
+    postgres_host_port,
+    redis_url,
+)
+from venta_operator.naming import child_name, digest, labels
+from venta_operator.spec import Platform
+
+INIT_SCRIPT = "10-venta-databases.sh"
+
+
+def config_name(platform: str) -> str:
+    return child_name(platform, "config")
+
+
+def postgres_init_name(platform: str) -> str:
+    return child_name(platform, "postgres-init")
+
+
+def _number(value: float) -> str:
+    """30.0 -> "30", 0.5 -> "0.5": stable text for float settings."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def settings(p: Platform) -> dict[str, str]:
+    """Every non-secret setting, named as the services read them (pydantic-settings, prefix VENTA_)."""
+    spec = p.spec
+    db_host, db_port = postgres_host_port(p)
+    data = {
+        "VENTA_DB_HOST": db_host,
+        "VENTA_DB_PORT": str(db_port),
+        "VENTA_NATS_URL": nats_url(p),
+        "VENTA_REDIS_URL": redis_url(p),
+        "VENTA_USERS_ADDR": peer_addr(p, USERS),
+        "VENTA_VENDORS_ADDR": peer_addr(p, VENDORS),
+        "VENTA_LOCATION_ADDR": peer_addr(p, LOCATION),
+        "VENTA_LOG_LEVEL": spec.observability.log_level,
+        "VENTA_SEARCH_PROVIDER": spec.search.provider,
+        "VENTA_SEARCH_INDEX": spec.search.index,
+        "VENTA_IDENTITY_MODE": spec.identity.mode,
+        "VENTA_BREAKER_FAIL_MAX": str(spec.resilience.breaker_fail_max),
+        "VENTA_BREAKER_RESET_TIMEOUT_S": _number(spec.resilience.breaker_reset_timeout_seconds),
+        "VENTA_GRPC_TIMEOUT_S": _number(spec.resilience.grpc_timeout_seconds),
+        "VENTA_RATE_LIMIT": spec.resilience.rate_limit,
+    }
+    if spec.search.provider == "algolia" and spec.search.algolia and spec.search.algolia.app_id:
+        data["VENTA_ALGOLIA_APP_ID"] = spec.search.algolia.app_id
+    clerk = spec.identity.clerk
+    if spec.identity.mode == "clerk" and clerk is not None:
+        data["VENTA_CLERK_JWKS_URL"] = clerk.jwks_url or ""
+        data["VENTA_CLERK_ISSUER"] = clerk.issuer or ""
+    else:  # local mode: the platform's own issuer, verified through the same JWKS code path
+        data["VENTA_CLERK_JWKS_URL"] = identity_jwks_url(p)
+        data["VENTA_CLERK_ISSUER"] = identity_issuer(p)
+    tracing = spec.observability.tracing
+    if tracing.endpoint:
+        data["OTEL_EXPORTER_OTLP_ENDPOINT"] = tracing.endpoint
+        data["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio"
+        data["OTEL_TRACES_SAMPLER_ARG"] = _number(tracing.sampling_ratio)
+    else:
+        data["OTEL_SDK_DISABLED"] = "true"
+    return data
+
+
+def config_checksum(p: Platform) -> str:
+    """Goes on pod templates: a different checksum is a different template, hence a rolling update."""
+    return digest(settings(p))
+
+
+def settings_configmap(p: Platform) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": config_name(p.name), "namespace": p.namespace, "labels": labels(p.name, "config")},
+        "data": settings(p),
+    }
+
+
+def init_script() -> str:
+    """Creates the application role and one database per service on first start (empty data directory only).
+
+    Names and password come from the environment through psql variables (`:"x"`, `:'x'`), never spliced into SQL.
+    """
+    creates = "\n".join(f'CREATE DATABASE {db} OWNER :"app_user";' for db in DATABASES)
+    return (
+        "# Sourced by the postgres image's entrypoint when it initialises an empty data directory.\n"
+        'psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \\\n'
+        '  -v app_user="$VENTA_DB_USER" -v app_password="$VENTA_DB_PASSWORD" <<\'SQL\'\n'
+        "CREATE ROLE :\"app_user\" LOGIN PASSWORD :'app_password';\n"
+        f"{creates}\n"
+        "SQL\n"
+    )
+
+
+def postgres_init_configmap(p: Platform) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": postgres_init_name(p.name), "namespace": p.namespace,
+                     "labels": labels(p.name, "postgres")},
+        "data": {INIT_SCRIPT: init_script()},
+    }
+
+
+def dashboards_configmap(p: Platform, dashboards: Mapping[str, str]) -> Manifest:
+    """Grafana dashboards (file name -> JSON) for the Grafana sidecar, which loads ConfigMaps with this label."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": child_name(p.name, "dashboards"), "namespace": p.namespace,
+                     "labels": {**labels(p.name, "dashboards"), "grafana_dashboard": "1"}},
+        "data": dict(sorted(dashboards.items())),
+    }
+
+
+def configmaps(p: Platform, dashboards: Mapping[str, str] | None = None) -> list[Manifest]:
+    out = [settings_configmap(p)]
+    if p.spec.postgres.managed is not None:
+        out.append(postgres_init_configmap(p))
+    if dashboards and p.spec.observability.dashboards.enabled:
+        out.append(dashboards_configmap(p, dashboards))
+    return out

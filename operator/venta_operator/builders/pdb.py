@@ -1,0 +1,30 @@
+"""PodDisruptionBudgets: at most one pod of a replicated service down at a time during voluntary disruptions.
+
+Only for components that can have two or more replicas: a budget on a single pod would either block node drains
+(minAvailable 1) or promise nothing (maxUnavailable 1).
+"""
+
+from __future__ import annotations
+
+from venta_operator.builders import Manifest
+from venta_operator.components import APP_COMPONENTS
+from venta_operator.naming import child_name, labels, selector_labels
+from venta_operator.spec import Platform
+
+
+def pdbs(p: Platform) -> list[Manifest]:
+    out = []
+    for c in APP_COMPONENTS:
+        svc = p.spec.services[c.key]
+        floor = svc.autoscaling.min_replicas if svc.autoscaling.enabled else svc.replicas
+        if floor < 2:
+            continue
+        out.append({
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": {"name": child_name(p.name, c.name), "namespace": p.namespace,
+                         "labels": labels(p.name, c.name)},
+            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector_labels(p.name, c.name)},
+                     "unhealthyPodEvictionPolicy": "AlwaysAllow"},
+        })
+    return out

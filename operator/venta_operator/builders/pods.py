@@ -1,0 +1,190 @@
+"""Pieces of pod templates shared by Deployments, StatefulSets, Jobs and CronJobs.
+
+The hardening lives here once: non-root, read-only root filesystem with an emptyDir at /tmp, all capabilities
+dropped, no privilege escalation, seccomp RuntimeDefault, no service-account token, requests and limits, probes.
+A workload that skips these helpers is a review finding.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from venta_operator.builders import Manifest
+from venta_operator.builders.configmap import config_name
+from venta_operator.builders.secret import (
+    POSTGRES_PASSWORD_KEY,
+    POSTGRES_USER_KEY,
+    REDIS_PASSWORD_KEY,
+    postgres_secret_name,
+    redis_secret_name,
+)
+from venta_operator.components import ALGOLIA, CLERK, DB, REDIS, REVENUECAT, SEARCH_DB, Component
+from venta_operator.naming import selector_labels
+from venta_operator.spec import Platform, SecretKeyRef
+
+APP_UID = 10001  # the image's user (see Dockerfile); NATS and Redis run as it too (their images need no passwd entry)
+# Not in the spec: with a read-only root filesystem only logs and the small emptyDirs use node disk.
+EPHEMERAL_STORAGE = {"requests": "64Mi", "limits": "1Gi"}
+TMP_VOLUME = {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}
+TMP_MOUNT = {"name": "tmp", "mountPath": "/tmp"}
+SEARCH_DATABASE = "venta_search"
+
+
+def container_security() -> Manifest:
+    return {
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def pod_security(uid: int) -> Manifest:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "runAsGroup": uid,
+        "fsGroup": uid,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def with_ephemeral_storage(resources: Manifest) -> Manifest:
+    """Requests/limits plus ephemeral storage, so a runaway log or /tmp cannot fill a node's disk."""
+    return {kind: {**values, "ephemeral-storage": EPHEMERAL_STORAGE[kind]} for kind, values in resources.items()}
+
+
+def pod_spec(p: Platform, containers: list[Manifest], *, uid: int = APP_UID,
+             volumes: list[Manifest] | None = None, restart_policy: str | None = None) -> Manifest:
+    """The common pod spec; volumes always include /tmp's emptyDir."""
+    spec: Manifest = {
+        "serviceAccountName": service_account_name(p),
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": pod_security(uid),
+        "containers": containers,
+        "volumes": [TMP_VOLUME, *(volumes or [])],
+    }
+    if restart_policy:
+        spec["restartPolicy"] = restart_policy
+    if p.spec.image.pull_secrets:
+        spec["imagePullSecrets"] = [{"name": n} for n in p.spec.image.pull_secrets]
+    return spec
+
+
+def http_probe(path: str, port: str, *, period: int, failures: int = 3) -> Manifest:
+    return {"httpGet": {"path": path, "port": port}, "periodSeconds": period, "timeoutSeconds": 2,
+            "failureThreshold": failures}
+
+
+def secret_env(name: str, secret: str, key: str) -> Manifest:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+
+def ref_env(name: str, ref: SecretKeyRef) -> Manifest:
+    return secret_env(name, ref.name, ref.key)
+
+
+def database_env(p: Platform, database: str) -> list[Manifest]:
+    """VENTA_DB_NAME/USER/PASSWORD; host and port come from the ConfigMap."""
+    env: list[Manifest] = [{"name": "VENTA_DB_NAME", "value": database}]
+    external = p.spec.postgres.external
+    if external is not None:
+        ref = external.credentials_secret_ref
+        env += [secret_env("VENTA_DB_USER", ref.name, ref.username_key),
+                secret_env("VENTA_DB_PASSWORD", ref.name, ref.password_key)]
+    else:
+        secret = postgres_secret_name(p.name)
+        env += [secret_env("VENTA_DB_USER", secret, POSTGRES_USER_KEY),
+                secret_env("VENTA_DB_PASSWORD", secret, POSTGRES_PASSWORD_KEY)]
+    return env
+
+
+def redis_env(p: Platform) -> list[Manifest]:
+    external = p.spec.redis.external
+    if external is None:
+        return [secret_env("VENTA_REDIS_PASSWORD", redis_secret_name(p.name), REDIS_PASSWORD_KEY)]
+    if external.password_secret_ref is not None:
+        return [ref_env("VENTA_REDIS_PASSWORD", external.password_secret_ref)]
+    return []
+
+
+def needs_env(p: Platform, needs: frozenset[str], database: str | None) -> list[Manifest]:
+    """The secret-backed variables of what a workload needs, only those that apply to this spec."""
+    spec = p.spec
+    env: list[Manifest] = []
+    if DB in needs and database:
+        env += database_env(p, database)
+    elif SEARCH_DB in needs and spec.search.provider == "postgres":
+        env += database_env(p, SEARCH_DATABASE)
+    if REDIS in needs:
+        env += redis_env(p)
+    algolia = spec.search.algolia
+    if ALGOLIA in needs and spec.search.provider == "algolia" and algolia and algolia.api_key_secret_ref:
+        env.append(ref_env("VENTA_ALGOLIA_API_KEY", algolia.api_key_secret_ref))
+    clerk = spec.identity.clerk
+    if CLERK in needs and spec.identity.mode == "clerk" and clerk:
+        if clerk.secret_key_secret_ref:
+            env.append(ref_env("VENTA_CLERK_SECRET_KEY", clerk.secret_key_secret_ref))
+        if clerk.webhook_secret_ref:
+            env.append(ref_env("VENTA_CLERK_WEBHOOK_SECRET", clerk.webhook_secret_ref))
+    if REVENUECAT in needs and spec.identity.revenue_cat_webhook_secret_ref:
+        env.append(ref_env("VENTA_REVENUECAT_WEBHOOK_SECRET", spec.identity.revenue_cat_webhook_secret_ref))
+    return env
+
+
+def identity_env(service: str, http_port: int | None = None, grpc_port: int | None = None) -> list[Manifest]:
+    """Who the process is (logs, traces) and where it listens."""
+    env: list[Manifest] = [
+        {"name": "VENTA_SERVICE_NAME", "value": service},
+        {"name": "OTEL_SERVICE_NAME", "value": f"venta-{service}"},
+    ]
+    if http_port is not None:
+        env.append({"name": "VENTA_HTTP_PORT", "value": str(http_port)})
+    if grpc_port is not None:
+        env.append({"name": "VENTA_GRPC_PORT", "value": str(grpc_port)})
+    return env
+
+
+def venta_container(p: Platform, name: str, command: tuple[str, ...], env: list[Manifest],
+                    resources: Manifest, **extra: Any) -> Manifest:
+    """A container of the one Venta image, reading the shared ConfigMap."""
+    return {
+        "name": name,
+        "image": p.image,
+        "imagePullPolicy": p.spec.image.pull_policy,
+        "command": list(command),
+        "envFrom": [{"configMapRef": {"name": config_name(p.name)}}],
+        "env": env,
+        "resources": with_ephemeral_storage(resources),
+        "securityContext": container_security(),
+        "volumeMounts": [TMP_MOUNT],
+        **extra,
+    }
+
+
+def component_container(p: Platform, c: Component, resources: Manifest) -> Manifest:
+    """A long-running service: ports, liveness on /health, readiness on /health/ready, a startup allowance."""
+    env = identity_env(c.name, c.http_port, c.grpc_port) + needs_env(p, c.needs, c.database)
+    return venta_container(
+        p, c.name, c.command, env, resources,
+        ports=[{"name": n, "containerPort": port, "protocol": "TCP"} for n, port in c.ports.items()],
+        startupProbe=http_probe("/health", "http", period=2, failures=30),
+        livenessProbe=http_probe("/health", "http", period=10),
+        readinessProbe=http_probe("/health/ready", "http", period=5),
+    )
+
+
+def anti_affinity(p: Platform, component: str) -> Manifest:
+    """Prefer spreading replicas over nodes, so one node going away leaves the component up."""
+    return {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
+        "weight": 100,
+        "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname",
+                            "labelSelector": {"matchLabels": selector_labels(p.name, component)}},
+    }]}}
+
+
+def service_account_name(p: Platform) -> str:
+    """Every workload runs as the platform's own ServiceAccount (no token mounted, no RBAC granted)."""
+    return p.name

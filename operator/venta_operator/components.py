@@ -1,0 +1,80 @@
+"""The runtime contract of the Venta services, as one table: command, ports, database, what each one needs.
+
+Every builder reads this table instead of hard-coding a port or a command, so that a change to the contract (a new
+service, a moved port) is one line here. It must stay a plain description: no Kubernetes objects are built here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# What a component may need besides the shared ConfigMap; each need turns into secretKeyRef env vars.
+DB = "db"
+REDIS = "redis"
+ALGOLIA = "algolia"
+CLERK = "clerk"
+REVENUECAT = "revenuecat"
+SEARCH_DB = "search-db"  # the gateway reads the self-hosted search index (venta_search) when provider=postgres
+
+
+@dataclass(frozen=True)
+class Component:
+    """One Deployment + Service of the platform, all from the one image."""
+
+    key: str  # the key under spec.services and status.components
+    name: str  # the suffix of child names and the value of app.kubernetes.io/component
+    command: tuple[str, ...]
+    http_port: int  # /health, /health/ready, /metrics
+    grpc_port: int | None = None
+    database: str | None = None
+    public: bool = False  # reachable from outside the platform (gateway, websocket)
+    default_replicas: int = 1
+    needs: frozenset[str] = frozenset()
+
+    @property
+    def ports(self) -> dict[str, int]:
+        ports = {"http": self.http_port}
+        if self.grpc_port is not None:
+            ports["grpc"] = self.grpc_port
+        return ports
+
+    @property
+    def condition(self) -> str:
+        """The status condition type of this component, e.g. `SearchSyncReady`."""
+        return self.key[0].upper() + self.key[1:] + "Ready"
+
+
+def _serve(name: str) -> tuple[str, ...]:
+    return ("venta", "serve", name)
+
+
+USERS = Component("users", "users", _serve("users"), 9000, 5000, "venta_users", needs=frozenset({DB, REDIS}))
+LOCATION = Component("location", "location", _serve("location"), 9001, 5001, "venta_location",
+                     needs=frozenset({DB, REDIS}))
+VENDORS = Component("vendors", "vendors", _serve("vendors"), 9005, 5005, "venta_vendors",
+                    needs=frozenset({DB, REDIS}))
+GATEWAY = Component("gateway", "gateway", _serve("gateway"), 5002, public=True, default_replicas=2,
+                    needs=frozenset({REDIS, ALGOLIA, CLERK, REVENUECAT, SEARCH_DB}))
+WEBSOCKET = Component("websocket", "websocket", _serve("websocket"), 5004, public=True, default_replicas=2,
+                      needs=frozenset({REDIS}))
+SEARCH_SYNC = Component("searchSync", "search-sync", _serve("search-sync"), 5006, database="venta_search",
+                        needs=frozenset({DB, ALGOLIA}))
+# Only in identity mode "local": a small token issuer serving a JWKS, so the gateway verifies tokens one way.
+IDENTITY = Component("identity", "identity", _serve("identity"), 5010)
+
+APP_COMPONENTS: tuple[Component, ...] = (USERS, LOCATION, VENDORS, GATEWAY, WEBSOCKET, SEARCH_SYNC)
+DATABASES: tuple[str, ...] = tuple(c.database for c in APP_COMPONENTS if c.database)
+JWKS_PATH = "/.well-known/jwks.json"
+
+# Data stores (when managed) and their ports.
+NATS_CLIENT_PORT = 4222
+NATS_MONITOR_PORT = 8222
+POSTGRES_PORT = 5432
+REDIS_PORT = 6379
+
+# Jobs run by the operator, from the same image.
+MIGRATE_COMMAND = ("venta", "migrate", "--all")
+REINDEX_COMMAND = ("venta", "reindex")
+
+DATA_STORES = ("nats", "postgres", "redis")
+COMPONENT_STATUS_KEYS: tuple[str, ...] = (*(c.key for c in APP_COMPONENTS), IDENTITY.key, *DATA_STORES)

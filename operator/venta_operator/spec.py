@@ -1,0 +1,246 @@
+"""The typed view of a VentaPlatform spec that the builders read.
+
+The API server has validated and defaulted the spec already; this module applies the CRD's own defaults once more
+(the same schema, `spec_schema.spec_schema()`, with the API server's algorithm) so that the builders never see a missing
+field, also in unit tests that pass a minimal dict. Models therefore declare no defaults of their own: a default
+lives in the CRD or nowhere. A spec the API server should have refused but did not (an older CRD, say) raises
+`SpecError`, which the handlers turn into a permanent failure.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+from venta_operator.spec_schema import apply_defaults, spec_schema
+
+
+class SpecError(ValueError):
+    """The spec cannot describe a platform; retrying will not help until the user edits it."""
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True)
+
+
+class SecretKeyRef(Model):
+    name: str
+    key: str
+
+
+class ResourceList(Model):
+    cpu: str
+    memory: str
+
+
+class Resources(Model):
+    requests: ResourceList
+    limits: ResourceList
+
+    def manifest(self) -> dict[str, dict[str, str]]:
+        return {"requests": self.requests.model_dump(), "limits": self.limits.model_dump()}
+
+
+class Autoscaling(Model):
+    enabled: bool
+    min_replicas: int
+    max_replicas: int
+    target_cpu: int = Field(alias="targetCPUUtilizationPercentage")
+
+
+class ServiceSpec(Model):
+    replicas: int
+    resources: Resources
+    autoscaling: Autoscaling
+    service_type: str = "ClusterIP"  # only public components have it in the CRD
+
+
+class Storage(Model):
+    size: str
+    storage_class_name: str | None = None
+    delete_with_platform: bool
+
+
+class ManagedStore(Model):
+    image: str
+    resources: Resources
+    storage: Storage | None = None  # redis keeps nothing on disk
+
+
+class ExternalNats(Model):
+    url: str
+
+
+class NatsSpec(Model):
+    managed: ManagedStore | None = None
+    external: ExternalNats | None = None
+
+
+class PostgresCredentialsRef(Model):
+    name: str
+    username_key: str
+    password_key: str
+
+
+class ExternalPostgres(Model):
+    host: str
+    port: int
+    credentials_secret_ref: PostgresCredentialsRef
+
+
+class PostgresSpec(Model):
+    managed: ManagedStore | None = None
+    external: ExternalPostgres | None = None
+
+
+class ExternalRedis(Model):
+    url: str
+    password_secret_ref: SecretKeyRef | None = None
+
+
+class RedisSpec(Model):
+    managed: ManagedStore | None = None
+    external: ExternalRedis | None = None
+
+
+class Algolia(Model):
+    app_id: str | None = None
+    api_key_secret_ref: SecretKeyRef | None = None
+
+
+class SearchSpec(Model):
+    provider: Literal["postgres", "algolia"]
+    index: str
+    reindex_schedule: str
+    reindex_on_create: bool
+    algolia: Algolia | None = None
+
+
+class Clerk(Model):
+    jwks_url: str | None = None
+    issuer: str | None = None
+    secret_key_secret_ref: SecretKeyRef | None = None
+    webhook_secret_ref: SecretKeyRef | None = None
+
+
+class IdentitySpec(Model):
+    mode: Literal["clerk", "local"]
+    clerk: Clerk | None = None
+    revenue_cat_webhook_secret_ref: SecretKeyRef | None = None
+
+
+class Resilience(Model):
+    breaker_fail_max: int
+    breaker_reset_timeout_seconds: float
+    grpc_timeout_seconds: float
+    rate_limit: str
+
+
+class Tracing(Model):
+    endpoint: str | None = None
+    sampling_ratio: float
+
+
+class ServiceMonitorSpec(Model):
+    enabled: bool
+    interval: str
+
+
+class Toggle(Model):
+    enabled: bool
+
+
+class Observability(Model):
+    log_level: str
+    tracing: Tracing
+    service_monitor: ServiceMonitorSpec
+    alerts: Toggle
+    dashboards: Toggle
+
+
+class NetworkPolicySpec(Model):
+    enabled: bool
+    metrics_namespace_labels: dict[str, str] = {}
+
+
+class ImageSpec(Model):
+    repository: str
+    pull_policy: str
+    pull_secrets: tuple[str, ...] = ()
+
+
+class PlatformSpec(Model):
+    version: str
+    image: ImageSpec
+    services: dict[str, ServiceSpec]
+    nats: NatsSpec
+    postgres: PostgresSpec
+    redis: RedisSpec
+    search: SearchSpec
+    identity: IdentitySpec
+    resilience: Resilience
+    observability: Observability
+    network_policy: NetworkPolicySpec
+    paused: bool
+
+
+@dataclass(frozen=True)
+class Platform:
+    """What every builder receives: the object's identity and its typed, defaulted spec."""
+
+    name: str
+    namespace: str
+    spec: PlatformSpec
+
+    @property
+    def image(self) -> str:
+        return f"{self.spec.image.repository}:{self.spec.version}"
+
+
+@cache
+def _schema() -> dict[str, Any]:
+    return spec_schema()
+
+
+def _check(spec: PlatformSpec) -> None:
+    """What the CEL rules say, for the case the API server did not say it (a spec written under an older CRD)."""
+    for store in ("nats", "postgres", "redis"):
+        part = getattr(spec, store)
+        if (part.managed is None) == (part.external is None):
+            raise SpecError(f"spec.{store}: exactly one of managed or external must be set")
+    for key, svc in spec.services.items():
+        if svc.autoscaling.min_replicas > svc.autoscaling.max_replicas:
+            raise SpecError(f"spec.services.{key}.autoscaling: minReplicas must be <= maxReplicas")
+    algolia = spec.search.algolia
+    if spec.search.provider == "algolia" and (algolia is None or not algolia.app_id or not algolia.api_key_secret_ref):
+        raise SpecError("spec.search.algolia: appId and apiKeySecretRef are required when provider is algolia")
+    clerk = spec.identity.clerk
+    if spec.identity.mode == "clerk" and (
+        clerk is None or not (clerk.jwks_url and clerk.issuer and clerk.secret_key_secret_ref
+                              and clerk.webhook_secret_ref)):
+        raise SpecError("spec.identity.clerk: jwksUrl, issuer, secretKeySecretRef and webhookSecretRef are required")
+
+
+def parse_spec(raw: Any) -> PlatformSpec:
+    """Default, then type, then check a raw spec; raise SpecError naming the field when it cannot be used."""
+    if not isinstance(raw, dict):
+        raise SpecError("spec: must be an object")
+    defaulted = apply_defaults(_schema(), copy.deepcopy(raw))
+    try:
+        spec = PlatformSpec.model_validate(defaulted)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise SpecError(f"spec.{field}: {first['msg']}") from exc
+    _check(spec)
+    return spec
+
+
+def platform_from(body: dict[str, Any]) -> Platform:
+    meta = body.get("metadata", {})
+    return Platform(name=meta["name"], namespace=meta.get("namespace") or "default", spec=parse_spec(body.get("spec")))

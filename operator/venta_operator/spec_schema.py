@@ -1,0 +1,301 @@
+"""The schema of `VentaPlatform.spec`: fields, defaults and CEL rules, written once as Python.
+
+Why Python: six services share one component schema and three data stores share the managed/external shape; as
+YAML they would be repeated and drift apart. `crd.py` wraps this into the CustomResourceDefinition. The defaults here
+are the only defaults: the operator applies this same schema's defaults (`spec.py`) before it reads a spec, so the
+API server and the operator cannot disagree. Validation belongs here, in the API server, so that `kubectl apply` of
+a bad resource is refused with the field named.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from venta_operator.components import APP_COMPONENTS
+
+Schema = dict[str, Any]
+
+QUANTITY_RULE = {"rule": "isQuantity(self)", "message": "must be a Kubernetes quantity, such as 500m or 1Gi"}
+# No backslashes: the pattern sits inside a CEL string literal, where `\s` is not a valid escape.
+CRON_PATTERN = "^(@(yearly|annually|monthly|weekly|daily|hourly)|([0-9*?/,LW#A-Za-z-]+ +){4}[0-9*?/,LW#A-Za-z-]+)$"
+
+
+def string(max_length: int = 253, **extra: Any) -> Schema:
+    return {"type": "string", "maxLength": max_length, **extra}
+
+
+def integer(minimum: int, maximum: int, default: int | None = None) -> Schema:
+    schema: Schema = {"type": "integer", "format": "int32", "minimum": minimum, "maximum": maximum}
+    if default is not None:
+        schema["default"] = default
+    return schema
+
+
+def obj(properties: Schema, *, required: tuple[str, ...] = (), default: Any = None,
+        rules: tuple[Schema, ...] = (), description: str | None = None) -> Schema:
+    schema: Schema = {"type": "object", "properties": properties}
+    if description:
+        schema["description"] = description
+    if required:
+        schema["required"] = list(required)
+    if default is not None:
+        schema["default"] = default
+    if rules:
+        schema["x-kubernetes-validations"] = list(rules)
+    return schema
+
+
+def rule(expression: str, message: str, field_path: str | None = None, reason: str | None = None) -> Schema:
+    """A CEL validation rule; `field_path` points the error at a field, `reason` sets its kind (e.g. Required)."""
+    out: Schema = {"rule": expression, "message": message}
+    if field_path:
+        out["fieldPath"] = field_path
+    if reason:
+        out["reason"] = reason
+    return out
+
+
+def quantity(default: str) -> Schema:
+    return string(32, default=default, **{"x-kubernetes-validations": [QUANTITY_RULE]})
+
+
+def secret_key_ref(description: str) -> Schema:
+    """A reference to one key of a Secret in the platform's namespace: credentials never appear in the spec."""
+    return obj(
+        {"name": string(253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"),
+         "key": string(253, pattern=r"^[-._a-zA-Z0-9]+$")},
+        required=("name", "key"), description=description,
+    )
+
+
+def resources(req_cpu: str, req_mem: str, lim_cpu: str, lim_mem: str) -> Schema:
+    """Requests and limits (both always set: the linter and the scheduler need them), requests <= limits."""
+    def pair(cpu: str, mem: str) -> Schema:
+        return obj({"cpu": quantity(cpu), "memory": quantity(mem)}, default={})
+
+    def not_above(res: str) -> str:
+        req, lim = f"self.requests.{res}", f"self.limits.{res}"
+        return (f"!isQuantity({req}) || !isQuantity({lim}) || "
+                f"quantity({req}).compareTo(quantity({lim})) <= 0")
+
+    return obj(
+        {"requests": pair(req_cpu, req_mem), "limits": pair(lim_cpu, lim_mem)},
+        default={},
+        rules=(rule(not_above("cpu"), "requests.cpu must not exceed limits.cpu", ".requests.cpu"),
+               rule(not_above("memory"), "requests.memory must not exceed limits.memory", ".requests.memory")),
+    )
+
+
+APP_RESOURCES = ("100m", "128Mi", "1", "512Mi")
+
+
+def component(default_replicas: int, *, public: bool) -> Schema:
+    """One service: replicas, resources, optional autoscaling (then the HPA owns the replica count)."""
+    props: Schema = {
+        "replicas": integer(0, 100, default_replicas),
+        "resources": resources(*APP_RESOURCES),
+        "autoscaling": obj(
+            {"enabled": {"type": "boolean", "default": False},
+             "minReplicas": integer(1, 100, 2),
+             "maxReplicas": integer(1, 100, 10),
+             "targetCPUUtilizationPercentage": integer(1, 100, 70)},
+            default={},
+            rules=(rule("self.minReplicas <= self.maxReplicas",
+                        "autoscaling.minReplicas must be less than or equal to autoscaling.maxReplicas",
+                        ".minReplicas"),),
+        ),
+    }
+    if public:
+        props["serviceType"] = string(16, enum=["ClusterIP", "NodePort", "LoadBalancer"], default="ClusterIP")
+    return obj(props, default={})
+
+
+def storage(size: str) -> Schema:
+    """A StatefulSet's volume claim template cannot change, so neither can these fields once set."""
+    immutable = "cannot change (it is the StatefulSet's volume claim template): create a new platform to move data"
+    return obj(
+        {"size": string(32, default=size, **{"x-kubernetes-validations": [
+             QUANTITY_RULE, rule("self == oldSelf", f"size {immutable}")]}),
+         "storageClassName": string(253),
+         "deleteWithPlatform": {"type": "boolean", "default": True,
+                                "description": "Delete the volume when the platform is deleted (false keeps the "
+                                               "data, and the generated credentials with it)."}},
+        default={},
+        rules=(rule("has(self.storageClassName) == has(oldSelf.storageClassName) && "
+                    "(!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)",
+                    f"storageClassName {immutable}", ".storageClassName"),),
+    )
+
+
+def exclusive(name: str) -> Schema:
+    return rule("has(self.managed) != has(self.external)",
+                f"exactly one of {name}.managed or {name}.external must be set", reason="FieldValueForbidden")
+
+
+def nats() -> Schema:
+    return obj(
+        {"managed": obj({"image": string(253, default="nats:2.11-alpine"),
+                         "storage": storage("1Gi"),
+                         "resources": resources("50m", "64Mi", "500m", "512Mi")}),
+         "external": obj({"url": string(512, pattern=r"^(nats|tls)://[^\s]+$")}, required=("url",),
+                         rules=(rule("!self.url.contains('@')",
+                                     "nats.external.url must not carry credentials", ".url"),))},
+        default={"managed": {}}, rules=(exclusive("nats"),),
+        description="NATS with JetStream: a StatefulSet the operator manages, or an external server.",
+    )
+
+
+def postgres() -> Schema:
+    creds = obj(
+        {"name": string(253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"),
+         "usernameKey": string(253, default="username"),
+         "passwordKey": string(253, default="password")},
+        required=("name",), description="Secret holding the user name and password of the external server.",
+    )
+    return obj(
+        {"managed": obj({"image": string(253, default="postgres:16"),
+                         "storage": storage("5Gi"),
+                         "resources": resources("250m", "256Mi", "2", "1Gi")}),
+         "external": obj({"host": string(253, pattern=r"^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?$"),
+                          "port": integer(1, 65535, 5432),
+                          "credentialsSecretRef": creds},
+                         required=("host", "credentialsSecretRef"))},
+        default={"managed": {}}, rules=(exclusive("postgres"),),
+        description="PostgreSQL, one database per service: a StatefulSet with generated credentials, or external.",
+    )
+
+
+def redis() -> Schema:
+    return obj(
+        {"managed": obj({"image": string(253, default="redis:7"),
+                         "resources": resources("50m", "64Mi", "500m", "256Mi")}),
+         "external": obj({"url": string(512, pattern=r"^rediss?://[^\s]+$"),
+                          "passwordSecretRef": secret_key_ref("The Redis password, if the server needs one.")},
+                         required=("url",),
+                         rules=(rule("!self.url.contains('@')",
+                                     "redis.external.url must not carry credentials: use passwordSecretRef",
+                                     ".url"),))},
+        default={"managed": {}}, rules=(exclusive("redis"),),
+        description="Redis (caches, rate limits, Socket.IO fan-out): a Deployment, or external.",
+    )
+
+
+def search() -> Schema:
+    return obj(
+        {"provider": string(16, enum=["postgres", "algolia"], default="postgres"),
+         "index": string(128, default="vendor", pattern=r"^[A-Za-z0-9_.-]+$"),
+         "reindexSchedule": string(64, default="0 3 * * *", description="Cron schedule of the full re-index; "
+                                                                      "empty disables the CronJob.",
+                                   **{"x-kubernetes-validations": [
+                                     rule(f"self == '' || self.matches('{CRON_PATTERN}')",
+                                          "search.reindexSchedule must be a cron schedule of 5 fields "
+                                          "(e.g. '0 3 * * *') or a macro such as @daily")]}),
+         "reindexOnCreate": {"type": "boolean", "default": True},
+         "algolia": obj({"appId": string(64), "apiKeySecretRef": secret_key_ref("The Algolia admin API key.")})},
+        default={},
+        rules=(rule("self.provider != 'algolia' || (has(self.algolia) && has(self.algolia.appId) "
+                    "&& has(self.algolia.apiKeySecretRef))",
+                    "search.algolia.appId and search.algolia.apiKeySecretRef are required when provider is algolia",
+                    ".algolia", "FieldValueRequired"),),
+    )
+
+
+def identity() -> Schema:
+    clerk = obj(
+        {"jwksUrl": string(512, pattern=r"^https://[^\s]+$"),
+         "issuer": string(512, pattern=r"^https://[^\s]+$"),
+         "secretKeySecretRef": secret_key_ref("Clerk's secret key."),
+         "webhookSecretRef": secret_key_ref("The Svix signing secret of Clerk's webhooks.")},
+    )
+    needed = ("jwksUrl", "issuer", "secretKeySecretRef", "webhookSecretRef")
+    return obj(
+        {"mode": string(16, enum=["clerk", "local"], default="local"),
+         "clerk": clerk,
+         "revenueCatWebhookSecretRef": secret_key_ref("Shared secret of RevenueCat's webhook.")},
+        default={},
+        rules=(rule("self.mode != 'clerk' || (has(self.clerk) && "
+                    + " && ".join(f"has(self.clerk.{f})" for f in needed) + ")",
+                    "identity.clerk.jwksUrl, issuer, secretKeySecretRef and webhookSecretRef are required "
+                    "when mode is clerk", ".clerk", "FieldValueRequired"),),
+    )
+
+
+def resilience() -> Schema:
+    return obj(
+        {"breakerFailMax": integer(1, 1000, 5),
+         "breakerResetTimeoutSeconds": {"type": "number", "minimum": 1, "maximum": 3600, "default": 30},
+         "grpcTimeoutSeconds": {"type": "number", "minimum": 0.1, "maximum": 300, "default": 5},
+         "rateLimit": string(64, default="100/60seconds",
+                             pattern=r"^[1-9][0-9]*/([1-9][0-9]*)?(second|minute|hour|day)s?$")},
+        default={},
+    )
+
+
+def observability() -> Schema:
+    return obj(
+        {"logLevel": string(8, enum=["DEBUG", "INFO", "WARNING", "ERROR"], default="INFO"),
+         "tracing": obj({"endpoint": string(512, pattern=r"^https?://[^\s]+$"),
+                         "samplingRatio": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.1}},
+                        default={}),
+         "serviceMonitor": obj({"enabled": {"type": "boolean", "default": True},
+                                "interval": string(16, default="30s", pattern=r"^[0-9]+(ms|s|m|h)$")}, default={}),
+         "alerts": obj({"enabled": {"type": "boolean", "default": True}}, default={}),
+         "dashboards": obj({"enabled": {"type": "boolean", "default": True,
+                                        "description": "A ConfigMap of Grafana dashboards for the Grafana "
+                                                        "sidecar (label grafana_dashboard=1)."}}, default={})},
+        default={},
+    )
+
+
+def network_policy() -> Schema:
+    return obj(
+        {"enabled": {"type": "boolean", "default": False},
+         "metricsNamespaceLabels": {"type": "object", "maxProperties": 8,
+                                    "additionalProperties": string(63),
+                                    "description": "Labels of the namespaces allowed to scrape metrics."}},
+        default={},
+    )
+
+
+def spec_schema() -> Schema:
+    services = {c.key: component(c.default_replicas, public=c.public) for c in APP_COMPONENTS}
+    return obj(
+        {"version": string(128, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$",
+                           description="Image tag of every component; changing it migrates, then rolls."),
+         "image": obj({"repository": string(255, default="ghcr.io/venta/venta", pattern=r"^[a-z0-9][^\s:@]*$"),
+                       "pullPolicy": string(16, enum=["Always", "IfNotPresent", "Never"], default="IfNotPresent"),
+                       "pullSecrets": {"type": "array", "maxItems": 8, "items": string(253)}},
+                      default={}),
+         "services": obj(services, default={}),
+         "nats": nats(),
+         "postgres": postgres(),
+         "redis": redis(),
+         "search": search(),
+         "identity": identity(),
+         "resilience": resilience(),
+         "observability": observability(),
+         "networkPolicy": network_policy(),
+         "paused": {"type": "boolean", "default": False,
+                    "description": "Stop reconciling (same as the venta.io/pause-reconciliation annotation)."}},
+        required=("version",),
+    )
+
+
+def apply_defaults(schema: Schema, value: Any) -> Any:
+    """Structural defaulting as the API server does it: fill missing properties, then recurse (also into defaults)."""
+    if isinstance(value, dict) and schema.get("type") == "object":
+        props: Schema = schema.get("properties", {})
+        for name, sub in props.items():
+            if name not in value and "default" in sub:
+                value[name] = copy.deepcopy(sub["default"])
+        for name, sub in props.items():
+            if name in value:
+                value[name] = apply_defaults(sub, value[name])
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            for name in [k for k in value if k not in props]:
+                value[name] = apply_defaults(extra, value[name])
+    elif isinstance(value, list) and "items" in schema:
+        return [apply_defaults(schema["items"], item) for item in value]
+    return value

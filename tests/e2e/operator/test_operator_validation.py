@@ -1,0 +1,106 @@
+"""The API server refuses bad VentaPlatforms, naming the field: the CRD's schema and CEL rules at work."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kwok import Kubectl
+
+pytestmark = pytest.mark.cluster
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "docs" / "examples"
+SECRET = {"name": "s", "key": "k"}
+
+# (case id, spec to merge over {"version": "1"}, what the error must say)
+CASES: list[tuple[str, dict[str, Any], list[str]]] = [
+    ("negative-replicas", {"services": {"gateway": {"replicas": -1}}}, ["spec.services.gateway.replicas"]),
+    ("too-many-replicas", {"services": {"users": {"replicas": 1000}}}, ["spec.services.users.replicas"]),
+    ("autoscaling-min-above-max", {"services": {"users": {"autoscaling": {"minReplicas": 5, "maxReplicas": 2}}}},
+     ["spec.services.users.autoscaling.minReplicas", "less than or equal to autoscaling.maxReplicas"]),
+    ("nats-managed-and-external", {"nats": {"managed": {}, "external": {"url": "nats://n:4222"}}},
+     ["spec.nats", "exactly one of nats.managed or nats.external"]),
+    ("postgres-neither", {"postgres": {}}, ["spec.postgres", "exactly one of postgres.managed or postgres.external"]),
+    ("postgres-external-without-secret", {"postgres": {"external": {"host": "db.example"}}},
+     ["spec.postgres.external.credentialsSecretRef", "Required value"]),
+    ("algolia-without-secret", {"search": {"provider": "algolia", "algolia": {"appId": "A"}}},
+     ["spec.search.algolia", "apiKeySecretRef are required when provider is algolia"]),
+    ("clerk-without-secrets", {"identity": {"mode": "clerk"}},
+     ["spec.identity.clerk", "required when mode is clerk"]),
+    ("unknown-provider", {"search": {"provider": "elasticsearch"}},
+     ["spec.search.provider", "Unsupported value"]),
+    ("bad-schedule", {"search": {"reindexSchedule": "every night"}},
+     ["spec.search.reindexSchedule", "cron schedule"]),
+    ("bad-quantity", {"services": {"vendors": {"resources": {"limits": {"memory": "lots"}}}}},
+     ["spec.services.vendors.resources.limits.memory", "Kubernetes quantity"]),
+    ("requests-above-limits", {"services": {"vendors": {"resources": {"requests": {"cpu": "4"}}}}},
+     ["spec.services.vendors.resources.requests.cpu", "must not exceed limits.cpu"]),
+    ("credentials-in-redis-url", {"redis": {"external": {"url": "redis://:hunter2@cache:6379/0"}}},
+     ["spec.redis.external.url", "passwordSecretRef"]),
+    ("unknown-log-level", {"observability": {"logLevel": "CHATTY"}}, ["spec.observability.logLevel"]),
+    ("sampling-above-one", {"observability": {"tracing": {"samplingRatio": 2}}},
+     ["spec.observability.tracing.samplingRatio"]),
+    ("bad-rate-limit", {"resilience": {"rateLimit": "lots"}}, ["spec.resilience.rateLimit"]),
+    ("secret-ref-without-key", {"search": {"provider": "algolia", "algolia": {
+        "appId": "A", "apiKeySecretRef": {"name": "s"}}}}, ["spec.search.algolia.apiKeySecretRef.key"]),
+]
+
+
+def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in extra.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def dry_run(kubectl: Kubectl, namespace: str, manifest: dict[str, Any]) -> tuple[int, str]:
+    result = kubectl("-n", namespace, "apply", "--dry-run=server", "-f", "-", input=json.dumps(manifest),
+                     check=False)
+    return result.returncode, result.stderr + result.stdout
+
+
+def platform(spec: dict[str, Any], name: str = "bad") -> dict[str, Any]:
+    return {"apiVersion": "venta.io/v1alpha1", "kind": "VentaPlatform", "metadata": {"name": name},
+            "spec": merge({"version": "1"}, spec)}
+
+
+@pytest.mark.parametrize("case, spec, expected", CASES, ids=[c[0] for c in CASES])
+def test_invalid_platform_is_rejected_naming_the_field(
+    kubectl: Kubectl, namespace: str, case: str, spec: dict[str, Any], expected: list[str]
+) -> None:
+    code, output = dry_run(kubectl, namespace, platform(spec))
+    assert code != 0, f"{case} was accepted"
+    for text in expected:
+        assert text in output, f"{case}: {text!r} not in {output}"
+
+
+def test_missing_version_is_rejected(kubectl: Kubectl, namespace: str) -> None:
+    manifest = platform({})
+    del manifest["spec"]["version"]
+    code, output = dry_run(kubectl, namespace, manifest)
+    assert code != 0 and "spec.version: Required value" in output
+
+
+def test_long_name_is_rejected(kubectl: Kubectl, namespace: str) -> None:
+    code, output = dry_run(kubectl, namespace, platform({}, name="a" * 41))
+    assert code != 0 and "metadata.name must be at most 40 characters" in output
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.name)
+def test_examples_are_accepted(kubectl: Kubectl, namespace: str, path: Path) -> None:
+    code, output = dry_run(kubectl, namespace, yaml.safe_load(path.read_text()))
+    assert code == 0, output
+
+
+def test_defaults_are_applied_by_the_api_server(kubectl: Kubectl, namespace: str) -> None:
+    result = kubectl("-n", namespace, "apply", "--dry-run=server", "-o", "json", "-f", "-",
+                     input=json.dumps(platform({}, name="defaults")))
+    spec = json.loads(result.stdout)["spec"]
+    assert spec["services"]["gateway"]["replicas"] == 2
+    assert spec["postgres"]["managed"]["storage"]["size"] == "5Gi"
+    assert spec["search"]["reindexSchedule"] == "0 3 * * *"
+    assert spec["identity"]["mode"] == "local"
