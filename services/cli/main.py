@@ -1,4 +1,4 @@
-"""`venta serve NAME`, `venta migrate`, `venta up`: the entry points of every process the platform runs."""
+"""`venta serve NAME`, `migrate`, `up`, `reindex`: the entry points of every process the platform runs."""
 
 from __future__ import annotations
 
@@ -39,6 +39,22 @@ async def _migrate(names: list[str]) -> None:
         print(f"migrated {name}")
 
 
+def _reindex(vendors_addr: str | None) -> None:
+    import os
+
+    from services.cli.reindex import reindex
+    from services.search_sync.config import SearchSyncSettings
+
+    settings = load_settings(SearchSyncSettings)
+    configure_logging("reindex", settings.log_level)
+    address = vendors_addr or os.environ.get("VENTA_VENDORS_ADDR", "127.0.0.1:5005")
+    result = asyncio.run(reindex(settings, vendors_addr=address))
+    print(
+        f"reindexed {result['indexed']} vendors into {settings.search_provider}/{settings.search_index}, "
+        f"replayed {result['replayed']} events, in {result['seconds']}s"
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="venta", description="The Venta platform.")
     commands = root.add_subparsers(dest="command", required=True)
@@ -56,6 +72,12 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--port-offset", type=int, default=0, help="add this to every port (two platforms side by side)")
     smoke = commands.add_parser("smoke", help="create/read/update/refuse/delete a vendor on a running platform")
     smoke.add_argument("--vendors-addr", default="127.0.0.1:5005", help="the vendor service's gRPC address")
+    reindex = commands.add_parser("reindex", help="rebuild the search index from the vendor service, swap it in")
+    reindex.add_argument("--vendors-addr", help="the vendor service's gRPC address (default $VENTA_VENDORS_ADDR)")
+    token = commands.add_parser("token", help="mint a bearer token for a user from the local identity provider")
+    token.add_argument("--user", required=True, help="the Clerk-style user id (the token's subject); created if new")
+    token.add_argument("--identity-url", help="the identity provider (default $VENTA_IDENTITY_URL or :5010)")
+    token.add_argument("--ttl", type=int, help="lifetime in seconds (default: the provider's, 1 h)")
     return root
 
 
@@ -74,6 +96,12 @@ def main(argv: list[str] | None = None) -> None:
             from services.cli.smoke import run_smoke
 
             asyncio.run(run_smoke(args.vendors_addr))
+        elif args.command == "reindex":
+            _reindex(args.vendors_addr)
+        elif args.command == "token":
+            from services.cli.token import run_token
+
+            run_token(args.user, identity_url=args.identity_url, ttl_s=args.ttl)
         elif args.command == "up":
             from services.cli.up import LocalPlatform
 

@@ -98,11 +98,28 @@ class LocalPlatform:
                 if e.grpc_port
             },
         )
+        env.update(self._http_environment())
         if entry.grpc_port:
             env["VENTA_GRPC_PORT"] = str(entry.grpc_port + self.offset)
         if entry.database:
             env["VENTA_DATABASE_URL"] = self._database_url(entry)
         return env
+
+    def _url_of(self, name: str) -> str:
+        return f"http://127.0.0.1:{SERVICES[name].http_port + self.offset}"
+
+    def _http_environment(self) -> dict[str, str]:
+        """Where the HTTP side lives locally: the identity provider is the token issuer, uploads go to disk."""
+        return {
+            "VENTA_AUTH_ISSUER": self._url_of("identity"),
+            "VENTA_IDENTITY_ISSUER": self._url_of("identity"),
+            "VENTA_IDENTITY_KEY_DIR": str(self.data_dir / "identity" / "keys"),
+            "VENTA_UPLOAD_DIR": str(self.data_dir / "uploads"),
+            "VENTA_PUBLIC_URL": self._url_of("gateway"),
+            # the gateway queries the index search sync writes (the self-hosted provider's database)
+            **({"VENTA_SEARCH_DATABASE_URL": self._database_url(SERVICES["search-sync"])}
+               if "search-sync" in SERVICES and SERVICES["search-sync"].database else {}),
+        }
 
     def _spawn(self, entry: ServiceEntry) -> Running:
         logs = self.data_dir / "logs"
@@ -136,13 +153,18 @@ class LocalPlatform:
 
     def _print_table(self) -> None:
         print("\nVenta is up:\n")
-        print(f"  {'service':<10} {'gRPC':<18} {'health / metrics':<30} log")
+        print(f"  {'service':<12} {'gRPC':<18} {'health / metrics':<30} log")
         for r in self.running:
             grpc_addr = f"127.0.0.1:{r.entry.grpc_port + self.offset}" if r.entry.grpc_port else "-"
             http_addr = f"http://127.0.0.1:{r.entry.http_port + self.offset}"
-            print(f"  {r.entry.name:<10} {grpc_addr:<18} {http_addr:<30} {r.log}")
+            print(f"  {r.entry.name:<12} {grpc_addr:<18} {http_addr:<30} {r.log}")
         for name in ("postgres", "nats", "redis"):
-            print(f"  {name:<10} {self.urls[name]}")
+            print(f"  {name:<12} {self.urls[name]}")
+        if any(r.entry.name == "gateway" for r in self.running):
+            print(f"\n  API: {self._url_of('gateway')}/docs   token: ./venta token --user <id>", end="")
+            if self.offset:
+                print(f" --identity-url {self._url_of('identity')}", end="")
+            print()
         print(f"\nPress Ctrl-C to stop (data is kept in {self.data_dir}).\n", flush=True)
 
     # ---- lifecycle ------------------------------------------------------------------------------------------

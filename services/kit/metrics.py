@@ -51,3 +51,10 @@ HTTP_LATENCY = Histogram(
 DEPENDENCY_UP = Gauge(
     "venta_dependency_up", "1 when a dependency answered its last readiness check", ["service", "dependency"]
 )
+
+RATE_LIMIT_REJECTIONS = Counter(
+    "venta_rate_limit_rejections_total", "Requests refused with 429 by a rate limit", ["service", "route"]
+)
+CACHE_REQUESTS = Counter(
+    "venta_cache_requests_total", "Read-through cache lookups by outcome (hit, miss, error)", ["cache", "result"]
+)

@@ -1,4 +1,4 @@
-"""Wires the user service together: database, a breaker-wrapped client of the vendor service, the gRPC host."""
+"""Wires the user service: database, outbox + relay, a breaker-wrapped client of the vendor service, the gRPC host."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 from services.contracts.venta.user.v1 import user_pb2, user_pb2_grpc
 from services.contracts.venta.vendor.v1 import vendor_pb2_grpc
 from services.kit.db.session import Database
+from services.kit.events.publishing import EventPublishing
 from services.kit.grpc.client import PeerClient, make_breaker
 from services.kit.grpc.server import GrpcServiceHost
 from services.users.config import UserSettings
@@ -27,10 +28,14 @@ def build(settings: UserSettings) -> GrpcServiceHost:
             "users->vendors", fail_max=settings.breaker_fail_max, reset_timeout_s=settings.breaker_reset_timeout_s
         ),
     )
-    return GrpcServiceHost.from_settings(
+    publishing = EventPublishing.for_service(settings, db, service=settings.service_name)
+    servicer = UserServicer(db, vendors, publishing.outbox)
+    host = GrpcServiceHost.from_settings(
         settings,
-        register=lambda server: user_pb2_grpc.add_UserServiceServicer_to_server(UserServicer(db, vendors), server),
+        register=lambda server: user_pb2_grpc.add_UserServiceServicer_to_server(servicer, server),
         service_names=[SERVICE_NAME],
         checks={"postgres": db.ping},
-        on_stop=[vendors.close, db.close],
+        on_stop=[publishing.stop, vendors.close, db.close],
     )
+    publishing.start()
+    return host

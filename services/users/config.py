@@ -5,9 +5,10 @@ from __future__ import annotations
 from pydantic_settings import SettingsConfigDict
 
 from services.kit.config import DatabaseSettings, GrpcSettings, KitSettings, Port
+from services.kit.events.settings import EventSettings
 
 
-class UserSettings(KitSettings, DatabaseSettings, GrpcSettings):
+class UserSettings(KitSettings, DatabaseSettings, GrpcSettings, EventSettings):
     model_config = SettingsConfigDict(env_prefix="VENTA_", extra="ignore", frozen=True)
 
     service_name: str = "users"

@@ -9,6 +9,7 @@ from services.contracts.venta.user.v1 import user_pb2_grpc
 from services.contracts.venta.vendor.v1 import vendor_pb2, vendor_pb2_grpc
 from services.kit.db.session import Database
 from services.kit.errors import InvalidArgument
+from services.kit.events.outbox import Outbox
 from services.kit.grpc import Context
 from services.kit.grpc.client import PeerClient
 from services.kit.validation import parse_uuid
@@ -35,20 +36,23 @@ def _provider_field(field: str, value: str, *, required: bool) -> str:
 
 
 class UserServicer(user_pb2_grpc.UserServiceServicer):
-    def __init__(self, db: Database, vendors: PeerClient[vendor_pb2_grpc.VendorServiceAsyncStub]) -> None:
+    def __init__(
+        self, db: Database, vendors: PeerClient[vendor_pb2_grpc.VendorServiceAsyncStub], outbox: Outbox
+    ) -> None:
         self.db = db
         self.vendors = vendors
+        self.outbox = outbox
 
     async def HandleClerkUserCreated(self, request: pb.ClerkUserData, context: Context) -> pb.ClerkWebhookResponse:
         clerk_id = _clerk_id("id", request.id)
         async with self.db.session() as session:
-            _, created = await repository.create_from_clerk(session, clerk_id=clerk_id)
+            _, created = await repository.create_from_clerk(session, clerk_id=clerk_id, outbox=self.outbox)
         return pb.ClerkWebhookResponse(message="User created" if created else "User already exists")
 
     async def HandleClerkUserDeleted(self, request: pb.ClerkUserData, context: Context) -> pb.ClerkWebhookResponse:
         clerk_id = _clerk_id("id", request.id)
         async with self.db.session() as session:
-            deleted = await repository.delete_by_clerk_id(session, clerk_id=clerk_id)
+            deleted = await repository.delete_by_clerk_id(session, clerk_id=clerk_id, outbox=self.outbox)
         return pb.ClerkWebhookResponse(message="User deleted" if deleted else "User already deleted")
 
     async def HandleSubscriptionCreated(
@@ -65,7 +69,7 @@ class UserServicer(user_pb2_grpc.UserServiceServicer):
         }
         async with self.db.session() as session:
             _, created = await repository.record_subscription(
-                session, clerk_id=clerk_id, provider_id=provider_id, data=data
+                session, clerk_id=clerk_id, provider_id=provider_id, data=data, outbox=self.outbox
             )
         return pb.SubscriptionCreatedResponse(
             message="Subscription created" if created else "Subscription already recorded"

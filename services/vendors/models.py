@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import field_validator
@@ -108,4 +108,8 @@ class Vendor(VendorFields, table=True):
     def apply(self, changes: dict[str, Any]) -> None:
         for key, value in changes.items():
             setattr(self, key, value)
-        self.updated_at = utcnow()
+        self.touch()
+
+    def touch(self) -> None:
+        """Advance `updated_at`, strictly: it is the vendor's version, which event consumers use to order changes."""
+        self.updated_at = max(utcnow(), self.updated_at + timedelta(microseconds=1))

@@ -1,4 +1,8 @@
-"""Vendor persistence: every rule about who may change what is enforced here, inside the transaction."""
+"""Vendor persistence: every rule about who may change what is enforced here, inside the transaction.
+
+Every change also writes its event to the outbox in the same transaction, so the vendor table and the events
+describing it cannot diverge (a crash after the commit loses nothing: the relay publishes what is pending).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.kit.errors import NotFound, PermissionDenied
+from services.kit.events.outbox import Outbox
+from services.vendors import events
 from services.vendors.models import Vendor, VendorCreate
 
 
@@ -30,25 +36,43 @@ async def _owned(session: AsyncSession, *, vendor_id: uuid.UUID, caller_id: uuid
     return vendor
 
 
-async def create_vendor(session: AsyncSession, *, owner_id: uuid.UUID, data: VendorCreate) -> Vendor:
+async def create_vendor(session: AsyncSession, *, owner_id: uuid.UUID, data: VendorCreate, outbox: Outbox) -> Vendor:
     vendor = Vendor(owner_id=owner_id, **data.model_dump())
     session.add(vendor)
     await session.flush()
+    await outbox.add(session, events.CREATED, events.vendor_data(vendor))
     return vendor
 
 
 async def update_vendor(
-    session: AsyncSession, *, vendor_id: uuid.UUID, caller_id: uuid.UUID, changes: dict[str, Any]
+    session: AsyncSession, *, vendor_id: uuid.UUID, caller_id: uuid.UUID, changes: dict[str, Any], outbox: Outbox
 ) -> Vendor:
     vendor = await _owned(session, vendor_id=vendor_id, caller_id=caller_id)
     vendor.apply(changes)
     session.add(vendor)
     await session.flush()
+    await outbox.add(session, events.UPDATED, events.vendor_data(vendor))
     return vendor
 
 
-async def delete_vendor(session: AsyncSession, *, vendor_id: uuid.UUID, caller_id: uuid.UUID) -> Vendor:
+async def set_location(
+    session: AsyncSession, *, vendor_id: uuid.UUID, lat: float, long: float, outbox: Outbox
+) -> Vendor:
+    """Record the vendor's current position (validated by the caller) and publish `vendor.location.updated`."""
+    vendor = await get_vendor(session, vendor_id=vendor_id, for_update=True)
+    vendor.apply({"lat": lat, "long": long})
+    session.add(vendor)
+    await session.flush()
+    await outbox.add(session, events.LOCATION_UPDATED, events.location_data(vendor))
+    return vendor
+
+
+async def delete_vendor(
+    session: AsyncSession, *, vendor_id: uuid.UUID, caller_id: uuid.UUID, outbox: Outbox
+) -> Vendor:
     vendor = await _owned(session, vendor_id=vendor_id, caller_id=caller_id)
+    vendor.touch()  # the deletion is a change too: its event carries the next version
+    await outbox.add(session, events.DELETED, events.vendor_data(vendor))
     await session.delete(vendor)
     await session.flush()
     return vendor

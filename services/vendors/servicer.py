@@ -12,6 +12,7 @@ from typing import Any
 from services.contracts.venta.vendor.v1 import vendor_pb2 as pb
 from services.contracts.venta.vendor.v1 import vendor_pb2_grpc
 from services.kit.db.session import Database
+from services.kit.events.outbox import Outbox
 from services.kit.grpc import Context
 from services.kit.validation import parse_uuid, validate
 from services.vendors import repository
@@ -55,8 +56,9 @@ def _changes(request: pb.VendorUpdateData) -> dict[str, Any]:
 
 
 class VendorServicer(vendor_pb2_grpc.VendorServiceServicer):
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, outbox: Outbox) -> None:
         self.db = db
+        self.outbox = outbox
 
     async def GetVendorById(self, request: pb.VendorLookupByIdData, context: Context) -> pb.VendorLookupResponse:
         vendor_id = parse_uuid("id", request.id)
@@ -76,7 +78,7 @@ class VendorServicer(vendor_pb2_grpc.VendorServiceServicer):
             field_names=FIELD_NAMES,
         )
         async with self.db.session() as session:
-            vendor = await repository.create_vendor(session, owner_id=owner_id, data=data)
+            vendor = await repository.create_vendor(session, owner_id=owner_id, data=data, outbox=self.outbox)
             return pb.VendorCreateResponse(id=str(vendor.id))
 
     async def UpdateVendor(self, request: pb.VendorUpdateData, context: Context) -> pb.VendorUpdateResponse:
@@ -84,14 +86,16 @@ class VendorServicer(vendor_pb2_grpc.VendorServiceServicer):
         caller_id = parse_uuid("user_id", request.user_id)
         changes = _changes(request)
         async with self.db.session() as session:
-            await repository.update_vendor(session, vendor_id=vendor_id, caller_id=caller_id, changes=changes)
+            await repository.update_vendor(
+                session, vendor_id=vendor_id, caller_id=caller_id, changes=changes, outbox=self.outbox
+            )
         return pb.VendorUpdateResponse(message="Vendor updated", success=True)
 
     async def DeleteVendor(self, request: pb.VendorDeleteData, context: Context) -> pb.VendorUpdateResponse:
         vendor_id = parse_uuid("id", request.id)
         caller_id = parse_uuid("user_id", request.user_id)
         async with self.db.session() as session:
-            await repository.delete_vendor(session, vendor_id=vendor_id, caller_id=caller_id)
+            await repository.delete_vendor(session, vendor_id=vendor_id, caller_id=caller_id, outbox=self.outbox)
         return pb.VendorUpdateResponse(message="Vendor deleted", success=True)
 
     async def SetVendorOpen(self, request: pb.VendorOpenData, context: Context) -> pb.VendorUpdateResponse:
@@ -99,7 +103,7 @@ class VendorServicer(vendor_pb2_grpc.VendorServiceServicer):
         caller_id = parse_uuid("user_id", request.user_id)
         async with self.db.session() as session:
             await repository.update_vendor(
-                session, vendor_id=vendor_id, caller_id=caller_id, changes={"open": request.open}
+                session, vendor_id=vendor_id, caller_id=caller_id, changes={"open": request.open}, outbox=self.outbox
             )
         return pb.VendorUpdateResponse(message="Vendor opened" if request.open else "Vendor closed", success=True)
 

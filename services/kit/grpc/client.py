@@ -40,6 +40,19 @@ PEER_FAILURES = frozenset(
 _STATE_VALUE = {pybreaker.STATE_CLOSED: 0, pybreaker.STATE_HALF_OPEN: 1, pybreaker.STATE_OPEN: 2}
 
 
+class PeerUnavailable(Unavailable):
+    """The peer failed in a way a retry may fix, or its breaker is open; callers may still tell which.
+
+    `peer_code` is the status the peer gave (UNAVAILABLE when the breaker refused the call), so an HTTP edge can map
+    a peer's RESOURCE_EXHAUSTED or INTERNAL differently from an outage.
+    """
+
+    def __init__(self, message: str, *, peer_code: grpc.StatusCode, breaker_open: bool = False) -> None:
+        super().__init__(message)
+        self.peer_code = peer_code
+        self.breaker_open = breaker_open
+
+
 class RemoteError(VentaError):
     """A peer answered with a non-OK status that is the caller's to handle (NOT_FOUND, PERMISSION_DENIED, ...)."""
 
@@ -77,7 +90,7 @@ def make_breaker(
 def _translate(target: str, exc: grpc.aio.AioRpcError) -> VentaError:
     code = exc.code()
     if code in PEER_FAILURES:
-        return Unavailable(f"{target} is unavailable ({code.name})")
+        return PeerUnavailable(f"{target} is unavailable ({code.name})", peer_code=code)
     trailing: Any = exc.trailing_metadata() or ()
     field = next((v for k, v in trailing if k == "venta-field"), None)
     return RemoteError(code, exc.details() or code.name, field if isinstance(field, str) else None)
@@ -119,7 +132,11 @@ class PeerClient(Generic[StubT]):
         except pybreaker.CircuitBreakerError:
             code = grpc.StatusCode.UNAVAILABLE
             BREAKER_REJECTIONS.labels(self.breaker.name).inc()
-            raise Unavailable(f"{self.target_name} is unavailable (circuit open)") from None
+            raise PeerUnavailable(
+                f"{self.target_name} is unavailable (circuit open)",
+                peer_code=grpc.StatusCode.UNAVAILABLE,
+                breaker_open=True,
+            ) from None
         except grpc.aio.AioRpcError as exc:
             code = exc.code()
             raise _translate(self.target_name, exc) from None
@@ -136,7 +153,11 @@ class PeerClient(Generic[StubT]):
                     yield item
         except pybreaker.CircuitBreakerError:
             BREAKER_REJECTIONS.labels(self.breaker.name).inc()
-            raise Unavailable(f"{self.target_name} is unavailable (circuit open)") from None
+            raise PeerUnavailable(
+                f"{self.target_name} is unavailable (circuit open)",
+                peer_code=grpc.StatusCode.UNAVAILABLE,
+                breaker_open=True,
+            ) from None
         except grpc.aio.AioRpcError as exc:
             raise _translate(self.target_name, exc) from None
 

@@ -131,8 +131,7 @@ class Release:
 
 def helm(cluster: KwokCluster, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     binary = cluster.tools.helm
-    if binary is None:
-        pytest.skip("helm was not built by tests/cluster/build.sh")
+    assert binary is not None, "helm was not built: run tests/cluster/build.sh"
     result = subprocess.run([str(binary), "--kubeconfig", str(cluster.kubeconfig), *args],
                             capture_output=True, text=True, timeout=300, check=False)
     if check and result.returncode != 0:

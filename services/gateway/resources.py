@@ -1,0 +1,178 @@
+"""Everything the gateway holds open while it runs, built in the app's lifespan (inside the event loop).
+
+One breaker-wrapped client per gRPC peer (deadlines on every call; the breakers' state shared through Redis when
+`VENTA_BREAKER_REDIS` is set), one Redis client, the authenticator, the vendor read cache, the rate limiter and the
+image store. `checks()` is what readiness runs: Redis, the identity provider's keys, and each peer's gRPC health.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pybreaker
+import redis.asyncio
+from svix.webhooks import Webhook
+
+from services.contracts.venta.location.v1 import location_pb2, location_pb2_grpc
+from services.contracts.venta.user.v1 import user_pb2, user_pb2_grpc
+from services.contracts.venta.vendor.v1 import vendor_pb2, vendor_pb2_grpc
+from services.gateway.cache import VendorCache
+from services.gateway.config import GatewaySettings
+from services.gateway.images import CloudinaryImageStore, ImageStore, LocalImageStore
+from services.gateway.invalidation import CacheInvalidator
+from services.gateway.ratelimit import RateLimiter
+from services.kit.auth import Authenticator, JwksCache, TokenVerifier, UserDirectory
+from services.kit.grpc.client import PeerClient, make_breaker
+from services.kit.grpc.probe import peer_health
+from services.kit.health import ReadinessCheck
+from services.kit.redis_client import async_redis, sync_redis
+from services.kit.search.factory import build_search_provider
+from services.kit.search.provider import SearchProvider
+
+log = logging.getLogger("venta.gateway")
+
+
+def _breaker(settings: GatewaySettings, peer: str) -> pybreaker.CircuitBreaker:
+    name = f"{settings.service_name}->{peer}"
+    storage = None
+    if settings.breaker_redis:
+        client = sync_redis(settings.redis_url, timeout_s=settings.redis_timeout_s)
+        storage = pybreaker.CircuitRedisStorage(pybreaker.STATE_CLOSED, client, namespace=f"venta:breaker:{name}")
+    return make_breaker(
+        name,
+        fail_max=settings.breaker_fail_max,
+        reset_timeout_s=settings.breaker_reset_timeout_s,
+        state_storage=storage,
+    )
+
+
+def _peer(settings: GatewaySettings, peer: str, address: str, stub: Any) -> PeerClient[Any]:
+    return PeerClient(
+        target_name=peer,
+        address=address,
+        stub=stub,
+        timeout_s=settings.grpc_timeout_s,
+        breaker=_breaker(settings, peer),
+    )
+
+
+def _images(settings: GatewaySettings) -> ImageStore:
+    if settings.cloudinary_url is not None:
+        return CloudinaryImageStore(
+            settings.cloudinary_url.get_secret_value(),
+            folder=settings.cloudinary_folder,
+            timeout_s=settings.cloudinary_timeout_s,
+            breaker=_breaker(settings, "cloudinary"),
+            upload_prefix=settings.cloudinary_upload_prefix,
+        )
+    return LocalImageStore(settings.upload_dir, public_url=settings.public_url)
+
+
+def _search(settings: GatewaySettings) -> SearchProvider | None:
+    """The search provider, when one is configured (the self-hosted one needs `VENTA_SEARCH_DATABASE_URL`)."""
+    if settings.search_provider == "postgres" and not settings.search_database_url:
+        log.warning("no search provider configured: GET /v1/vendors/search answers 502")
+        return None
+    return build_search_provider(settings)
+
+
+@dataclass
+class Resources:
+    settings: GatewaySettings
+    redis: redis.asyncio.Redis
+    http: httpx.AsyncClient
+    users: PeerClient[user_pb2_grpc.UserServiceAsyncStub]
+    vendors: PeerClient[vendor_pb2_grpc.VendorServiceAsyncStub]
+    location: PeerClient[location_pb2_grpc.LocationServiceAsyncStub]
+    jwks: JwksCache
+    authenticator: Authenticator
+    vendor_cache: VendorCache
+    rate_limiter: RateLimiter
+    images: ImageStore
+    clerk_webhook: Webhook | None
+    invalidator: CacheInvalidator | None = None
+    search: SearchProvider | None = None
+    extra_checks: dict[str, ReadinessCheck] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, settings: GatewaySettings) -> Resources:
+        cache = async_redis(settings.redis_url, timeout_s=settings.redis_timeout_s)
+        http = httpx.AsyncClient(timeout=httpx.Timeout(5.0), follow_redirects=False)
+        users = _peer(settings, "users", settings.users_addr, user_pb2_grpc.UserServiceStub)
+        jwks = JwksCache(
+            settings.jwks_url,
+            http=http,
+            max_age_s=settings.jwks_max_age_s,
+            min_refresh_interval_s=settings.jwks_min_refresh_interval_s,
+        )
+        verifier = TokenVerifier(
+            jwks,
+            issuer=settings.auth_issuer,
+            authorized_parties=settings.auth_authorized_parties,
+            audience=settings.auth_audience,
+            leeway_s=settings.auth_leeway_s,
+        )
+        secret = settings.clerk_webhook_secret
+        vendor_cache = VendorCache(cache, ttl_s=settings.vendor_cache_ttl_s)
+        invalidate = settings.cache_invalidation_events and vendor_cache.enabled
+        return cls(
+            settings=settings,
+            redis=cache,
+            http=http,
+            users=users,
+            vendors=_peer(settings, "vendors", settings.vendors_addr, vendor_pb2_grpc.VendorServiceStub),
+            location=_peer(settings, "location", settings.location_addr, location_pb2_grpc.LocationServiceStub),
+            jwks=jwks,
+            authenticator=Authenticator(verifier, UserDirectory(users, cache, ttl_s=settings.user_cache_ttl_s)),
+            vendor_cache=vendor_cache,
+            rate_limiter=RateLimiter(
+                storage_uri=settings.redis_url,
+                default=settings.rate_limit,
+                routes=settings.rate_limit_routes,
+                strategy=settings.rate_limit_strategy,
+                timeout_s=settings.redis_timeout_s,
+            ),
+            images=_images(settings),
+            clerk_webhook=Webhook(secret.get_secret_value()) if secret else None,
+            invalidator=CacheInvalidator(settings, vendor_cache) if invalidate else None,
+            search=_search(settings),
+        )
+
+    def start(self) -> None:
+        """Background work that must not hold up start-up (the event consumer connects on its own)."""
+        if self.invalidator is not None:
+            self.invalidator.start()
+
+    def checks(self) -> dict[str, ReadinessCheck]:
+        async def redis_ping() -> None:
+            await self.redis.ping()
+
+        return {
+            "redis": redis_ping,
+            "identity": self.jwks.ensure_loaded,
+            "users": peer_health(self.users, _service_name(user_pb2, "UserService")),
+            "vendors": peer_health(self.vendors, _service_name(vendor_pb2, "VendorService")),
+            "location": peer_health(self.location, _service_name(location_pb2, "LocationService")),
+            **({"search": self.search.ping} if self.search is not None else {}),
+            **self.extra_checks,
+        }
+
+    async def close(self) -> None:
+        """Close everything, each independently: one failing close must not leave the others open."""
+        closers = [self.users.close, self.vendors.close, self.location.close, self.http.aclose, self.redis.aclose]
+        if self.invalidator is not None:
+            closers.insert(0, self.invalidator.stop)
+        if self.search is not None:
+            closers.append(self.search.close)
+        for close in closers:
+            try:
+                await close()
+            except Exception:
+                log.exception("closing %s failed", getattr(close, "__qualname__", close))
+
+
+def _service_name(module: Any, service: str) -> str:
+    return str(module.DESCRIPTOR.services_by_name[service].full_name)

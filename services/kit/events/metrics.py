@@ -1,0 +1,44 @@
+"""The `venta_events_*` and `venta_outbox_*` Prometheus families (SPEC section 10).
+
+Labels are bounded: event types come from the catalog (or `unknown`), reasons from a fixed set, consumers from code.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from services.kit.events.catalog import CATALOG
+from services.kit.metrics import LATENCY_BUCKETS
+
+EVENTS_PUBLISHED = Counter("venta_events_published_total", "Events accepted by the stream", ["type"])
+EVENTS_PUBLISH_FAILURES = Counter(
+    "venta_events_publish_failures_total", "Publish attempts that failed (the event stays pending)", ["type"]
+)
+EVENTS_CONSUMED = Counter("venta_events_consumed_total", "Events handled and acknowledged", ["consumer", "type"])
+EVENTS_FAILED = Counter(
+    "venta_events_failed_total", "Handling attempts that failed (retried with backoff)", ["consumer", "type"]
+)
+EVENTS_DEAD_LETTERED = Counter(
+    "venta_events_dead_lettered_total", "Events moved to the dead-letter stream", ["consumer", "type", "reason"]
+)
+EVENTS_REDELIVERED = Counter(
+    "venta_events_redelivered_total", "Deliveries that were not the first for their message", ["consumer", "type"]
+)
+CONSUMER_LAG = Gauge(
+    "venta_events_consumer_lag", "Messages in the stream not yet delivered to the consumer", ["consumer"]
+)
+CONSUMER_ACK_PENDING = Gauge(
+    "venta_events_consumer_ack_pending", "Messages delivered to the consumer and not yet acknowledged", ["consumer"]
+)
+EVENT_HANDLING_LATENCY = Histogram(
+    "venta_events_handling_duration_seconds", "Time to handle one fetched batch", ["consumer"], buckets=LATENCY_BUCKETS
+)
+OUTBOX_PENDING = Gauge("venta_outbox_pending", "Outbox rows not yet published", ["service"])
+OUTBOX_RELAY_LAG = Histogram(
+    "venta_outbox_relay_lag_seconds", "Commit to publish delay of outbox rows", ["service"], buckets=LATENCY_BUCKETS
+)
+
+
+def type_label(event_type: str | None) -> str:
+    """A metric label for a type: catalog types as they are, anything else `unknown` (keeps cardinality bounded)."""
+    return event_type if event_type in CATALOG else "unknown"

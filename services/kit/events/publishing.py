@@ -1,0 +1,37 @@
+"""Everything a service needs to publish events, wired once: the bus, the outbox writer and its relay.
+
+A service builds `EventPublishing.for_service(...)` in its `build()`, hands `outbox` to its repository calls, calls
+`start()` (the relay runs in the background and connects to NATS itself, so the service serves even while NATS is
+down: events wait in the outbox) and registers `stop` with its host's shutdown hooks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.kit.db.session import Database
+from services.kit.events.jetstream import JetStreamBus
+from services.kit.events.outbox import Outbox
+from services.kit.events.relay import OutboxRelay
+from services.kit.events.settings import EventSettings
+
+
+@dataclass(frozen=True)
+class EventPublishing:
+    bus: JetStreamBus
+    relay: OutboxRelay
+    outbox: Outbox
+
+    @classmethod
+    def for_service(cls, settings: EventSettings, db: Database, *, service: str) -> EventPublishing:
+        bus = JetStreamBus(settings, client_name=f"{service}-outbox-relay")
+        relay = OutboxRelay(db=db, bus=bus, settings=settings, service=service)
+        return cls(bus=bus, relay=relay, outbox=Outbox(on_commit=relay.notify))
+
+    def start(self) -> None:
+        self.relay.start()
+
+    async def stop(self) -> None:
+        """Let the relay finish its batch, then drain the NATS connection."""
+        await self.relay.stop()
+        await self.bus.close()

@@ -1,0 +1,1 @@
+"""What every HTTP (ASGI) service of the platform shares: the error envelope, middleware, probes, the uvicorn host."""

@@ -1,0 +1,114 @@
+"""Runs an ASGI app (FastAPI) under uvicorn the way `GrpcServiceHost` runs a gRPC service.
+
+`start()`/`stop()` are what tests use (port 0 gives a random port, read back into `port`); `run()` is what the CLI
+uses: serve until SIGTERM/SIGINT, then drain: readiness answers 503, no new connections are accepted, in-flight
+requests get `shutdown_grace_s`, then the app's lifespan closes its clients. uvicorn's own signal capture is off so
+that signals are handled in one place and several hosts can share one process in tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Generator
+
+import uvicorn
+from starlette.types import ASGIApp
+
+log = logging.getLogger("venta.http")
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+class AsgiServiceHost:
+    def __init__(
+        self,
+        *,
+        service: str,
+        app: ASGIApp,
+        host: str,
+        port: int,
+        shutdown_grace_s: float = 10.0,
+        forwarded_allow_ips: str | None = None,
+    ) -> None:
+        self.service = service
+        self.app = app
+        self.host = host
+        self.port = port
+        self.grace = shutdown_grace_s
+        self.draining = False
+        self._config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            lifespan="on",
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            proxy_headers=forwarded_allow_ips is not None,
+            forwarded_allow_ips=forwarded_allow_ips,
+            timeout_graceful_shutdown=int(max(1, shutdown_grace_s)),
+            timeout_keep_alive=15,
+        )
+        self._server: _Server | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def http_port(self) -> int:
+        return self.port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self, timeout_s: float = 30.0) -> None:
+        self._server = _Server(self._config)
+        self._task = asyncio.create_task(self._server.serve(), name=f"{self.service}-http")
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()  # raises what failed start-up
+                raise RuntimeError(f"{self.service} exited during start-up")
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"{self.service} not started after {timeout_s:.0f}s")
+            await asyncio.sleep(0.01)
+        sockets = self._server.servers[0].sockets
+        self.port = int(sockets[0].getsockname()[1])
+        log.info("%s serving HTTP on :%d", self.service, self.port, extra={"http_port": self.port})
+
+    async def stop(self) -> None:
+        self.draining = True
+        state = getattr(self.app, "state", None)
+        if state is not None:
+            state.draining = True  # read by the readiness route (`services.kit.http.health`)
+        if self._server is None or self._task is None:
+            return
+        self._server.should_exit = True
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), self.grace + 5)
+        except TimeoutError:
+            self._server.force_exit = True
+            await self._task
+        self._server = self._task = None
+        log.info("%s stopped", self.service)
+
+    async def run(self) -> None:
+        """Serve until SIGTERM or SIGINT, then shut down gracefully."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        assert self._task is not None
+        waiting = asyncio.create_task(stop.wait())
+        serving = asyncio.ensure_future(asyncio.shield(self._task))
+        await asyncio.wait([waiting, serving], return_when=asyncio.FIRST_COMPLETED)  # type: ignore[type-var]
+        waiting.cancel()
+        log.info("%s received a stop signal, draining (grace %.0fs)", self.service, self.grace)
+        await self.stop()

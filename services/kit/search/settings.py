@@ -1,0 +1,30 @@
+"""Search settings (`VENTA_SEARCH_*`, `VENTA_ALGOLIA_*`), shared by search sync, `venta reindex` and the gateway."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.kit.config import ENV_PREFIX
+
+
+class SearchSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    search_provider: Literal["postgres", "algolia"] = "postgres"
+    search_index: str = Field(default="vendor", pattern=r"^[a-z][a-z0-9_]{0,40}$")
+    search_timeout_s: float = Field(default=5.0, gt=0, le=120)
+    # self-hosted provider: a PostgreSQL database of its own (defaults to the service's database settings)
+    search_database_url: str | None = None
+    # Algolia: credentials come from a Secret; hosts only to point the client elsewhere (a proxy, a test stand-in)
+    algolia_app_id: str | None = None
+    algolia_api_key: SecretStr | None = None
+    algolia_hosts: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _algolia_credentials(self) -> SearchSettings:
+        if self.search_provider == "algolia" and not (self.algolia_app_id and self.algolia_api_key):
+            raise ValueError("the algolia provider needs VENTA_ALGOLIA_APP_ID and VENTA_ALGOLIA_API_KEY")
+        return self

@@ -1,0 +1,247 @@
+"""The event pipeline under test: vendor service -> outbox -> NATS -> search sync -> index, plus the final check.
+
+Services run in-process (`start_service`, `SearchSyncHost`) or as real subprocesses (`venta serve ...`) when a test
+kills them. `converged()` is the one acceptance check of every fault test: the index equals the vendor table, no
+outbox row is pending, and the dead-letter stream holds exactly the messages the test poisoned on purpose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import grpc
+import nats
+
+from services.contracts.venta.vendor.v1 import vendor_pb2 as pb
+from services.contracts.venta.vendor.v1 import vendor_pb2_grpc
+from services.kit.embedded import free_port
+from services.kit.events.envelope import Envelope
+from services.kit.search.provider import SearchProvider
+from services.kit.search.records import Document, public, record_from_vendor
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def poison_messages() -> list[tuple[str, bytes, dict[str, str]]]:
+    """Bad JSON, an unknown type, a schema version nobody knows: (subject, payload, headers) each."""
+    good = Envelope(
+        type="vendor.created", data={}, timestamp="2025-01-01T00:00:00Z", message_id="x", version=1
+    ).model_dump(mode="json", by_alias=True)
+    unknown = {**good, "type": "vendor.exploded", "messageId": f"poison-{uuid.uuid4()}"}
+    future = {**good, "messageId": f"poison-{uuid.uuid4()}", "version": 99}
+    return [
+        ("events.vendor.updated", b"{this is not json", {"Nats-Msg-Id": f"poison-{uuid.uuid4()}"}),
+        ("events.vendor.exploded", json.dumps(unknown).encode(), {"Nats-Msg-Id": unknown["messageId"]}),
+        ("events.vendor.created", json.dumps(future).encode(), {"Nats-Msg-Id": future["messageId"]}),
+    ]
+
+
+async def publish_poison(nats_url: str) -> int:
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        for subject, payload, headers in poison_messages():
+            await js.publish(subject, payload, headers=headers)
+    finally:
+        await nc.close()
+    return len(poison_messages())
+
+
+async def dead_letter_count(nats_url: str) -> int:
+    nc = await nats.connect(nats_url)
+    try:
+        return int((await nc.jetstream().stream_info("DEADLETTER")).state.messages)
+    finally:
+        await nc.close()
+
+
+async def table_records(vendors_url: str) -> dict[str, Document]:
+    """The vendor table, as index records (read straight from PostgreSQL, not through the service)."""
+    conn = await asyncpg.connect(vendors_url)
+    try:
+        rows = await conn.fetch("SELECT * FROM vendor")
+    finally:
+        await conn.close()
+    return {
+        str(r["id"]): record_from_vendor(
+            {
+                "id": r["id"], "ownerId": str(r["owner_id"]), "name": r["name"], "description": r["description"],
+                "phone": r["phone"], "email": r["email"], "website": r["website"], "open": r["open"],
+                "primaryImage": r["primary_image"], "lat": r["lat"], "long": r["long"],
+                "createdAt": r["created_at"], "updatedAt": r["updated_at"],
+            }
+        )
+        for r in rows
+    }
+
+
+async def pending_outbox(vendors_url: str) -> int:
+    conn = await asyncpg.connect(vendors_url)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM event_outbox WHERE sent_at IS NULL"))
+    finally:
+        await conn.close()
+
+
+async def converged(
+    *, provider: SearchProvider, vendors_url: str, nats_url: str, dead_letters: int, timeout_s: float = 90.0
+) -> dict[str, Document]:
+    """Wait until index == table, outbox drained, dead letters == `dead_letters`; fail with the differences."""
+    deadline = time.monotonic() + timeout_s
+    problems: list[str] = []
+    while time.monotonic() < deadline:
+        problems = []
+        table = await table_records(vendors_url)
+        try:
+            index = {k: public(v) for k, v in (await provider.documents()).items()}
+        except Exception as exc:
+            index, problems = {}, [f"index unreadable: {exc}"]
+        missing = table.keys() - index.keys()
+        extra = index.keys() - table.keys()
+        stale = [k for k in table.keys() & index.keys() if table[k] != index[k]]
+        if missing or extra or stale:
+            problems.append(f"index != table: {len(missing)} missing, {len(extra)} extra, {len(stale)} stale")
+            if stale:
+                problems.append(f"e.g. table {table[stale[0]]} index {index[stale[0]]}")
+        pending = await pending_outbox(vendors_url)
+        if pending:
+            problems.append(f"{pending} outbox rows pending")
+        dead = await dead_letter_count(nats_url)
+        if dead != dead_letters:
+            problems.append(f"{dead} dead letters, expected {dead_letters}")
+        if not problems:
+            return table
+        await asyncio.sleep(0.5)
+    raise AssertionError("; ".join(problems))
+
+
+@dataclass
+class ChangeDriver:
+    """Makes vendor changes over gRPC: creates, updates, open/close, deletes, from several concurrent callers."""
+
+    address: str
+    concurrency: int = 8
+    done: int = 0
+    failed: int = 0
+    owned: dict[str, str] = field(default_factory=dict)  # vendor id -> owner
+
+    async def run(self, changes: int, *, tolerate_failures: bool = False) -> None:
+        remaining = changes
+        async with grpc.aio.insecure_channel(self.address) as channel:
+            stub = vendor_pb2_grpc.VendorServiceStub(channel)
+
+            async def worker() -> None:
+                nonlocal remaining
+                while remaining > 0:
+                    remaining -= 1
+                    try:
+                        await self._one(stub)
+                        self.done += 1
+                    except grpc.aio.AioRpcError:
+                        if not tolerate_failures:
+                            raise
+                        self.failed += 1
+                        remaining += 1
+                        await asyncio.sleep(0.2)
+
+            await asyncio.gather(*(worker() for _ in range(self.concurrency)))
+
+    async def _one(self, stub: vendor_pb2_grpc.VendorServiceStub) -> None:
+        roll = random.random()
+        if len(self.owned) < 20 or roll < 0.3:
+            owner = str(uuid.uuid4())
+            word = random.choice(["Tacos", "Elotes", "Churros", "Tamales", "Tortas", "Café"])
+            created = await stub.CreateVendor(
+                pb.VendorCreateData(name=f"{word} {uuid.uuid4().hex[:6]}", user_id=owner, description="street food"),
+                timeout=10,
+            )
+            self.owned[created.id] = owner
+            return
+        vid = random.choice(list(self.owned))
+        owner = self.owned.pop(vid)  # leased: no other worker touches this vendor meanwhile
+        keep = True
+        try:
+            if roll < 0.38:
+                keep = False
+                await stub.DeleteVendor(pb.VendorDeleteData(id=vid, user_id=owner), timeout=10)
+            elif roll < 0.6:
+                await stub.SetVendorOpen(
+                    pb.VendorOpenData(id=vid, user_id=owner, open=random.random() < 0.5), timeout=10
+                )
+            else:
+                await stub.UpdateVendor(
+                    pb.VendorUpdateData(id=vid, user_id=owner, name=f"Renamed {uuid.uuid4().hex[:6]}",
+                                        description=random.choice(["", "al pastor", "de olla"])),
+                    timeout=10,
+                )
+        except grpc.aio.AioRpcError as exc:
+            keep = exc.code() != grpc.StatusCode.NOT_FOUND  # a delete that committed before a crash
+            raise
+        finally:
+            if keep:
+                self.owned[vid] = owner
+
+
+class ServiceProcess:
+    """`venta serve NAME` as a real child process, to be SIGKILLed by a fault test."""
+
+    def __init__(self, name: str, env: dict[str, str], log: Path) -> None:
+        self.name = name
+        self.http_port = free_port()
+        self.grpc_port = free_port()
+        self.env = {**os.environ, "VENTA_HOST": "127.0.0.1", "VENTA_HTTP_PORT": str(self.http_port),
+                    "VENTA_GRPC_PORT": str(self.grpc_port), "VENTA_SHUTDOWN_GRACE_S": "2", **env}
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, **env: str) -> None:
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "services.cli", "serve", self.name], cwd=ROOT, env={**self.env, **env},
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+
+    async def wait_ready(self, path: str = "/health/ready", timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise AssertionError(f"{self.name} exited: {self.log.read_text()[-3000:]}")
+            try:
+                body = await asyncio.to_thread(self.get, path)
+                if body is not None:
+                    return
+            except OSError:
+                pass
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"{self.name} not ready: {self.log.read_text()[-3000:]}")
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=2) as response:
+            return json.loads(response.read())
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()

@@ -1,0 +1,80 @@
+"""`venta up` runs search sync: a vendor created a moment before is found by a search, and `venta reindex` works
+against the running platform."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import grpc
+
+from services.cli.registry import SERVICES
+from services.cli.up import DEFAULT_PORTS
+from services.contracts.venta.vendor.v1 import vendor_pb2 as pb
+from services.contracts.venta.vendor.v1 import vendor_pb2_grpc
+from services.kit.search.postgres import PostgresSearch
+from services.kit.search.provider import SearchQuery
+
+from .harness import ROOT
+
+
+def _up(data_dir: Path, offset: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "up", "--data-dir", str(data_dir), "--port-offset", str(offset),
+         "--only", "vendors", "search-sync"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def _wait_up(proc: subprocess.Popen[str], timeout_s: float = 120) -> str:
+    lines = []
+    deadline = time.monotonic() + timeout_s
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line and proc.poll() is not None:
+            break
+        lines.append(line)
+        if line.startswith("Press Ctrl-C"):
+            return "".join(lines)
+    raise AssertionError("venta up did not come up:\n" + "".join(lines))
+
+
+async def test_venta_up_search_finds_a_vendor_created_a_moment_before(tmp_path: Path) -> None:
+    offset = random.randrange(2000, 9000, 10)  # every port stays below the ephemeral range
+    proc = await asyncio.to_thread(_up, tmp_path / "data", offset)
+    try:
+        table = await asyncio.to_thread(_wait_up, proc)
+        assert "search-sync" in table
+        address = f"127.0.0.1:{SERVICES['vendors'].grpc_port + offset}"  # type: ignore[operator]
+        async with grpc.aio.insecure_channel(address) as channel:
+            stub = vendor_pb2_grpc.VendorServiceStub(channel)
+            vid = (await stub.CreateVendor(pb.VendorCreateData(name="Huaraches Chonita", user_id=str(uuid.uuid4())))).id
+        search_url = f"postgresql://postgres@127.0.0.1:{DEFAULT_PORTS['postgres'] + offset}/venta_search"
+        search = PostgresSearch(search_url)
+        deadline = time.monotonic() + 5
+        hits: list[str] = []
+        while time.monotonic() < deadline and not hits:
+            hits = [h["objectID"] for h in (await search.search(SearchQuery(text="huaraches"))).hits]
+            await asyncio.sleep(0.05)
+        assert hits == [vid]
+        await search.close()
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "services.cli", "reindex", "--vendors-addr", address], cwd=ROOT,
+            capture_output=True, text=True, timeout=120,
+            env={"PATH": "/usr/bin:/bin",
+                 "VENTA_NATS_URL": f"nats://127.0.0.1:{DEFAULT_PORTS['nats'] + offset}",
+                 "VENTA_DATABASE_URL": search_url},
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "reindexed 1 vendors" in done.stdout
+    finally:
+        proc.send_signal(2)
+        out, _ = await asyncio.to_thread(proc.communicate, timeout=60)
+    assert proc.returncode == 0, out

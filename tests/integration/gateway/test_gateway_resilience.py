@@ -1,0 +1,191 @@
+"""Failure behaviour over real processes: a stopped vendor service turns into fast 502s behind an open breaker and
+recovers through half-open without restarting the gateway; rate limits hold across two gateway processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pybreaker
+import pytest
+
+from services.contracts.venta.vendor.v1 import vendor_pb2
+from services.gateway.resources import Resources
+from services.kit.embedded import free_port
+from services.kit.grpc.client import PeerUnavailable
+from services.vendors import app as vendors_app
+from services.vendors.config import VendorSettings
+
+from .conftest import Hosts, Platform, assert_envelope
+
+pytestmark = pytest.mark.slow
+
+
+async def test_breaker_opens_fails_fast_and_recovers(hosts: Hosts, platform: Platform, tmp_path: Path) -> None:
+    port, database = free_port(), f"gw_breaker_{uuid.uuid4().hex[:8]}"
+    vendors = await hosts.start_grpc(vendors_app.build, VendorSettings, vendors_app.MIGRATIONS,
+                                     grpc_port=port, database=database)
+    settings = hosts.gateway_settings(vendors=vendors, users=platform.users, location=platform.location,
+                                      identity=platform.identity, upload_dir=tmp_path, breaker_fail_max=3,
+                                      breaker_reset_timeout_s=1.0, grpc_timeout_s=1.0, vendor_cache_ttl_s=0)
+    gateway = await hosts.start_gateway(settings)
+    resources: Resources = gateway.app.state.resources  # type: ignore[attr-defined]
+    auth = await platform.auth()
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as api:
+        vendor_id = (await api.post("/v1/vendors", json={"name": "Resilient"}, headers=auth)).json()["id"]
+        assert (await api.get(f"/v1/vendors/{vendor_id}", headers=auth)).status_code == 200
+
+        await vendors.stop()
+        hosts.grpc.remove(vendors)
+        codes = []
+        for _ in range(settings.breaker_fail_max):
+            codes.append(assert_envelope(await api.get(f"/v1/vendors/{vendor_id}", headers=auth), 502,
+                                         "EXTERNAL_SERVICE")["code"])
+        assert resources.vendors.breaker.current_state == pybreaker.STATE_OPEN, codes
+
+        http_ms, call_ms = [], []
+        for _ in range(20):
+            started = time.perf_counter()
+            answer = await api.get(f"/v1/vendors/{vendor_id}", headers=auth)
+            http_ms.append((time.perf_counter() - started) * 1000)
+            assert assert_envelope(answer, 502, "EXTERNAL_SERVICE", "CIRCUIT_OPEN")["message"].endswith(
+                "(circuit open)")
+            started = time.perf_counter()
+            with pytest.raises(PeerUnavailable):
+                await resources.vendors.call("GetVendorById", vendor_pb2.VendorLookupByIdData(id=vendor_id))
+            call_ms.append((time.perf_counter() - started) * 1000)
+        print(f"\nbreaker open: HTTP round trip p50 {statistics.median(http_ms):.2f} ms, "
+              f"refused peer call p50 {statistics.median(call_ms):.3f} ms")
+        assert statistics.median(call_ms) < 10, call_ms
+        assert statistics.median(http_ms) < 100, http_ms  # loose: shared CI machines
+
+        ready = await api.get("/health/ready")
+        assert ready.status_code == 503 and ready.json()["checks"]["vendors"].startswith("failing")
+
+        restarted = await hosts.start_grpc(vendors_app.build, VendorSettings, vendors_app.MIGRATIONS,
+                                           grpc_port=port, database=database)
+        assert restarted.grpc_port == port
+        deadline = time.monotonic() + 30
+        while True:
+            answer = await api.get(f"/v1/vendors/{vendor_id}", headers=auth)
+            if answer.status_code == 200:
+                break
+            assert time.monotonic() < deadline, answer.text
+            await asyncio.sleep(0.2)
+        assert answer.json()["name"] == "Resilient"
+        assert resources.vendors.breaker.current_state == pybreaker.STATE_CLOSED
+        metrics = (await api.get("/metrics")).text
+        assert 'venta_breaker_transitions_total{breaker="gateway->vendors",state="half-open"}' in metrics
+        assert (await api.get("/health/ready")).status_code == 200
+
+
+async def test_a_route_can_have_its_own_limit(hosts: Hosts, platform: Platform, tmp_path: Path) -> None:
+    settings = hosts.gateway_settings(vendors=platform.vendors, users=platform.users, location=platform.location,
+                                      identity=platform.identity, upload_dir=tmp_path, rate_limit="50/53 seconds",
+                                      rate_limit_routes={"/v1/users/me/vendors": "3/53 seconds"})
+    gateway = await hosts.start_gateway(settings)
+    auth = await platform.auth()
+    async with httpx.AsyncClient(base_url=gateway.url) as api:
+        answers = [await api.get("/v1/users/me/vendors", headers=auth) for _ in range(4)]
+        assert [a.status_code for a in answers] == [200, 200, 200, 429]
+        assert answers[0].headers["x-ratelimit-limit"] == "3"
+        assert answers[3].headers["x-ratelimit-remaining"] == "0"
+        refused = assert_envelope(answers[3], 429, "RATE_LIMIT", "RATE_LIMITED")
+        assert refused["path"] == "/v1/users/me/vendors"
+        assert 1 <= int(answers[3].headers["retry-after"]) <= 53
+        other = await api.get("/v1/vendors/nearby", params={"sw": "1,1", "ne": "2,2"}, headers=auth)
+        assert other.status_code == 200 and other.headers["x-ratelimit-limit"] == "50"
+        assert (await api.get("/health")).status_code == 200  # probes are never limited
+        metrics = (await api.get("/metrics")).text
+        assert 'venta_rate_limit_rejections_total{route="/v1/users/me/vendors",service="gateway"}' in metrics
+
+
+@pytest.fixture
+async def two_gateway_processes(platform: Platform, tmp_path: Path) -> AsyncIterator[list[str]]:
+    ports = [free_port(), free_port()]
+    env = {
+        **os.environ, "VENTA_LOG_LEVEL": "WARNING", "VENTA_HOST": "127.0.0.1",
+        "VENTA_REDIS_URL": platform.redis_url, "VENTA_AUTH_ISSUER": platform.issuer,
+        "VENTA_USERS_ADDR": platform.settings.users_addr, "VENTA_VENDORS_ADDR": platform.settings.vendors_addr,
+        "VENTA_LOCATION_ADDR": platform.settings.location_addr, "VENTA_UPLOAD_DIR": str(tmp_path),
+        "VENTA_RATE_LIMIT": "10/59 seconds", "VENTA_NATS_URL": platform.settings.nats_url,
+        "VENTA_SEARCH_DATABASE_URL": platform.settings.search_database_url or "", "VENTA_SHUTDOWN_GRACE_S": "2",
+    }
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "services.cli", "serve", "gateway", env={**env, "VENTA_HTTP_PORT": str(port)},
+            stdout=asyncio.subprocess.DEVNULL, stderr=open(tmp_path / f"gateway-{port}.log", "wb"),  # noqa: ASYNC230, SIM115
+        )
+        for port in ports
+    ]
+    urls = [f"http://127.0.0.1:{port}" for port in ports]
+    try:
+        async with httpx.AsyncClient() as client:
+            for url, proc in zip(urls, procs, strict=True):
+                deadline = time.monotonic() + 60
+                while True:
+                    assert proc.returncode is None, (tmp_path / f"gateway-{url[-5:]}.log").read_text()
+                    try:
+                        if (await client.get(f"{url}/health/ready")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    assert time.monotonic() < deadline, "gateway process not ready"
+                    await asyncio.sleep(0.2)
+        yield urls
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                await asyncio.wait_for(proc.wait(), 20)
+            except TimeoutError:
+                proc.kill()
+                raise
+
+
+async def test_rate_limit_holds_across_two_gateway_processes(
+    platform: Platform, two_gateway_processes: list[str]
+) -> None:
+    auth = await platform.auth()
+    statuses: list[int] = []
+    retry_after: list[int] = []
+    async with httpx.AsyncClient(timeout=10) as client:
+        for i in range(20):  # alternate between the two processes
+            answer = await client.get(f"{two_gateway_processes[i % 2]}/v1/users/me/vendors", headers=auth)
+            statuses.append(answer.status_code)
+            if answer.status_code == 429:
+                assert_envelope(answer, 429, "RATE_LIMIT", "RATE_LIMITED")
+                retry_after.append(int(answer.headers["retry-after"]))
+    assert statuses.count(200) == 10 and statuses.count(429) == 10, statuses
+    assert statuses[:10] == [200] * 10  # the 11th request overall is refused, whichever process it reached
+    assert all(1 <= seconds <= 59 for seconds in retry_after), retry_after
+
+
+async def test_breaker_state_shared_through_redis(hosts: Hosts, platform: Platform, tmp_path: Path) -> None:
+    """With VENTA_BREAKER_REDIS, a breaker opened by one replica is open for the others at once."""
+    vendors = await hosts.start_grpc(vendors_app.build, VendorSettings, vendors_app.MIGRATIONS)
+    namespace_suffix = uuid.uuid4().hex[:6]
+    settings = hosts.gateway_settings(vendors=vendors, users=platform.users, location=platform.location,
+                                      identity=platform.identity, upload_dir=tmp_path, breaker_fail_max=2,
+                                      breaker_reset_timeout_s=60, breaker_redis=True, vendor_cache_ttl_s=0,
+                                      service_name=f"gateway-{namespace_suffix}")
+    first, second = await hosts.start_gateway(settings), await hosts.start_gateway(settings)
+    auth = await platform.auth()
+    await vendors.stop()
+    hosts.grpc.remove(vendors)
+    missing = uuid.uuid4()
+    async with httpx.AsyncClient(timeout=10) as client:
+        answer = await client.get(f"{first.url}/v1/vendors/{missing}", headers=auth)
+        assert_envelope(answer, 502, "EXTERNAL_SERVICE", "UNAVAILABLE")
+        answer = await client.get(f"{first.url}/v1/vendors/{missing}", headers=auth)  # trips it (fail_max 2)
+        assert_envelope(answer, 502, "EXTERNAL_SERVICE", "CIRCUIT_OPEN")
+        from_second = await client.get(f"{second.url}/v1/vendors/{missing}", headers=auth)
+        assert_envelope(from_second, 502, "EXTERNAL_SERVICE", "CIRCUIT_OPEN")
