@@ -1,25 +1,25 @@
-"""Which services exist, how each is configured, built and migrated: the one list the CLI and `venta up` read."""
+"""Which services exist, how each is configured, built and migrated: the one list the CLI and `venta up` read.
+
+Only the settings classes are imported here (they are light). A service's code is imported when it is built
+(`entry.build`), so `venta serve vendors` does not pay for importing the gateway, and the other way round.
+"""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic_settings import BaseSettings
 
-from services.gateway import main as gateway_app
 from services.gateway.config import GatewaySettings
-from services.identity import app as identity_app
 from services.identity.config import IdentitySettings
-from services.location import app as location_app
 from services.location.config import LocationSettings
-from services.search_sync import app as search_sync_app
 from services.search_sync.config import SearchSyncSettings
-from services.users import app as users_app
 from services.users.config import UserSettings
-from services.vendors import app as vendors_app
 from services.vendors.config import VendorSettings
 
 
@@ -27,10 +27,22 @@ from services.vendors.config import VendorSettings
 class ServiceEntry:
     name: str
     settings: type[BaseSettings]
-    build: Callable[[Any], Any]
-    migrations: Path | None = None
+    app_module: str
+    """The module holding `build(settings)`, imported only when the service is built."""
     kind: Literal["grpc", "http"] = "grpc"
     """grpc: a gRPC port plus an HTTP side port for probes; http: one HTTP port serving the API and the probes."""
+
+    @property
+    def build(self) -> Callable[[Any], Any]:
+        return cast(Callable[[Any], Any], importlib.import_module(self.app_module).build)
+
+    @property
+    def migrations(self) -> Path | None:
+        """The service's Alembic folder (`migrations/` beside its app module), if it has one."""
+        spec = importlib.util.find_spec(self.app_module.rpartition(".")[0])
+        assert spec is not None and spec.submodule_search_locations
+        folder = Path(next(iter(spec.submodule_search_locations))) / "migrations"
+        return folder if (folder / "env.py").exists() else None
 
     def default(self, field: str) -> Any:
         return self.settings.model_fields[field].default
@@ -52,11 +64,11 @@ class ServiceEntry:
 SERVICES: dict[str, ServiceEntry] = {
     entry.name: entry
     for entry in (
-        ServiceEntry("vendors", VendorSettings, vendors_app.build, vendors_app.MIGRATIONS),
-        ServiceEntry("location", LocationSettings, location_app.build, location_app.MIGRATIONS),
-        ServiceEntry("users", UserSettings, users_app.build, users_app.MIGRATIONS),
-        ServiceEntry("identity", IdentitySettings, identity_app.build, kind="http"),
-        ServiceEntry("gateway", GatewaySettings, gateway_app.build, kind="http"),
-        ServiceEntry("search-sync", SearchSyncSettings, search_sync_app.build, kind="http"),
+        ServiceEntry("vendors", VendorSettings, "services.vendors.app"),
+        ServiceEntry("location", LocationSettings, "services.location.app"),
+        ServiceEntry("users", UserSettings, "services.users.app"),
+        ServiceEntry("identity", IdentitySettings, "services.identity.app", kind="http"),
+        ServiceEntry("gateway", GatewaySettings, "services.gateway.main", kind="http"),
+        ServiceEntry("search-sync", SearchSyncSettings, "services.search_sync.app", kind="http"),
     )
 }
