@@ -47,10 +47,15 @@ async def users_host(
     )
 
 
+async def connect_to_database_of(host: GrpcServiceHost) -> asyncpg.Connection:
+    """A direct connection to the service's own database, outside the service under test."""
+    engine = host.checks["postgres"].__self__.engine  # type: ignore[attr-defined]
+    return await asyncpg.connect(engine.url.set(drivername="postgresql").render_as_string(hide_password=False))
+
+
 async def row_count(host: GrpcServiceHost, table: str) -> int:
     """Rows in `table` of the service's own database, read directly (not through the service under test)."""
-    engine = host.checks["postgres"].__self__.engine  # type: ignore[attr-defined]
-    conn = await asyncpg.connect(engine.url.set(drivername="postgresql").render_as_string(hide_password=False))
+    conn = await connect_to_database_of(host)
     try:
         return int(await conn.fetchval(f'SELECT count(*) FROM "{table}"'))
     finally:

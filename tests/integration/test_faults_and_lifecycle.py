@@ -6,7 +6,6 @@ import asyncio
 import time
 import uuid
 
-import asyncpg
 import grpc
 import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -19,6 +18,8 @@ from services.kit.grpc.server import GrpcServiceHost
 from services.kit.testing.fixtures import ServiceFactory
 from services.vendors import app as vendors_app
 from services.vendors.config import VendorSettings
+
+from .conftest import connect_to_database_of
 
 
 async def test_health_metrics_and_reflection(
@@ -81,24 +82,6 @@ async def test_postgres_killed_then_restarted(start_service: ServiceFactory, fre
         assert (await stub.CreateVendor(pb.VendorCreateData(name="after", user_id=owner))).id
 
 
-class engine_for:  # noqa: N801 - used as a context manager
-    """A direct connection to the service's database, outside the service under test."""
-
-    def __init__(self, postgres: Postgres, host: GrpcServiceHost) -> None:
-        engine = host.checks["postgres"].__self__.engine  # type: ignore[attr-defined]
-        self.url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-    async def __aenter__(self) -> engine_for:
-        self.conn = await asyncpg.connect(self.url)
-        return self
-
-    async def fetch_ids(self, owner: str) -> list[uuid.UUID]:
-        return [r["id"] for r in await self.conn.fetch("SELECT id FROM vendor WHERE owner_id = $1", uuid.UUID(owner))]
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.conn.close()
-
-
 async def test_stop_finishes_in_flight_calls(start_service: ServiceFactory, postgres: Postgres) -> None:
     host = await start_service(vendors_app.build, VendorSettings, migrations=vendors_app.MIGRATIONS, postgres=postgres)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{host.grpc_port}") as channel:
@@ -117,6 +100,10 @@ async def test_stop_finishes_in_flight_calls(start_service: ServiceFactory, post
     assert len(created) + len(refused) == len(calls)
     assert {r.code() for r in refused} <= {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED}
     assert created
-    async with engine_for(postgres, host) as conn:
-        stored = {str(v) for v in await conn.fetch_ids(owner)}
+    conn = await connect_to_database_of(host)
+    try:
+        rows = await conn.fetch("SELECT id FROM vendor WHERE owner_id = $1", uuid.UUID(owner))
+    finally:
+        await conn.close()
+    stored = {str(row["id"]) for row in rows}
     assert stored == created  # what clients were told was written is exactly what was written
