@@ -21,6 +21,7 @@ from services.location.config import LocationSettings
 from services.search_sync.config import SearchSyncSettings
 from services.users.config import UserSettings
 from services.vendors.config import VendorSettings
+from services.websocket.config import WebsocketSettings
 
 
 @dataclass(frozen=True)
@@ -70,5 +71,6 @@ SERVICES: dict[str, ServiceEntry] = {
         ServiceEntry("identity", IdentitySettings, "services.identity.app", kind="http"),
         ServiceEntry("gateway", GatewaySettings, "services.gateway.main", kind="http"),
         ServiceEntry("search-sync", SearchSyncSettings, "services.search_sync.app", kind="http"),
+        ServiceEntry("websocket", WebsocketSettings, "services.websocket.app", kind="http"),
     )
 }

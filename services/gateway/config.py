@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
+from services.kit.auth.settings import AuthSettings, comma_list
 from services.kit.config import GrpcSettings, KitSettings, Port, load_settings
 from services.kit.events.settings import EventSettings
 from services.kit.search.settings import SearchSettings
@@ -20,19 +21,7 @@ from services.kit.search.settings import SearchSettings
 MiB = 1024 * 1024
 
 
-def _list(value: Any) -> Any:
-    """Comma-separated or JSON list; an empty string is an empty list."""
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            import json
-
-            return json.loads(text)
-        return [part.strip() for part in text.split(",") if part.strip()]
-    return value
-
-
-class GatewaySettings(KitSettings, GrpcSettings, EventSettings, SearchSettings):
+class GatewaySettings(KitSettings, GrpcSettings, EventSettings, SearchSettings, AuthSettings):
     model_config = SettingsConfigDict(env_prefix="VENTA_", extra="ignore", frozen=True)
 
     service_name: str = "gateway"
@@ -46,15 +35,7 @@ class GatewaySettings(KitSettings, GrpcSettings, EventSettings, SearchSettings):
     redis_timeout_s: float = Field(default=0.5, gt=0, le=30)
     breaker_redis: bool = False
 
-    # identity: one verification path for Clerk and the local provider
-    auth_issuer: str = "http://127.0.0.1:5010"
-    auth_jwks_url: str | None = None
-    auth_authorized_parties: Annotated[list[str], NoDecode] = ["venta-local"]
-    auth_audience: str | None = None
-    auth_leeway_s: float = Field(default=5.0, ge=0, le=300)
-    jwks_max_age_s: float = Field(default=300.0, gt=0)
-    jwks_min_refresh_interval_s: float = Field(default=10.0, ge=0)
-    user_cache_ttl_s: int = Field(default=3600, ge=1)
+    # identity: `AuthSettings` (the kit's one verification path, shared with the Socket.IO gateway)
 
     # resilience
     rate_limit: str = "100/60 seconds"
@@ -77,14 +58,10 @@ class GatewaySettings(KitSettings, GrpcSettings, EventSettings, SearchSettings):
     cloudinary_folder: str = "venta"
     cloudinary_timeout_s: float = Field(default=20.0, gt=0, le=300)
 
-    @field_validator("auth_authorized_parties", "cors_origins", mode="before")
+    @field_validator("cors_origins", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
-        return _list(value)
-
-    @property
-    def jwks_url(self) -> str:
-        return self.auth_jwks_url or f"{self.auth_issuer.rstrip('/')}/.well-known/jwks.json"
+        return comma_list(value)
 
 
 @lru_cache

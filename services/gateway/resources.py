@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
-import pybreaker
 import redis.asyncio
 from svix.webhooks import Webhook
 
@@ -24,39 +22,17 @@ from services.gateway.config import GatewaySettings
 from services.gateway.images import CloudinaryImageStore, ImageStore, LocalImageStore
 from services.gateway.invalidation import CacheInvalidator
 from services.gateway.ratelimit import RateLimiter
-from services.kit.auth import Authenticator, JwksCache, TokenVerifier, UserDirectory
-from services.kit.grpc.client import PeerClient, make_breaker
+from services.kit.auth import Authenticator, JwksCache
+from services.kit.auth.settings import build_authenticator
+from services.kit.grpc.client import PeerClient
+from services.kit.grpc.peers import breaker_for, grpc_service_name, peer_client
 from services.kit.grpc.probe import peer_health
 from services.kit.health import ReadinessCheck
-from services.kit.redis_client import async_redis, sync_redis
+from services.kit.redis_client import async_redis
 from services.kit.search.factory import build_search_provider
 from services.kit.search.provider import SearchProvider
 
 log = logging.getLogger("venta.gateway")
-
-
-def _breaker(settings: GatewaySettings, peer: str) -> pybreaker.CircuitBreaker:
-    name = f"{settings.service_name}->{peer}"
-    storage = None
-    if settings.breaker_redis:
-        client = sync_redis(settings.redis_url, timeout_s=settings.redis_timeout_s)
-        storage = pybreaker.CircuitRedisStorage(pybreaker.STATE_CLOSED, client, namespace=f"venta:breaker:{name}")
-    return make_breaker(
-        name,
-        fail_max=settings.breaker_fail_max,
-        reset_timeout_s=settings.breaker_reset_timeout_s,
-        state_storage=storage,
-    )
-
-
-def _peer(settings: GatewaySettings, peer: str, address: str, stub: Any) -> PeerClient[Any]:
-    return PeerClient(
-        target_name=peer,
-        address=address,
-        stub=stub,
-        timeout_s=settings.grpc_timeout_s,
-        breaker=_breaker(settings, peer),
-    )
 
 
 def _images(settings: GatewaySettings) -> ImageStore:
@@ -65,7 +41,7 @@ def _images(settings: GatewaySettings) -> ImageStore:
             settings.cloudinary_url.get_secret_value(),
             folder=settings.cloudinary_folder,
             timeout_s=settings.cloudinary_timeout_s,
-            breaker=_breaker(settings, "cloudinary"),
+            breaker=breaker_for(settings, "cloudinary"),
             upload_prefix=settings.cloudinary_upload_prefix,
         )
     return LocalImageStore(settings.upload_dir, public_url=settings.public_url)
@@ -101,20 +77,8 @@ class Resources:
     def build(cls, settings: GatewaySettings) -> Resources:
         cache = async_redis(settings.redis_url, timeout_s=settings.redis_timeout_s)
         http = httpx.AsyncClient(timeout=httpx.Timeout(5.0), follow_redirects=False)
-        users = _peer(settings, "users", settings.users_addr, user_pb2_grpc.UserServiceStub)
-        jwks = JwksCache(
-            settings.jwks_url,
-            http=http,
-            max_age_s=settings.jwks_max_age_s,
-            min_refresh_interval_s=settings.jwks_min_refresh_interval_s,
-        )
-        verifier = TokenVerifier(
-            jwks,
-            issuer=settings.auth_issuer,
-            authorized_parties=settings.auth_authorized_parties,
-            audience=settings.auth_audience,
-            leeway_s=settings.auth_leeway_s,
-        )
+        users = peer_client(settings, "users", settings.users_addr, user_pb2_grpc.UserServiceStub)
+        authenticator, jwks = build_authenticator(settings, http=http, users=users, cache=cache)
         secret = settings.clerk_webhook_secret
         vendor_cache = VendorCache(cache, ttl_s=settings.vendor_cache_ttl_s)
         invalidate = settings.cache_invalidation_events and vendor_cache.enabled
@@ -123,10 +87,10 @@ class Resources:
             redis=cache,
             http=http,
             users=users,
-            vendors=_peer(settings, "vendors", settings.vendors_addr, vendor_pb2_grpc.VendorServiceStub),
-            location=_peer(settings, "location", settings.location_addr, location_pb2_grpc.LocationServiceStub),
+            vendors=peer_client(settings, "vendors", settings.vendors_addr, vendor_pb2_grpc.VendorServiceStub),
+            location=peer_client(settings, "location", settings.location_addr, location_pb2_grpc.LocationServiceStub),
             jwks=jwks,
-            authenticator=Authenticator(verifier, UserDirectory(users, cache, ttl_s=settings.user_cache_ttl_s)),
+            authenticator=authenticator,
             vendor_cache=vendor_cache,
             rate_limiter=RateLimiter(
                 storage_uri=settings.redis_url,
@@ -153,9 +117,9 @@ class Resources:
         return {
             "redis": redis_ping,
             "identity": self.jwks.ensure_loaded,
-            "users": peer_health(self.users, _service_name(user_pb2, "UserService")),
-            "vendors": peer_health(self.vendors, _service_name(vendor_pb2, "VendorService")),
-            "location": peer_health(self.location, _service_name(location_pb2, "LocationService")),
+            "users": peer_health(self.users, grpc_service_name(user_pb2, "UserService")),
+            "vendors": peer_health(self.vendors, grpc_service_name(vendor_pb2, "VendorService")),
+            "location": peer_health(self.location, grpc_service_name(location_pb2, "LocationService")),
             **({"search": self.search.ping} if self.search is not None else {}),
             **self.extra_checks,
         }
@@ -173,6 +137,3 @@ class Resources:
             except Exception:
                 log.exception("closing %s failed", getattr(close, "__qualname__", close))
 
-
-def _service_name(module: Any, service: str) -> str:
-    return str(module.DESCRIPTOR.services_by_name[service].full_name)

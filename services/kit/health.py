@@ -68,6 +68,11 @@ class HealthServer:
             self._app.router.add_get(path, handler)
         self._runner: web.AppRunner | None = None
 
+    @property
+    def app(self) -> web.Application:
+        """The aiohttp application, for a service that serves more than probes on this port (Socket.IO)."""
+        return self._app
+
     async def _live(self, _: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "service": self.service})
 

@@ -8,11 +8,11 @@ import time
 import httpx
 import pytest
 import redis.asyncio
+import tokens
 from prometheus_client import REGISTRY
 
 from services.kit.auth.users import CACHE_PREFIX
 
-from . import tokens
 from .conftest import Platform, assert_envelope, new_clerk_id
 
 ROUTE = "/v1/users/me/vendors"

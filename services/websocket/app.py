@@ -1,0 +1,139 @@
+"""The Socket.IO gateway process: one aiohttp server on :5004 serving Socket.IO, `/health`, `/health/ready` and
+`/metrics`, the presence sweeper, and the bus notifier.
+
+Start-up never waits for a dependency: Redis, NATS and the gRPC peers are checked by readiness. SIGTERM marks the
+replica draining (readiness turns red so the load balancer stops sending new sockets), stops the sweeper, closes
+every socket (clients reconnect to another replica, where their rooms and presence are waiting in Redis), flushes
+queued events and closes the clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from typing import Any
+
+import httpx
+import socketio
+
+from services.contracts.venta.location.v1 import location_pb2, location_pb2_grpc
+from services.contracts.venta.user.v1 import user_pb2, user_pb2_grpc
+from services.kit.auth.settings import build_authenticator
+from services.kit.grpc.peers import grpc_service_name, peer_client
+from services.kit.grpc.probe import peer_health
+from services.kit.health import HealthServer
+from services.kit.redis_client import async_redis
+from services.websocket.config import WebsocketSettings
+from services.websocket.live import LiveMap
+from services.websocket.namespaces import Limits, UserNamespace, VendorNamespace
+from services.websocket.notifications import Notifier
+from services.websocket.presence import PresenceStore
+from services.websocket.ratelimit import SocketRateLimits
+
+log = logging.getLogger("venta.websocket")
+
+
+class WebsocketHost:
+    def __init__(self, settings: WebsocketSettings) -> None:
+        self.settings = settings
+        self.redis = async_redis(settings.redis_url, timeout_s=settings.redis_timeout_s)
+        self.http_client = httpx.AsyncClient(timeout=httpx.Timeout(5.0), follow_redirects=False)
+        self.users = peer_client(settings, "users", settings.users_addr, user_pb2_grpc.UserServiceStub)
+        self.location = peer_client(settings, "location", settings.location_addr,
+                                    location_pb2_grpc.LocationServiceStub)
+        self.authenticator, self.jwks = build_authenticator(settings, http=self.http_client, users=self.users,
+                                                            cache=self.redis)
+        self.sio = socketio.AsyncServer(
+            async_mode="aiohttp",
+            client_manager=socketio.AsyncRedisManager(settings.redis_url, channel=settings.socketio_channel),
+            cors_allowed_origins=settings.cors_origins or [],
+            max_http_buffer_size=settings.max_message_bytes,
+            ping_interval=settings.ping_interval_s,
+            ping_timeout=settings.ping_timeout_s,
+            always_connect=True,  # so a refused socket can be told why (`error`) before it is disconnected
+            async_handlers=False,  # one socket's events are handled in the order they were sent
+            transports=["websocket", "polling"],
+        )
+        self.presence = PresenceStore(self.redis, away_after_s=settings.presence_away_after_s,
+                                      offline_after_s=settings.presence_offline_after_s,
+                                      watch_ttl_s=settings.watch_ttl_s)
+        self.notifier = Notifier(settings, client_name=f"{settings.service_name}-notifier")
+        self.live = LiveMap(sio=self.sio, location=self.location, presence=self.presence, notifier=self.notifier,
+                            max_viewport_vendors=settings.max_viewport_vendors)
+        rates = SocketRateLimits(
+            service=settings.service_name,
+            limits={"updateUserLocation": settings.user_location_limit,
+                    "updateVendorLocation": settings.vendor_location_limit},
+            window_s=settings.rate_window_s,
+        )
+        shared: dict[str, Any] = {"live": self.live, "authenticator": self.authenticator,
+                                  "limits": Limits(settings.max_payload_bytes, rates)}
+        self.user_namespace = UserNamespace(**shared)
+        self.vendor_namespace = VendorNamespace(users=self.users, **shared)
+        self.sio.register_namespace(self.user_namespace)
+        self.sio.register_namespace(self.vendor_namespace)
+        self.http = HealthServer(
+            service=settings.service_name,
+            checks={
+                "redis": self.redis.ping,
+                "nats": self.notifier.health,
+                "identity": self.jwks.ensure_loaded,
+                "users": peer_health(self.users, grpc_service_name(user_pb2, "UserService")),
+                "location": peer_health(self.location, grpc_service_name(location_pb2, "LocationService")),
+            },
+            host=settings.host,
+            port=settings.http_port,
+        )
+        self.sio.attach(self.http.app)
+        self._sweeper: asyncio.Task[None] | None = None
+
+    @property
+    def http_port(self) -> int:
+        return self.http.port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http.port}"
+
+    async def start(self) -> None:
+        await self.http.start()
+        self.notifier.start()
+        self._sweeper = asyncio.create_task(self.live.sweep_forever(self.settings.presence_sweep_interval_s),
+                                            name="presence-sweeper")
+        log.info("websocket gateway serving Socket.IO on :%d", self.http_port, extra={"http_port": self.http_port})
+
+    async def stop(self) -> None:
+        if self.http.draining:
+            return  # already stopped (or stopping)
+        self.http.draining = True
+        for namespace in (self.user_namespace, self.vendor_namespace):
+            namespace.stopping = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        await self.sio.shutdown()
+        await self.http.stop()  # closes every socket; the disconnect handlers run (presence is left as it is)
+        await self.notifier.stop()
+        for close in (self.users.close, self.location.close, self.http_client.aclose, self.redis.aclose):
+            try:
+                await close()
+            except Exception:
+                log.exception("closing %s failed", getattr(close, "__qualname__", close))
+        log.info("websocket gateway stopped")
+
+    async def run(self) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        await stop.wait()
+        log.info("websocket gateway received a stop signal, closing sockets")
+        await self.stop()
+
+
+def build(settings: WebsocketSettings) -> WebsocketHost:
+    return WebsocketHost(settings)

@@ -1,0 +1,103 @@
+"""The Socket.IO gateway on real servers: PostgreSQL, Redis, NATS, the user/vendor/location services, the local
+identity provider and the gateway itself, each started as production starts it, on random ports.
+
+Presence timings are shrunk (AWAY after 1 s, OFFLINE after 2.5 s) so presence tests take seconds; the module's
+gateway has generous rate limits, and the rate-limit tests start their own with SPEC's.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+from platform_hosts import Hosts, new_clerk_id
+from socket_clients import SocketClient
+
+from services.contracts.venta.location.v1 import location_pb2, location_pb2_grpc
+from services.contracts.venta.user.v1 import user_pb2, user_pb2_grpc
+from services.contracts.venta.vendor.v1 import vendor_pb2, vendor_pb2_grpc
+from services.kit.embedded import Nats, Postgres, Redis
+from services.kit.grpc.server import GrpcServiceHost
+from services.kit.http.server import AsgiServiceHost
+from services.websocket.app import WebsocketHost
+
+FAST_PRESENCE: dict[str, Any] = {
+    "presence_away_after_s": 1.0, "presence_offline_after_s": 2.5, "presence_sweep_interval_s": 0.2,
+}
+GENEROUS_LIMITS: dict[str, Any] = {"user_location_limit": 10_000, "vendor_location_limit": 10_000}
+
+
+@dataclass
+class Account:
+    clerk_id: str
+    user_id: str
+    token: str
+
+
+@dataclass
+class Realtime:
+    hosts: Hosts
+    vendors: GrpcServiceHost
+    users: GrpcServiceHost
+    location: GrpcServiceHost
+    identity: AsgiServiceHost
+    websocket: WebsocketHost
+
+    @property
+    def url(self) -> str:
+        return self.websocket.url
+
+    async def account(self) -> Account:
+        clerk_id = new_clerk_id()
+        async with httpx.AsyncClient() as client:
+            answer = await client.post(f"{self.identity.url}/v1/tokens", json={"user": clerk_id})
+        assert answer.status_code == 200, answer.text
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{self.users.grpc_port}") as channel:
+            user = await user_pb2_grpc.UserServiceStub(channel).GetUserByClerkId(
+                user_pb2.GetUserByClerkIdRequest(clerk_id=clerk_id))
+        return Account(clerk_id, user.id, answer.json()["token"])
+
+    async def vendor(self, owner: Account, name: str = "Taco Truck") -> str:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{self.vendors.grpc_port}") as channel:
+            created = await vendor_pb2_grpc.VendorServiceStub(channel).CreateVendor(
+                vendor_pb2.VendorCreateData(name=name, user_id=owner.user_id, email="t@example.com"))
+        return str(created.id)
+
+    async def vendors_in(self, south: float, west: float, north: float, east: float) -> dict[str, tuple[float, float]]:
+        """What the location service holds (read directly, not through the gateway under test)."""
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{self.location.grpc_port}") as channel:
+            answer = await location_pb2_grpc.LocationServiceStub(channel).VendorLocations(
+                location_pb2.VendorLocationRequest(sw_location=location_pb2.Location(lat=south, long=west),
+                                                   ne_location=location_pb2.Location(lat=north, long=east)))
+        return {v.id: (v.location.lat, v.location.long) for v in answer.vendors}
+
+    async def connect(self, namespace: str, account: Account, *, url: str | None = None) -> SocketClient:
+        client = SocketClient(url or self.url, namespace)
+        await client.connect(auth={"token": account.token})
+        return client
+
+
+def unique_area() -> tuple[float, float]:
+    """A corner of the world no other test uses, so viewports never see another test's vendors."""
+    seed = uuid.uuid4().int
+    return (-60 + (seed % 12000) / 100.0, -170 + ((seed >> 20) % 34000) / 100.0)
+
+
+@pytest.fixture(scope="module")
+async def realtime(postgres: Postgres, nats_server: Nats, redis_server: Redis) -> AsyncIterator[Realtime]:
+    hosts = Hosts(postgres, nats_server, redis_server)
+    try:
+        vendors, users, location = await hosts.start_services()
+        identity = await hosts.start_identity(users)
+        settings = hosts.websocket_settings(users=users, location=location, identity=identity,
+                                            socketio_channel=f"test-{uuid.uuid4().hex[:8]}",
+                                            **FAST_PRESENCE, **GENEROUS_LIMITS)
+        websocket = await hosts.start_websocket(settings)
+        yield Realtime(hosts, vendors, users, location, identity, websocket)
+    finally:
+        await hosts.stop()
