@@ -10,7 +10,6 @@ queued events and closes the clients.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from typing import Any
@@ -56,7 +55,8 @@ class WebsocketHost:
             async_handlers=False,  # one socket's events are handled in the order they were sent
             transports=["websocket", "polling"],
         )
-        self.presence = PresenceStore(self.redis, away_after_s=settings.presence_away_after_s,
+        self.presence = PresenceStore(self.redis, channel=settings.socketio_channel,
+                                      away_after_s=settings.presence_away_after_s,
                                       offline_after_s=settings.presence_offline_after_s,
                                       watch_ttl_s=settings.watch_ttl_s)
         self.notifier = Notifier(settings, client_name=f"{settings.service_name}-notifier")
@@ -88,6 +88,7 @@ class WebsocketHost:
         )
         self.sio.attach(self.http.app)
         self._sweeper: asyncio.Task[None] | None = None
+        self._stop_sweeping = asyncio.Event()
 
     @property
     def http_port(self) -> int:
@@ -100,8 +101,10 @@ class WebsocketHost:
     async def start(self) -> None:
         await self.http.start()
         self.notifier.start()
-        self._sweeper = asyncio.create_task(self.live.sweep_forever(self.settings.presence_sweep_interval_s),
-                                            name="presence-sweeper")
+        self._sweeper = asyncio.create_task(
+            self.live.sweep_until(self._stop_sweeping, self.settings.presence_sweep_interval_s),
+            name="presence-sweeper",
+        )
         log.info("websocket gateway serving Socket.IO on :%d", self.http_port, extra={"http_port": self.http_port})
 
     async def stop(self) -> None:
@@ -110,10 +113,12 @@ class WebsocketHost:
         self.http.draining = True
         for namespace in (self.user_namespace, self.vendor_namespace):
             namespace.stopping = True
+        self._stop_sweeping.set()
         if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+            try:
+                await asyncio.wait_for(self._sweeper, 5)
+            except (TimeoutError, asyncio.CancelledError):
+                log.warning("presence sweeper did not stop in time")
         await self.sio.shutdown()
         await self.http.stop()  # closes every socket; the disconnect handlers run (presence is left as it is)
         await self.notifier.stop()

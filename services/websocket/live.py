@@ -10,6 +10,7 @@ whichever replica noticed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from datetime import UTC, datetime
@@ -142,12 +143,13 @@ class LiveMap:
         for state, count in (await self.presence.counts(now)).items():
             VENDOR_PRESENCE.labels(state.value).set(count)
 
-    async def sweep_forever(self, interval_s: float) -> None:
-        while True:
+    async def sweep_until(self, stop: asyncio.Event, interval_s: float) -> None:
+        """Sweep every `interval_s` until `stop` is set (an event, not only cancellation: a Redis client
+        interrupted mid-command may turn the cancellation into a connection error)."""
+        while not stop.is_set():
             try:
                 await self.sweep()
-            except asyncio.CancelledError:
-                raise
             except Exception as exc:  # noqa: BLE001 - Redis away: try again next round
                 log.warning("presence sweep failed (%s: %s)", type(exc).__name__, exc)
-            await asyncio.sleep(interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval_s)

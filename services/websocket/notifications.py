@@ -45,6 +45,18 @@ class Notifier:
 
     async def _run(self) -> None:
         attempt = 0
+        while True:  # connect at once, so readiness reflects NATS before the first event
+            try:
+                await self.bus.connect()
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - NATS not there yet: readiness stays red meanwhile
+                attempt += 1
+                if attempt == 1 or attempt % 20 == 0:
+                    log.warning("cannot reach NATS yet (%s), retrying", type(exc).__name__)
+                await asyncio.sleep(backoff_delay(attempt, base_s=0.1, max_s=5.0))
+        attempt = 0
         while True:
             envelope, headers = await self.queue.get()
             while True:

@@ -6,7 +6,8 @@ after `offline_after_s` or when its socket disconnects. Presence is not a replic
 its watchers see no `vendor_disconnect`. Every transition that must happen once (going OFFLINE) is decided by one
 atomic script, so when several replicas sweep at the same moment exactly one of them announces it.
 
-Keys (prefix `venta:ws:`): `presence:<vendor>` hash {state, sid, since}, `presence:seen` sorted set vendor -> last
+Keys (prefix `venta:ws:<channel>:`, so platforms sharing one Redis never see each other's vendors):
+`presence:<vendor>` hash {state, sid, since}, `presence:seen` sorted set vendor -> last
 seen (epoch seconds), `watchers:<vendor>` sorted set `<user>|<sid>` -> last viewport update, `viewport:<user>` the
 user's last viewport (JSON, with a TTL) so a reconnecting user gets its rooms back.
 """
@@ -19,9 +20,6 @@ from enum import StrEnum
 from typing import Any
 
 import redis.asyncio
-
-PREFIX = "venta:ws:"
-SEEN = PREFIX + "presence:seen"
 
 # KEYS: presence hash, seen zset. ARGV: vendor, now, sid. Returns the previous state ("" when it was OFFLINE).
 _SEEN = """
@@ -70,9 +68,11 @@ class Offline:
 
 
 class PresenceStore:
-    def __init__(self, redis_client: redis.asyncio.Redis, *, away_after_s: float, offline_after_s: float,
-                 watch_ttl_s: int) -> None:
+    def __init__(self, redis_client: redis.asyncio.Redis, *, channel: str, away_after_s: float,
+                 offline_after_s: float, watch_ttl_s: int) -> None:
         self.redis = redis_client
+        self.prefix = f"venta:ws:{channel}:"
+        self.seen_key = self.prefix + "presence:seen"
         self.away_after_s = away_after_s
         self.offline_after_s = offline_after_s
         self.watch_ttl_s = watch_ttl_s
@@ -80,32 +80,32 @@ class PresenceStore:
         self._go_offline = redis_client.register_script(_GO_OFFLINE)
         self._go_away = redis_client.register_script(_GO_AWAY)
 
-    @staticmethod
-    def _key(vendor_id: str) -> str:
-        return f"{PREFIX}presence:{vendor_id}"
+    def _key(self, vendor_id: str) -> str:
+        return f"{self.prefix}presence:{vendor_id}"
 
     async def seen(self, vendor_id: str, sid: str, now: float) -> State:
         """Record a sign of life; returns the state the vendor was in before (OFFLINE: it just came online)."""
-        previous = await self._seen(keys=[self._key(vendor_id), SEEN], args=[vendor_id, now, sid])
+        previous = await self._seen(keys=[self._key(vendor_id), self.seen_key], args=[vendor_id, now, sid])
         text = previous.decode() if isinstance(previous, bytes) else str(previous)
         return State(text) if text else State.OFFLINE
 
     async def disconnected(self, vendor_id: str, sid: str) -> Offline | None:
         """The vendor's socket went away: OFFLINE, unless another socket has taken the vendor over since."""
-        held_by = await self._go_offline(keys=[self._key(vendor_id), SEEN], args=[vendor_id, sid, ""])
+        held_by = await self._go_offline(keys=[self._key(vendor_id), self.seen_key], args=[vendor_id, sid, ""])
         return Offline(vendor_id, _text(held_by)) if held_by else None
 
     async def sweep(self, now: float) -> tuple[list[str], list[Offline]]:
         """Silent vendors: those this call marked AWAY, and those it took OFFLINE (each decided exactly once)."""
         offline_cutoff = now - self.offline_after_s
         gone: list[Offline] = []
-        for raw in await self.redis.zrangebyscore(SEEN, "-inf", offline_cutoff):
+        for raw in await self.redis.zrangebyscore(self.seen_key, "-inf", offline_cutoff):
             vendor_id = _text(raw)
-            held_by = await self._go_offline(keys=[self._key(vendor_id), SEEN], args=[vendor_id, "", offline_cutoff])
+            held_by = await self._go_offline(keys=[self._key(vendor_id), self.seen_key],
+                                             args=[vendor_id, "", offline_cutoff])
             if held_by:
                 gone.append(Offline(vendor_id, _text(held_by)))
         away: list[str] = []
-        for raw in await self.redis.zrangebyscore(SEEN, offline_cutoff, now - self.away_after_s):
+        for raw in await self.redis.zrangebyscore(self.seen_key, offline_cutoff, now - self.away_after_s):
             vendor_id = _text(raw)
             if await self._go_away(keys=[self._key(vendor_id)]):
                 away.append(vendor_id)
@@ -116,15 +116,14 @@ class PresenceStore:
         return State(_text(value)) if value else State.OFFLINE
 
     async def counts(self, now: float) -> dict[State, int]:
-        online = await self.redis.zcount(SEEN, now - self.away_after_s, "+inf")
-        total = await self.redis.zcount(SEEN, now - self.offline_after_s, "+inf")
+        online = await self.redis.zcount(self.seen_key, now - self.away_after_s, "+inf")
+        total = await self.redis.zcount(self.seen_key, now - self.offline_after_s, "+inf")
         return {State.ONLINE: int(online), State.AWAY: int(total) - int(online)}
 
     # ---- who watches whom --------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _watchers_key(vendor_id: str) -> str:
-        return f"{PREFIX}watchers:{vendor_id}"
+    def _watchers_key(self, vendor_id: str) -> str:
+        return f"{self.prefix}watchers:{vendor_id}"
 
     async def watch(self, *, user_id: str, sid: str, entered: set[str], left: set[str], viewport: dict[str, Any],
                     now: float) -> None:
@@ -135,7 +134,7 @@ class PresenceStore:
             pipe.expire(self._watchers_key(vendor_id), self.watch_ttl_s)
         for vendor_id in left:
             pipe.zrem(self._watchers_key(vendor_id), member)
-        pipe.set(f"{PREFIX}viewport:{user_id}", json.dumps(viewport), ex=self.watch_ttl_s)
+        pipe.set(f"{self.prefix}viewport:{user_id}", json.dumps(viewport), ex=self.watch_ttl_s)
         await pipe.execute()
 
     async def unwatch(self, *, user_id: str, sid: str, vendor_ids: set[str]) -> None:
@@ -147,7 +146,7 @@ class PresenceStore:
         await pipe.execute()
 
     async def last_viewport(self, user_id: str) -> dict[str, Any] | None:
-        raw = await self.redis.get(f"{PREFIX}viewport:{user_id}")
+        raw = await self.redis.get(f"{self.prefix}viewport:{user_id}")
         if not raw:
             return None
         try:

@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from service_process import ServiceProcess
 
 from services.kit.db.migrations import upgrade
 from services.kit.embedded import Nats, Postgres
@@ -25,7 +26,7 @@ from services.vendors import app as vendors_app
 
 from .algolia_standin import AlgoliaStandIn
 from .conftest import algolia_search, database_url, postgres_search
-from .harness import ChangeDriver, ServiceProcess, converged, pending_outbox, publish_poison
+from .harness import ChangeDriver, converged, pending_outbox, publish_poison
 
 CHANGES = int(os.environ.get("VENTA_TEST_FAULT_CHANGES", "1000"))
 OUTAGE_S = float(os.environ.get("VENTA_TEST_OUTAGE_S", "30"))
