@@ -4,11 +4,13 @@ Every event goes through `EventNamespace.trigger_event`: it is counted and timed
 `traceparent` field in the payload continues the client's trace), handled, and any refusal becomes one `error`
 event `{code, message}` on that socket only; the socket stays connected and the server keeps serving everyone
 else. An event a client asked to acknowledge gets `{ok: true, ...}` or `{ok: false, code, message}` back.
-A token that does not verify gets `error {code: UNAUTHORIZED}` and a disconnect (SPEC section 4).
+A token that does not verify gets `error {code: UNAUTHORIZED}` and a disconnect (SPEC section 4): the socket is
+accepted first (`always_connect`) so that the error can reach it, then disconnected by the server.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -66,6 +68,7 @@ class EventNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.callers: dict[str, Caller] = {}
         self.handlers: dict[str, Handler] = {}
         self.stopping = False
+        self._refusals: set[asyncio.Task[None]] = set()
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         if event == "connect":
@@ -109,7 +112,12 @@ class EventNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             refusal = _as_socket_error(exc)
             await self.error(sid, refusal)
             log.info("refused a %s socket: %s", self.namespace, refusal.message)
-            return False
+            # Disconnect once this handler has returned, with a plain DISCONNECT packet: returning False would send
+            # one carrying data, which socket.io-client 4 rejects as a "parse error" instead of a server disconnect.
+            task = asyncio.create_task(self.disconnect(sid, namespace=self.namespace), name=f"refuse-{sid}")
+            self._refusals.add(task)
+            task.add_done_callback(self._refusals.discard)
+            return True
         caller = Caller(principal)
         self.callers[sid] = caller
         CONNECTS.labels(self.namespace).inc()
