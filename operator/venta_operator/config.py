@@ -1,4 +1,5 @@
-"""The operator process's own settings, from VENTA_OPERATOR_* environment variables (set by the Helm chart).
+"""The operator process's own settings, from VENTA_OPERATOR_* environment variables (set by the Helm chart), and the
+observability assets it hands to every platform (Grafana dashboards, alert rules), read once at start.
 
 Read when `handlers` is imported, because Kopf's decorators take the timer interval at import time.
 """
@@ -6,9 +7,13 @@ Read when `handlers` is imported, because Kopf's decorators take the timer inter
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import yaml
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from venta_operator.promql import selectors
 
 
 class OperatorConfig(BaseSettings):
@@ -22,6 +27,8 @@ class OperatorConfig(BaseSettings):
     error_delay_s: float = Field(default=30.0, ge=0.1, description="wait after the API server refused a request")
     metrics_port: int = Field(default=8080, ge=0, le=65535, description="0 disables the /metrics endpoint")
     dashboards_dir: Path | None = Field(default=None, description="Grafana dashboards (*.json) given to platforms")
+    alert_rules_file: Path | None = Field(
+        default=None, description="Prometheus rule file whose groups become every platform's PrometheusRule")
 
 
 def load_dashboards(directory: Path | None) -> dict[str, str]:
@@ -29,3 +36,32 @@ def load_dashboards(directory: Path | None) -> dict[str, str]:
     if directory is None or not directory.is_dir():
         return {}
     return {path.name: path.read_text() for path in sorted(directory.rglob("*.json"))}
+
+
+class AlertRulesError(ValueError):
+    pass
+
+
+def load_alert_rules(path: Path | None) -> list[dict[str, Any]]:
+    """The rule groups of a Prometheus rule file; none when the path is unset or missing (then no PrometheusRule).
+
+    Checked here, at start, so that a malformed file stops the operator with its name instead of producing
+    PrometheusRules that Prometheus refuses: groups with names and rules, each rule an alert or a record with a
+    readable expression.
+    """
+    if path is None or not path.is_file():
+        return []
+    document = yaml.safe_load(path.read_text())
+    groups = document.get("groups") if isinstance(document, dict) else None
+    if not isinstance(groups, list) or not groups:
+        raise AlertRulesError(f"{path}: no `groups` list")
+    for group in groups:
+        if not isinstance(group, dict) or not group.get("name") or not isinstance(group.get("rules"), list):
+            raise AlertRulesError(f"{path}: every group needs a name and a list of rules")
+        for rule in group["rules"]:
+            if not isinstance(rule, dict) or not (rule.get("alert") or rule.get("record")):
+                raise AlertRulesError(f"{path}: group {group['name']}: a rule without `alert` or `record`")
+            if not isinstance(rule.get("expr"), str) or not rule["expr"].strip():
+                raise AlertRulesError(f"{path}: {rule.get('alert') or rule.get('record')}: no `expr`")
+            selectors(rule["expr"])  # raises PromQLSyntaxError (a ValueError) on text it cannot read
+    return groups

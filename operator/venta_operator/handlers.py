@@ -14,12 +14,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import kopf
-from prometheus_client import start_http_server
 
 from venta_operator import API_GROUP, API_VERSION, PLURAL
-from venta_operator.config import OperatorConfig, load_dashboards
+from venta_operator.config import OperatorConfig, load_alert_rules, load_dashboards
 from venta_operator.kube import ApiServer, KubeError
-from venta_operator.metrics import MANAGED_PLATFORMS, RECONCILE_DURATION, RECONCILE_FAILURES, RECONCILES
+from venta_operator.logs import request_scope, use_platform_format
+from venta_operator.metrics import MANAGED_PLATFORMS, RECONCILE_DURATION, RECONCILE_FAILURES, RECONCILES, serve
 from venta_operator.reconciler import Outcome, Reconciler
 from venta_operator.spec import SpecError
 from venta_operator.status import failure_status, status_patch
@@ -28,6 +28,8 @@ CONFIG = OperatorConfig()
 RESOURCE = (API_GROUP, API_VERSION, PLURAL)
 STORAGE_PREFIX = "operator.venta.io"  # not venta.io: Kopf hides its prefix's annotations, and the pause one is ours
 _platforms: set[str] = set()
+log = logging.getLogger("venta_operator")
+use_platform_format()  # `kopf run` configured logging before importing this module
 
 
 @kopf.on.startup()
@@ -41,10 +43,13 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo,
     settings.watching.server_timeout = 300
     settings.scanning.disabled = True  # the CRD is installed before the operator: no cluster-wide CRD watch (RBAC)
     memo.kube = await ApiServer.connect()
-    memo.reconciler = Reconciler(memo.kube, dashboards=load_dashboards(CONFIG.dashboards_dir))
+    dashboards, alert_rules = load_dashboards(CONFIG.dashboards_dir), load_alert_rules(CONFIG.alert_rules_file)
+    memo.reconciler = Reconciler(memo.kube, dashboards=dashboards, alert_rules=alert_rules)
     if CONFIG.metrics_port:
-        start_http_server(CONFIG.metrics_port)
-    logger.info("venta operator ready: %d workers, drift pass every %ss", CONFIG.workers, CONFIG.drift_interval_s)
+        serve(CONFIG.metrics_port)
+    logger.info("venta operator ready: %d workers, drift pass every %ss, %d dashboards, %d alert rules",
+                CONFIG.workers, CONFIG.drift_interval_s, len(dashboards),
+                sum(len(group["rules"]) for group in alert_rules))
 
 
 @kopf.on.cleanup()
@@ -102,20 +107,30 @@ def track(event_type: str, uid: str | None) -> None:
 
 
 async def _pass(trigger: str, body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo) -> Outcome:
-    """One locked, measured pass; its status goes into Kopf's patch, its errors become Kopf's retry policy."""
+    """One locked, measured, logged pass; its status goes into Kopf's patch, its errors become Kopf's retry policy."""
     lock: asyncio.Lock = memo.setdefault("lock", asyncio.Lock())
-    raw: dict[str, Any] = {"metadata": dict(body.metadata), "spec": dict(body.spec), "status": dict(body.status)}
     async with lock:
-        RECONCILES.labels(trigger=trigger).inc()
-        with RECONCILE_DURATION.labels(trigger=trigger).time():
-            try:
-                outcome: Outcome = await memo.reconciler.reconcile(raw)
-            except SpecError as exc:
-                _fail(body, patch, raw, "InvalidSpec", str(exc))
-                raise kopf.PermanentError(str(exc)) from exc
-            except KubeError as exc:
-                _fail(body, patch, raw, "ApiError", exc.message)
-                raise kopf.TemporaryError(exc.message, delay=CONFIG.error_delay_s) from exc
+        with request_scope():
+            outcome = await _measured_pass(trigger, body, patch, memo)
+            log.info("%s pass: stage %s, %d writes, %s", trigger, outcome.stage, len(outcome.writes),
+                     "ready" if outcome.ready else outcome.message or "not ready",
+                     extra={"k8s_ref": kopf.build_object_reference(body), "trigger": trigger,
+                            "stage": outcome.stage, "writes": len(outcome.writes), "ready": outcome.ready})
+    return outcome
+
+
+async def _measured_pass(trigger: str, body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo) -> Outcome:
+    raw: dict[str, Any] = {"metadata": dict(body.metadata), "spec": dict(body.spec), "status": dict(body.status)}
+    RECONCILES.labels(trigger=trigger).inc()
+    with RECONCILE_DURATION.labels(trigger=trigger).time():
+        try:
+            outcome: Outcome = await memo.reconciler.reconcile(raw)
+        except SpecError as exc:
+            _fail(body, patch, raw, "InvalidSpec", str(exc))
+            raise kopf.PermanentError(str(exc)) from exc
+        except KubeError as exc:
+            _fail(body, patch, raw, "ApiError", exc.message)
+            raise kopf.TemporaryError(exc.message, delay=CONFIG.error_delay_s) from exc
     if outcome.errors:
         RECONCILE_FAILURES.labels(reason="apply_failed").inc()
     for key, value in status_patch(outcome.status, raw["status"]).items():
@@ -127,6 +142,8 @@ async def _pass(trigger: str, body: kopf.Body, patch: kopf.Patch, memo: kopf.Mem
 
 def _fail(body: kopf.Body, patch: kopf.Patch, raw: dict[str, Any], reason: str, message: str) -> None:
     RECONCILE_FAILURES.labels(reason=reason).inc()
+    log.warning("pass failed (%s): %s", reason, message,
+                extra={"k8s_ref": kopf.build_object_reference(body), "reason": reason})
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     generation = int(raw["metadata"].get("generation", 1))
     for key, value in status_patch(failure_status(raw["status"], generation, now, reason, message),

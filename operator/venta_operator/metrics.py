@@ -1,12 +1,15 @@
 """The operator's Prometheus metrics (SPEC section 10: reconciles total, failed, duration; managed platforms).
 
 Module-level families because prometheus-client's registry is process-wide; the HTTP exporter is started by the
-handlers' startup hook, not at import, so importing the package in a test opens no port.
+handlers' startup hook (`serve`), not at import, so importing the package in a test opens no port.
+
+The label values known in advance (triggers, failure reasons) are created at 0 at import: a series that appears
+only with its first failure makes `rate()` and `increase()` miss that failure, and leaves dashboards empty until it.
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 RECONCILES = Counter("venta_operator_reconciles_total", "Reconcile passes, by trigger", ["trigger"])
 RECONCILE_FAILURES = Counter(
@@ -21,3 +24,17 @@ CHILD_WRITES = Counter(
     "venta_operator_child_writes_total", "Children created, applied or deleted, by kind and action", ["kind", "action"]
 )
 API_REQUESTS = Counter("venta_operator_api_requests_total", "Requests to the API server", ["verb", "kind"])
+
+TRIGGERS = ("create", "update", "resume", "timer")  # what starts a pass: Kopf's causes and the drift timer
+FAILURE_REASONS = ("InvalidSpec", "ApiError", "apply_failed")  # handlers._pass: spec refused, API error, apply error
+
+for _trigger in TRIGGERS:
+    RECONCILES.labels(trigger=_trigger)
+    RECONCILE_DURATION.labels(trigger=_trigger)
+for _reason in FAILURE_REASONS:
+    RECONCILE_FAILURES.labels(reason=_reason)
+
+
+def serve(port: int) -> None:
+    """Expose /metrics on `port` (a daemon thread of prometheus-client), as the operator does at start."""
+    start_http_server(port)

@@ -17,7 +17,7 @@ Deployment may just be waiting for the migration.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from venta_operator import API_GROUP, API_VERSION, KIND
@@ -47,6 +47,7 @@ class Facts:
     uid: str
     available_kinds: frozenset[str] = frozenset()
     dashboards: Mapping[str, str] = field(default_factory=dict)  # file name -> JSON, shipped with the operator
+    alert_rules: Sequence[Manifest] = ()  # rule groups of the rule file shipped with the operator
     postgres_ready: bool = False
     migration_complete: bool = False
     services_ready: bool = False
@@ -83,7 +84,7 @@ def finalize(manifest: Manifest, p: Platform, uid: str) -> Manifest:
 def desired(p: Platform, facts: Facts) -> Plan:
     plan = Plan(secrets=generated_secret_names(p))
     foundation = [service_account(p), *configmaps(p, facts.dashboards), *statefulsets(p), *infra_deployments(p),
-                  *services(p), *network_policies(p), *monitoring(p, facts.available_kinds)]
+                  *services(p), *network_policies(p), *monitoring(p, facts.available_kinds, facts.alert_rules)]
     plan.apply += foundation
     plan.keep |= {("Secret", name) for name in plan.secrets}
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -77,7 +77,7 @@ def referenced_secrets(p: Platform) -> list[SecretKeyRef]:
         refs.append(spec.search.algolia.api_key_secret_ref)
     clerk = spec.identity.clerk
     if spec.identity.mode == "clerk" and clerk is not None:
-        refs += [r for r in (clerk.secret_key_secret_ref, clerk.webhook_secret_ref) if r is not None]
+        refs += [r for r in (clerk.webhook_secret_ref,) if r is not None]  # the only Clerk secret mounted
     if spec.identity.revenue_cat_webhook_secret_ref is not None:
         refs.append(spec.identity.revenue_cat_webhook_secret_ref)
     return refs
@@ -86,9 +86,11 @@ def referenced_secrets(p: Platform) -> list[SecretKeyRef]:
 class Reconciler:
     def __init__(self, kube: Kube, *, clock: Callable[[], datetime] = _now,
                  new_password: Callable[[], str] = _password, discovery_ttl: float = 300.0,
-                 dashboards: Mapping[str, str] | None = None) -> None:
+                 dashboards: Mapping[str, str] | None = None,
+                 alert_rules: Sequence[Obj] | None = None) -> None:
         self._kube = kube
         self._dashboards = dict(dashboards or {})
+        self._alert_rules = list(alert_rules or [])
         self._clock = clock
         self._new_password = new_password
         self._discovery_ttl = discovery_ttl
@@ -161,6 +163,7 @@ class Reconciler:
             uid=uid,
             available_kinds=kinds,
             dashboards=self._dashboards,
+            alert_rules=self._alert_rules,
             postgres_ready=readiness.statefulset(live.get(("StatefulSet", postgres)), postgres).ready,
             migration_complete=readiness.job(live.get(("Job", migration)), migration).ready,
             services_ready=services_ready(p, live),

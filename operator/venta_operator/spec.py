@@ -124,6 +124,7 @@ class SearchSpec(Model):
 class Clerk(Model):
     jwks_url: str | None = None
     issuer: str | None = None
+    authorized_parties: list[str] = []
     secret_key_secret_ref: SecretKeyRef | None = None
     webhook_secret_ref: SecretKeyRef | None = None
 
@@ -221,9 +222,8 @@ def _check(spec: PlatformSpec) -> None:
         raise SpecError("spec.search.algolia: appId and apiKeySecretRef are required when provider is algolia")
     clerk = spec.identity.clerk
     if spec.identity.mode == "clerk" and (
-        clerk is None or not (clerk.jwks_url and clerk.issuer and clerk.secret_key_secret_ref
-                              and clerk.webhook_secret_ref)):
-        raise SpecError("spec.identity.clerk: jwksUrl, issuer, secretKeySecretRef and webhookSecretRef are required")
+        clerk is None or not (clerk.jwks_url and clerk.issuer and clerk.webhook_secret_ref)):
+        raise SpecError("spec.identity.clerk: jwksUrl, issuer and webhookSecretRef are required")
 
 
 def parse_spec(raw: Any) -> PlatformSpec:

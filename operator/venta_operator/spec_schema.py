@@ -205,10 +205,14 @@ def identity() -> Schema:
     clerk = obj(
         {"jwksUrl": string(512, pattern=r"^https://[^\s]+$"),
          "issuer": string(512, pattern=r"^https://[^\s]+$"),
-         "secretKeySecretRef": secret_key_ref("Clerk's secret key."),
+         "authorizedParties": {"type": "array", "maxItems": 16, "items": string(512, pattern=r"^https?://[^\s]+$"),
+                               "description": "Origins allowed in a token's azp claim (your app's frontends); "
+                                              "when empty, azp is not checked."},
+         "secretKeySecretRef": secret_key_ref("Clerk's secret key (optional: the services make no calls to "
+                                              "Clerk's backend API; tokens are verified against the JWKS)."),
          "webhookSecretRef": secret_key_ref("The Svix signing secret of Clerk's webhooks.")},
     )
-    needed = ("jwksUrl", "issuer", "secretKeySecretRef", "webhookSecretRef")
+    needed = ("jwksUrl", "issuer", "webhookSecretRef")
     return obj(
         {"mode": string(16, enum=["clerk", "local"], default="local"),
          "clerk": clerk,
@@ -216,7 +220,7 @@ def identity() -> Schema:
         default={},
         rules=(rule("self.mode != 'clerk' || (has(self.clerk) && "
                     + " && ".join(f"has(self.clerk.{f})" for f in needed) + ")",
-                    "identity.clerk.jwksUrl, issuer, secretKeySecretRef and webhookSecretRef are required "
+                    "identity.clerk.jwksUrl, issuer and webhookSecretRef are required "
                     "when mode is clerk", ".clerk", "FieldValueRequired"),),
     )
 

@@ -165,6 +165,9 @@ class LocalPlatform:
             if self.offset:
                 print(f" --identity-url {self._url_of('identity')}", end="")
             print()
+        if any(r.entry.name == "websocket" for r in self.running):
+            print(f"  Live map: {self._url_of('websocket')} (Socket.IO /user, /vendor)   "
+                  f"./venta watch --url {self._url_of('websocket')} --token <token> --viewport=S,W,N,E")
         print(f"\nPress Ctrl-C to stop (data is kept in {self.data_dir}).\n", flush=True)
 
     # ---- lifecycle ------------------------------------------------------------------------------------------

@@ -16,12 +16,13 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 from services.kit.auth.settings import AuthSettings, comma_list
 from services.kit.config import GrpcSettings, KitSettings, Port, load_settings
 from services.kit.events.settings import EventSettings
+from services.kit.redis_client import RedisSettings
 from services.kit.search.settings import SearchSettings
 
 MiB = 1024 * 1024
 
 
-class GatewaySettings(KitSettings, GrpcSettings, EventSettings, SearchSettings, AuthSettings):
+class GatewaySettings(KitSettings, GrpcSettings, EventSettings, SearchSettings, AuthSettings, RedisSettings):
     model_config = SettingsConfigDict(env_prefix="VENTA_", extra="ignore", frozen=True)
 
     service_name: str = "gateway"
@@ -31,8 +32,6 @@ class GatewaySettings(KitSettings, GrpcSettings, EventSettings, SearchSettings, 
     users_addr: str = "127.0.0.1:5000"
     vendors_addr: str = "127.0.0.1:5005"
     location_addr: str = "127.0.0.1:5001"
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    redis_timeout_s: float = Field(default=0.5, gt=0, le=30)
     breaker_redis: bool = False
 
     # identity: `AuthSettings` (the kit's one verification path, shared with the Socket.IO gateway)

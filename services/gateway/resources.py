@@ -75,7 +75,7 @@ class Resources:
 
     @classmethod
     def build(cls, settings: GatewaySettings) -> Resources:
-        cache = async_redis(settings.redis_url, timeout_s=settings.redis_timeout_s)
+        cache = async_redis(settings.redis_dsn, timeout_s=settings.redis_timeout_s)
         http = httpx.AsyncClient(timeout=httpx.Timeout(5.0), follow_redirects=False)
         users = peer_client(settings, "users", settings.users_addr, user_pb2_grpc.UserServiceStub)
         authenticator, jwks = build_authenticator(settings, http=http, users=users, cache=cache)
@@ -93,7 +93,7 @@ class Resources:
             authenticator=authenticator,
             vendor_cache=vendor_cache,
             rate_limiter=RateLimiter(
-                storage_uri=settings.redis_url,
+                storage_uri=settings.redis_dsn,
                 default=settings.rate_limit,
                 routes=settings.rate_limit_routes,
                 strategy=settings.rate_limit_strategy,

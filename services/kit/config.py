@@ -33,6 +33,8 @@ class KitSettings(BaseSettings):
     host: str = "0.0.0.0"
     http_port: Port = 9000
     shutdown_grace_s: float = Field(default=10.0, gt=0, le=300)
+    metrics_enabled: bool = True
+    """False stops the per-request metrics at the HTTP and gRPC edges (to measure their cost; not for production)."""
 
 
 class DatabaseSettings(BaseSettings):

@@ -2,7 +2,8 @@
 
 Liveness answers as long as the event loop does; readiness runs each dependency check (with a timeout) on every
 request, so it turns red as soon as, say, PostgreSQL stops answering and green again when it is back, without a
-restart. Services may add routes (search sync adds `/health/events`).
+restart. Services may add routes (search sync adds `/health/events`). Checks run untraced: a probe every few seconds
+must not start a trace each time.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPEN
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
 from services.kit.metrics import DEPENDENCY_UP
+from services.kit.telemetry import untraced
 
 ReadinessCheck = Callable[[], Awaitable[object]]
 """Raises (or times out) when the dependency is not usable."""
@@ -32,7 +34,8 @@ async def run_checks(service: str, checks: Mapping[str, ReadinessCheck], timeout
         DEPENDENCY_UP.labels(service, name).set(1)
         return name, "ok"
 
-    return dict(await asyncio.gather(*(one(n, c) for n, c in checks.items())))
+    with untraced():  # the tasks gather creates inherit the suppression
+        return dict(await asyncio.gather(*(one(n, c) for n, c in checks.items())))
 
 
 def metrics_response(request: web.Request) -> web.Response:

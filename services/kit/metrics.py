@@ -1,12 +1,46 @@
-"""The Prometheus metric families shared by every service (SPEC section 10).
+"""The Prometheus metric families shared by every service (SPEC section 10), and how the edges observe them.
 
 Names start with `venta_` and carry their unit; labels are bounded sets (service, method, route template, code),
-never ids or raw paths. Families are module-level because prometheus-client's registry is process-wide.
+never ids or raw paths: an unknown route is `<unmatched>`, an unknown HTTP method `_OTHER`. Families are
+module-level because prometheus-client's registry is process-wide. Latency observations carry the active trace as
+an exemplar (`trace_exemplar()`), which prometheus-client exposes in the OpenMetrics format only (`/metrics` answers
+it when the scraper asks for it), so a slow bucket on a dashboard links to a trace. `set_enabled(False)`
+(`VENTA_METRICS_ENABLED=false`) stops the per-request observations at the HTTP and gRPC edges: a switch for
+measuring what metrics cost, not for production.
 """
 
 from __future__ import annotations
 
+from opentelemetry import trace
 from prometheus_client import Counter, Gauge, Histogram
+
+_enabled = True
+
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"})
+OTHER_METHOD = "_OTHER"
+
+
+def set_enabled(on: bool) -> None:
+    global _enabled
+    _enabled = on
+
+
+def enabled() -> bool:
+    """Whether the HTTP and gRPC edges record their per-request metrics."""
+    return _enabled
+
+
+def method_label(method: str) -> str:
+    """The HTTP method as a label: one of the standard nine, anything else `_OTHER` (clients choose methods)."""
+    return method if method in HTTP_METHODS else OTHER_METHOD
+
+
+def trace_exemplar() -> dict[str, str] | None:
+    """`{trace_id, span_id}` of the active span when it is sampled (an unsampled trace exists nowhere), else None."""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid or not context.trace_flags.sampled:
+        return None
+    return {"trace_id": format(context.trace_id, "032x"), "span_id": format(context.span_id, "016x")}
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 

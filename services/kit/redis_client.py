@@ -7,8 +7,12 @@ libraries that need one (pybreaker's `CircuitRedisStorage`, slowapi's storage); 
 
 from __future__ import annotations
 
+from urllib.parse import quote, urlsplit, urlunsplit
+
 import redis
 import redis.asyncio
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 def async_redis(url: str, *, timeout_s: float = 0.5, max_connections: int = 64) -> redis.asyncio.Redis:
@@ -26,3 +30,30 @@ def async_redis(url: str, *, timeout_s: float = 0.5, max_connections: int = 64) 
 def sync_redis(url: str, *, timeout_s: float = 0.5) -> redis.Redis:
     """A blocking client (bytes values) for libraries that require one; keep its calls short or off the loop."""
     return redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+
+
+class RedisSettings(BaseSettings):
+    """Where Redis is: a URL, plus the password the operator passes from a Secret (`VENTA_REDIS_PASSWORD`).
+
+    Secrets never travel in the URL (the URL lives in a ConfigMap); `dsn` joins them for the clients and libraries
+    that only take a URL (python-socketio's Redis manager, the `limits` storage).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="VENTA_", extra="ignore", frozen=True)
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_password: SecretStr | None = None
+    redis_timeout_s: float = Field(default=0.5, gt=0, le=30)
+
+    @property
+    def redis_dsn(self) -> str:
+        if self.redis_password is None or not self.redis_password.get_secret_value():
+            return self.redis_url
+        parts = urlsplit(self.redis_url)
+        if parts.password:
+            return self.redis_url  # the URL already carries one (a local run); it wins
+        user = quote(parts.username, safe="") if parts.username else ""
+        secret = quote(self.redis_password.get_secret_value(), safe="")
+        host = parts.hostname or "127.0.0.1"
+        netloc = f"{user}:{secret}@{host}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

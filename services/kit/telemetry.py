@@ -1,39 +1,155 @@
-"""OpenTelemetry tracing set-up, driven by the standard `OTEL_*` variables.
+"""OpenTelemetry for every process of the platform, configured in one place so no service wires it by itself.
 
-Spans are always created (so trace ids reach the logs and propagate to the next hop); they are exported over OTLP
-only when `OTEL_EXPORTER_OTLP_ENDPOINT` (or the traces-specific variable) is set. The sampler comes from
-`OTEL_TRACES_SAMPLER`/`OTEL_TRACES_SAMPLER_ARG`, which the SDK reads itself.
+Entry point: `instrument_process(service)`, called once per process before anything is built (`venta serve` does
+it for every service, the Socket.IO gateway included). It installs the tracer provider and the maintained library
+instrumentations that patch libraries process-wide: asyncpg (every PostgreSQL statement, whether SQLAlchemy or a
+search provider sent it), redis, httpx and aiohttp clients. Instrumentation that needs an object is applied by the
+kit code that builds that object, through the helpers below: `GrpcServiceHost` adds `grpc_server_interceptors()`,
+`PeerClient` adds `grpc_client_interceptors()`, `AsgiServiceHost` calls `instrument_fastapi(app)`. NATS has no
+maintained instrumentation: `services.kit.events.tracing` carries the W3C context in message headers itself.
+
+Everything is driven by the standard variables, which the SDK reads itself: `OTEL_SDK_DISABLED=true` turns tracing
+off entirely (no provider, no library patched, no interceptor: the cheapest "off"), `OTEL_TRACES_SAMPLER` and
+`OTEL_TRACES_SAMPLER_ARG` choose the sampler (the operator sets `parentbased_traceidratio`), `OTEL_SERVICE_NAME`
+names the service, and spans are exported over OTLP/gRPC only when `OTEL_EXPORTER_OTLP_ENDPOINT` (or the
+traces-specific variable) is set. Without an endpoint spans are still created, so trace ids reach the logs and
+propagate to the next hop. Probes and background polling are never traced: `untraced()` suppresses the library
+instrumentations around readiness checks and the outbox relay's bookkeeping (otherwise each would be a new trace
+every few seconds), and the gRPC interceptors skip `grpc.health.v1` and reflection.
+
+This module must never import a service, and must stay cheap to import (instrumentations are imported lazily).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+from services.kit import metrics
+
+# URLs the HTTP instrumentation leaves alone (regexes searched in the full URL): probes and scrapes
+UNTRACED_URLS = r"/health(/ready|/events)?/?$,/metrics/?$"
+
 _provider: TracerProvider | None = None
+_instrumented = False
+
+
+def tracing_enabled() -> bool:
+    """False when `OTEL_SDK_DISABLED=true`: then nothing is traced and no library is patched."""
+    return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() != "true"
+
+
+def new_provider(service: str) -> TracerProvider:
+    """A tracer provider for `service` (`OTEL_SERVICE_NAME` wins); the sampler comes from `OTEL_TRACES_SAMPLER*`."""
+    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: os.environ.get("OTEL_SERVICE_NAME", service)}))
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    return provider
 
 
 def configure_tracing(service: str, *, extra_processor: SpanProcessor | None = None) -> TracerProvider:
     """Install the process-wide tracer provider once; later calls only add `extra_processor` (tests use it)."""
     global _provider
     if _provider is None:
-        _provider = TracerProvider(
-            resource=Resource.create({SERVICE_NAME: os.environ.get("OTEL_SERVICE_NAME", service)})
-        )
-        if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-
-            _provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        _provider = new_provider(service)
         trace.set_tracer_provider(_provider)
     if extra_processor is not None:
         _provider.add_span_processor(extra_processor)
     return _provider
 
 
+def instrument_process(
+    service: str, *, metrics_enabled: bool = True, extra_processor: SpanProcessor | None = None
+) -> None:
+    """Everything a process needs, once: tracer provider, library instrumentations, the metrics switch.
+
+    Idempotent (several hosts may share one process in tests). `metrics_enabled=False` (`VENTA_METRICS_ENABLED`)
+    stops the per-request `venta_*` observations at the HTTP and gRPC edges; the benchmark uses it for "off".
+    """
+    global _instrumented
+    metrics.set_enabled(metrics_enabled)
+    if not tracing_enabled():
+        return
+    configure_tracing(service, extra_processor=extra_processor)
+    if _instrumented:
+        return
+    from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
+    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+    from opentelemetry.metrics import NoOpMeterProvider
+
+    no_meters = NoOpMeterProvider()  # metrics are prometheus-client's (`services.kit.metrics`), not OTel's
+    AsyncPGInstrumentor().instrument()  # type: ignore[no-untyped-call]
+    RedisInstrumentor().instrument()
+    HTTPXClientInstrumentor().instrument(meter_provider=no_meters)
+    AioHttpClientInstrumentor().instrument(meter_provider=no_meters)
+    _instrumented = True
+
+
+def instrument_fastapi(app: Any) -> None:
+    """Server spans for a FastAPI app, named by route template (`GET /v1/vendors/{id}`), probes left out.
+
+    The OpenTelemetry middleware goes outside every middleware of the app, so the request-context middleware (request
+    id, `venta_http_*` metrics, the log line) runs inside the server span.
+    """
+    if not tracing_enabled() or getattr(app, "_is_instrumented_by_opentelemetry", False):
+        return
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+    from opentelemetry.metrics import NoOpMeterProvider
+
+    FastAPIInstrumentor.instrument_app(
+        app,
+        excluded_urls=UNTRACED_URLS,
+        exclude_spans=["receive", "send"],  # one span per ASGI message would double the cost for nothing
+        meter_provider=NoOpMeterProvider(),
+    )
+
+
+def _traced_rpcs() -> Any:
+    from opentelemetry.instrumentation.grpc import filters
+
+    return filters.negate(filters.any_of(filters.health_check(), filters.service_prefix("grpc.reflection.")))
+
+
+def grpc_server_interceptors() -> list[Any]:
+    """OpenTelemetry's grpc.aio server interceptor (outermost), or nothing when tracing is off."""
+    if not tracing_enabled():
+        return []
+    from opentelemetry.instrumentation.grpc import aio_server_interceptor
+
+    return [aio_server_interceptor(filter_=_traced_rpcs())]  # type: ignore[no-untyped-call]
+
+
+def grpc_client_interceptors() -> list[Any]:
+    """OpenTelemetry's grpc.aio client interceptors (client span + `traceparent` metadata), or nothing when off."""
+    if not tracing_enabled():
+        return []
+    from opentelemetry.instrumentation.grpc import aio_client_interceptors
+
+    return list(aio_client_interceptors(filter_=_traced_rpcs()))  # type: ignore[no-untyped-call]
+
+
+@contextlib.contextmanager
+def untraced() -> Iterator[None]:
+    """Library instrumentations create no span inside this block (probes, polling); our own spans still can."""
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    with suppress_instrumentation():
+        yield
+
+
 def shutdown_tracing() -> None:
+    """Export what is buffered, then stop the exporter (called when the process ends)."""
     if _provider is not None:
         _provider.force_flush(timeout_millis=2000)
+        _provider.shutdown()

@@ -14,7 +14,7 @@ from prometheus_client import Counter, Histogram
 
 from services.kit.events.bus import Event, Poison, RetryLater
 from services.kit.events.catalog import VendorData, VendorLocationData
-from services.kit.metrics import LATENCY_BUCKETS
+from services.kit.metrics import LATENCY_BUCKETS, trace_exemplar
 from services.kit.search.provider import SearchProvider, SearchUnavailable
 from services.kit.search.records import Change, MoveTo, Remove, Upsert, record_from_vendor, version_of
 
@@ -57,5 +57,6 @@ class Indexer:
         INDEX_WRITES.labels(self.provider.name).inc(written)
         now = time.time()
         latency = SYNC_LATENCY.labels(self.provider.name)
+        exemplar = trace_exemplar()  # the consumer's span: the message's trace, or the batch's
         for event in events:
-            latency.observe(max(0.0, now - event.envelope.timestamp.timestamp()))
+            latency.observe(max(0.0, now - event.envelope.timestamp.timestamp()), exemplar)

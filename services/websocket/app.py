@@ -37,7 +37,7 @@ log = logging.getLogger("venta.websocket")
 class WebsocketHost:
     def __init__(self, settings: WebsocketSettings) -> None:
         self.settings = settings
-        self.redis = async_redis(settings.redis_url, timeout_s=settings.redis_timeout_s)
+        self.redis = async_redis(settings.redis_dsn, timeout_s=settings.redis_timeout_s)
         self.http_client = httpx.AsyncClient(timeout=httpx.Timeout(5.0), follow_redirects=False)
         self.users = peer_client(settings, "users", settings.users_addr, user_pb2_grpc.UserServiceStub)
         self.location = peer_client(settings, "location", settings.location_addr,
@@ -46,7 +46,7 @@ class WebsocketHost:
                                                             cache=self.redis)
         self.sio = socketio.AsyncServer(
             async_mode="aiohttp",
-            client_manager=socketio.AsyncRedisManager(settings.redis_url, channel=settings.socketio_channel),
+            client_manager=socketio.AsyncRedisManager(settings.redis_dsn, channel=settings.socketio_channel),
             cors_allowed_origins=settings.cors_origins or [],
             max_http_buffer_size=settings.max_message_bytes,
             ping_interval=settings.ping_interval_s,

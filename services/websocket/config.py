@@ -15,19 +15,18 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 from services.kit.auth.settings import AuthSettings, comma_list
 from services.kit.config import GrpcSettings, KitSettings, Port
 from services.kit.events.settings import EventSettings
+from services.kit.redis_client import RedisSettings
 
 KiB = 1024
 
 
-class WebsocketSettings(KitSettings, GrpcSettings, EventSettings, AuthSettings):
+class WebsocketSettings(KitSettings, GrpcSettings, EventSettings, AuthSettings, RedisSettings):
     model_config = SettingsConfigDict(env_prefix="VENTA_", extra="ignore", frozen=True)
 
     service_name: str = "websocket"
     http_port: Port = 5004
     users_addr: str = "127.0.0.1:5000"
     location_addr: str = "127.0.0.1:5001"
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    redis_timeout_s: float = Field(default=0.5, gt=0, le=30)
     breaker_redis: bool = False
     socketio_channel: str = Field(default="venta-socketio", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
     """The Redis pub/sub channel replicas exchange room emits on; replicas of one platform share it."""

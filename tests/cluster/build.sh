@@ -29,6 +29,10 @@ HELM_VERSION="v4.3.1"
 # The manifest linter: kube-linter cannot be had here (the module proxy answers 403 for every version of
 # golang.stackrox.io/kube-linter); kube-score checks the same security and reliability properties.
 KUBE_SCORE_VERSION="v1.20.0"
+# Prometheus server and promtool for tests/integration/observability. v3.15.0 (module v0.315.0) is the newest release
+# whose dependencies the module proxy serves: v3.16.0 needs pseudo-versions of google/pprof, client_golang/exp and
+# pb33f/go-yaml that it answers 403 for. Tags and module versions differ: Prometheus 3.x.y is module v0.3xx.y.
+PROMETHEUS_VERSION="v3.15.0"
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="${VENTA_CACHE_DIR:-${HOME}/.cache/venta}"
@@ -39,6 +43,7 @@ ETCD_DIR="${CACHE}/etcd-${ETCD_VERSION}"
 KWOK_DIR="${CACHE}/kwok-${KWOK_VERSION}"
 HELM_DIR="${CACHE}/helm-${HELM_VERSION}"
 KUBE_SCORE_DIR="${CACHE}/kube-score-${KUBE_SCORE_VERSION}"
+PROMETHEUS_DIR="${CACHE}/prometheus-${PROMETHEUS_VERSION}"
 
 # The module cache and GOPATH stay at Go's defaults so that every build (and other Go work) shares one module cache.
 export GOFLAGS="-mod=mod"
@@ -216,6 +221,48 @@ build_kube_score() {
   log "kube-score ${KUBE_SCORE_VERSION}: built in $(elapsed $start)"
 }
 
+# ---- prometheus, promtool ---------------------------------------------------------------------------------------------
+# Neither "go install"s: prometheus's go.mod has a replace directive, which Go refuses in a module installed by version.
+# So the module's source is copied out of the module cache and built there as the main module (the replace applies).
+# -tags remove_all_sd leaves out the cloud service discoveries (static and file discovery remain): a third of the
+# build, and the only users of some dependencies. Without the builtinassets tag the web UI is absent; the HTTP API,
+# all the tests use, is complete.
+build_prometheus() {
+  local bin="${PROMETHEUS_DIR}/bin"
+  if [[ -x "$bin/prometheus" && -x "$bin/promtool" ]]; then
+    log "prometheus ${PROMETHEUS_VERSION}: cached in ${PROMETHEUS_DIR}"
+    return
+  fi
+  local start=$SECONDS tmp src info dir major minor patch module
+  IFS=. read -r major minor patch <<<"${PROMETHEUS_VERSION#v}"
+  module="v0.${major}$(printf '%02d' "$minor").${patch}" # v3.15.0 -> v0.315.0
+  log "prometheus ${PROMETHEUS_VERSION}: building prometheus and promtool (module ${module}; 5-10 min cold)..."
+  tmp="$(mk_tmp "$PROMETHEUS_DIR")"
+  if ! info="$(cd "$tmp" && go mod download -json "github.com/prometheus/prometheus@${module}")"; then
+    rm -rf "$tmp"
+    die "could not download github.com/prometheus/prometheus@${module}: ${info}"
+  fi
+  dir="$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p' <<<"$info")"
+  [[ "$(cat "$dir/VERSION")" == "${major}.${minor}.${patch}" ]] || die "module ${module} is not Prometheus ${PROMETHEUS_VERSION}"
+  src="$tmp/src"
+  cp -r "$dir" "$src"
+  chmod -R u+w "$src" # the module cache is read-only
+  # "prometheus --version" / "promtool --version" print these (otherwise an empty version). The module proxy does
+  # not give the commit, so the revision is the module version (which names the source exactly).
+  local pkg=github.com/prometheus/common/version
+  local ldflags="-s -w -X ${pkg}.Version=${PROMETHEUS_VERSION#v} -X ${pkg}.Revision=${module}"
+  ldflags+=" -X ${pkg}.Branch=HEAD -X ${pkg}.BuildUser=venta-build.sh -X ${pkg}.BuildDate=19700101-00:00:00"
+  # GOWORK=off: the source has a go.work (for its other modules), which -mod=mod refuses.
+  if ! (cd "$src" && GOWORK=off go build -trimpath -tags remove_all_sd -ldflags "$ldflags" -o "$tmp/bin/" ./cmd/prometheus ./cmd/promtool); then
+    rm -rf "$tmp"
+    die "prometheus ${PROMETHEUS_VERSION}: go build failed (see above)"
+  fi
+  rm -rf "$src"
+  "$tmp/bin/promtool" --version >&2
+  finish "$tmp" "$PROMETHEUS_DIR"
+  log "prometheus ${PROMETHEUS_VERSION}: built in $(elapsed $start)"
+}
+
 # ---- output ------------------------------------------------------------------------------------------------------------
 # Names follow kwokctl's own environment variables (KWOK_<FLAG>), so the file can also be sourced before kwokctl.
 print_env() {
@@ -233,6 +280,8 @@ KWOKCTL=${KWOK_DIR}/bin/kwokctl
 KUBECTL=${KUBE_DIR}/bin/kubectl
 HELM=${HELM_DIR}/bin/helm
 KUBE_SCORE=${KUBE_SCORE_DIR}/bin/kube-score
+PROMETHEUS=${PROMETHEUS_DIR}/bin/prometheus
+PROMTOOL=${PROMETHEUS_DIR}/bin/promtool
 EOF
 }
 
@@ -258,6 +307,7 @@ main() {
   build_etcd
   build_kube
   build_kube_score
+  build_prometheus
   print_env >"${ENV_FILE}.tmp"
   mv "${ENV_FILE}.tmp" "$ENV_FILE"
   log "all tools ready in $(elapsed $start); paths written to ${ENV_FILE}"

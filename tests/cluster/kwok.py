@@ -74,6 +74,8 @@ class ClusterTools:
     helm: Path | None = None
     kubectl: Path | None = None
     kube_score: Path | None = None
+    prometheus: Path | None = None
+    promtool: Path | None = None
 
     @classmethod
     def from_env_file(cls, path: Path | None = None) -> ClusterTools:
@@ -114,6 +116,8 @@ class ClusterTools:
             helm=optional("HELM"),
             kubectl=optional("KUBECTL"),
             kube_score=optional("KUBE_SCORE"),
+            prometheus=optional("PROMETHEUS"),
+            promtool=optional("PROMTOOL"),
         )
 
 

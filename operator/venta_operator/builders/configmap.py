@@ -52,7 +52,6 @@ def settings(p: Platform) -> dict[str, str]:
         "VENTA_LOG_LEVEL": spec.observability.log_level,
         "VENTA_SEARCH_PROVIDER": spec.search.provider,
         "VENTA_SEARCH_INDEX": spec.search.index,
-        "VENTA_IDENTITY_MODE": spec.identity.mode,
         "VENTA_BREAKER_FAIL_MAX": str(spec.resilience.breaker_fail_max),
         "VENTA_BREAKER_RESET_TIMEOUT_S": _number(spec.resilience.breaker_reset_timeout_seconds),
         "VENTA_GRPC_TIMEOUT_S": _number(spec.resilience.grpc_timeout_seconds),
@@ -61,12 +60,15 @@ def settings(p: Platform) -> dict[str, str]:
     if spec.search.provider == "algolia" and spec.search.algolia and spec.search.algolia.app_id:
         data["VENTA_ALGOLIA_APP_ID"] = spec.search.algolia.app_id
     clerk = spec.identity.clerk
+    # The edges (gateway, websocket) read VENTA_AUTH_*: one verification path for Clerk and the local issuer.
     if spec.identity.mode == "clerk" and clerk is not None:
-        data["VENTA_CLERK_JWKS_URL"] = clerk.jwks_url or ""
-        data["VENTA_CLERK_ISSUER"] = clerk.issuer or ""
+        data["VENTA_AUTH_JWKS_URL"] = clerk.jwks_url or ""
+        data["VENTA_AUTH_ISSUER"] = clerk.issuer or ""
+        data["VENTA_AUTH_AUTHORIZED_PARTIES"] = ",".join(clerk.authorized_parties)
     else:  # local mode: the platform's own issuer, verified through the same JWKS code path
-        data["VENTA_CLERK_JWKS_URL"] = identity_jwks_url(p)
-        data["VENTA_CLERK_ISSUER"] = identity_issuer(p)
+        data["VENTA_AUTH_JWKS_URL"] = identity_jwks_url(p)
+        data["VENTA_AUTH_ISSUER"] = identity_issuer(p)
+        data["VENTA_IDENTITY_ISSUER"] = identity_issuer(p)  # what the identity component writes into `iss`
     tracing = spec.observability.tracing
     if tracing.endpoint:
         data["OTEL_EXPORTER_OTLP_ENDPOINT"] = tracing.endpoint

@@ -1,18 +1,25 @@
 """Prometheus Operator objects: a ServiceMonitor for every service's /metrics and a PrometheusRule of alerts.
 
 Built only when the cluster serves the `monitoring.coreos.com/v1` kinds (the reconciler passes what discovery found):
-applying a kind the API server does not know would fail the whole reconcile for an optional extra.
+applying a kind the API server does not know would fail the whole reconcile for an optional extra. The alerts are
+not written here: they are the rule file shipped with the operator (one source of truth with the Prometheus that
+scrapes `venta up`, tested by promtool), so without a rule file there is no PrometheusRule.
 """
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Sequence
+
 from venta_operator.builders import Manifest
 from venta_operator.naming import LABEL_MANAGED_BY, MANAGED_BY, child_name, labels, platform_selector
+from venta_operator.promql import with_matcher
 from venta_operator.spec import Platform
 
 MONITORING_API = "monitoring.coreos.com/v1"
 SERVICE_MONITOR = "ServiceMonitor"
 PROMETHEUS_RULE = "PrometheusRule"
+PLATFORM_LABEL = "venta_platform"
 
 
 def service_monitor(p: Platform) -> Manifest:
@@ -31,46 +38,34 @@ def service_monitor(p: Platform) -> Manifest:
     }
 
 
-def _alert(name: str, expr: str, duration: str, severity: str, summary: str) -> Manifest:
-    return {"alert": name, "expr": expr, "for": duration, "labels": {"severity": severity},
-            "annotations": {"summary": summary, "runbook_url": f"docs/operations.md#{name.lower()}"}}
+def scoped_rule(rule: Manifest, p: Platform) -> Manifest:
+    """A rule of the shipped file, reading only this platform's series and saying which platform it is about."""
+    out = copy.deepcopy(rule)
+    out["expr"] = with_matcher(rule["expr"], "namespace", p.namespace)
+    if "alert" in out:
+        out["labels"] = {**out.get("labels", {}), PLATFORM_LABEL: p.name}
+    return out
 
 
-def alert_rules(p: Platform) -> list[Manifest]:
-    """The alerts of the original design, scoped to this platform's namespace."""
-    ns = f'namespace="{p.namespace}"'
-    rate = "[5m]"
-    return [
-        _alert("VentaHighErrorRate",
-               f"sum by (service) (rate(venta_http_server_errors_total{{{ns},status=~\"5..\"}}{rate}))"
-               f" / sum by (service) (rate(venta_http_server_requests_total{{{ns}}}{rate})) > 0.05",
-               "5m", "critical", "More than 5% of {{ $labels.service }} requests fail"),
-        _alert("VentaHighLatency",
-               "histogram_quantile(0.99, sum by (service, le) "
-               f"(rate(venta_http_server_request_duration_seconds_bucket{{{ns}}}{rate}))) > 2",
-               "10m", "warning", "p99 latency of {{ $labels.service }} is above 2 s"),
-        _alert("VentaBreakerOpen", f"max by (breaker) (venta_breaker_state{{{ns}}}) == 2",
-               "5m", "warning", "Circuit breaker {{ $labels.breaker }} has been open for 5 minutes"),
-        _alert("VentaDependencyDown", f"min by (service, dependency) (venta_dependency_up{{{ns}}}) == 0",
-               "5m", "critical", "{{ $labels.service }} cannot reach {{ $labels.dependency }}"),
-    ]
-
-
-def prometheus_rule(p: Platform) -> Manifest:
+def prometheus_rule(p: Platform, groups: Sequence[Manifest]) -> Manifest:
+    """The platform's alerts: the groups of the operator's rule file (observability/rules/venta-platform.yaml in
+    the image), every selector scoped to the platform's namespace, so that each platform alerts on its own series
+    only, whatever else the Prometheus scrapes."""
     return {
         "apiVersion": MONITORING_API,
         "kind": PROMETHEUS_RULE,
         "metadata": {"name": child_name(p.name, "alerts"), "namespace": p.namespace,
                      "labels": labels(p.name, "monitoring")},
-        "spec": {"groups": [{"name": f"venta.{p.name}", "rules": alert_rules(p)}]},
+        "spec": {"groups": [{**{k: v for k, v in g.items() if k != "rules"}, "name": f"{g['name']}.{p.name}",
+                             "rules": [scoped_rule(r, p) for r in g["rules"]]} for g in groups]},
     }
 
 
-def monitoring(p: Platform, available_kinds: frozenset[str]) -> list[Manifest]:
+def monitoring(p: Platform, available_kinds: frozenset[str], alert_rules: Sequence[Manifest] = ()) -> list[Manifest]:
     out = []
     obs = p.spec.observability
     if obs.service_monitor.enabled and SERVICE_MONITOR in available_kinds:
         out.append(service_monitor(p))
-    if obs.alerts.enabled and PROMETHEUS_RULE in available_kinds:
-        out.append(prometheus_rule(p))
+    if obs.alerts.enabled and PROMETHEUS_RULE in available_kinds and alert_rules:
+        out.append(prometheus_rule(p, alert_rules))
     return out

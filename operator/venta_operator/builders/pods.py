@@ -124,11 +124,8 @@ def needs_env(p: Platform, needs: frozenset[str], database: str | None) -> list[
     if ALGOLIA in needs and spec.search.provider == "algolia" and algolia and algolia.api_key_secret_ref:
         env.append(ref_env("VENTA_ALGOLIA_API_KEY", algolia.api_key_secret_ref))
     clerk = spec.identity.clerk
-    if CLERK in needs and spec.identity.mode == "clerk" and clerk:
-        if clerk.secret_key_secret_ref:
-            env.append(ref_env("VENTA_CLERK_SECRET_KEY", clerk.secret_key_secret_ref))
-        if clerk.webhook_secret_ref:
-            env.append(ref_env("VENTA_CLERK_WEBHOOK_SECRET", clerk.webhook_secret_ref))
+    if CLERK in needs and spec.identity.mode == "clerk" and clerk and clerk.webhook_secret_ref:
+        env.append(ref_env("VENTA_CLERK_WEBHOOK_SECRET", clerk.webhook_secret_ref))
     if REVENUECAT in needs and spec.identity.revenue_cat_webhook_secret_ref:
         env.append(ref_env("VENTA_REVENUECAT_WEBHOOK_SECRET", spec.identity.revenue_cat_webhook_secret_ref))
     return env

@@ -4,7 +4,9 @@ Connects and statements have timeouts, so a dead server turns into a fast UNAVAI
 rather than a hung call. There is no pre-ping (it would cost a round trip on every call): when a call meets a dead
 connection, SQLAlchemy invalidates the whole pool, so after PostgreSQL restarts at most the first call fails, and the
 readiness check usually absorbs even that. Reads go through `read()`, in autocommit mode: one round trip, no
-BEGIN/COMMIT.
+BEGIN/COMMIT. Statements are traced by the asyncpg instrumentation (`services.kit.telemetry.instrument_process`),
+which sees what SQLAlchemy sends through asyncpg; SQLAlchemy's own instrumentation is left off, as it would only
+add a second span around each of those.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -33,7 +34,6 @@ class Database:
                 "server_settings": {"application_name": application_name},
             },
         )
-        SQLAlchemyInstrumentor().instrument(engine=self.engine.sync_engine)
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         self._readers = async_sessionmaker(
             self.engine.execution_options(isolation_level="AUTOCOMMIT"), class_=AsyncSession, expire_on_commit=False

@@ -23,13 +23,13 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from opentelemetry.trace import SpanKind
 
 from services.kit.events import metrics
 from services.kit.events.bus import BatchHandler, ConsumerStatus, Event, Poison, RetryLater, backoff_delay
 from services.kit.events.catalog import parse_data
 from services.kit.events.envelope import SUBJECT_PREFIX, UndecodableEvent, decode
-from services.kit.events.tracing import context_from, link_from, tracer
+from services.kit.events.tracing import processing
+from services.kit.metrics import trace_exemplar
 
 if TYPE_CHECKING:
     from services.kit.events.jetstream import JetStreamBus
@@ -74,6 +74,7 @@ class JetStreamConsumer:
         js = self.bus.js
         await js.add_consumer(self.settings.events_stream, config=self.config())  # create or update
         self._sub = await js.pull_subscribe_bind(durable=self.consumer, stream=self.settings.events_stream)
+        metrics.initialise_consumer(self.consumer, self.subject)
         self._tasks = [
             asyncio.create_task(self._run(), name=f"consumer-{self.consumer}"),
             asyncio.create_task(self._watch(), name=f"consumer-{self.consumer}-status"),
@@ -113,8 +114,8 @@ class JetStreamConsumer:
                 continue
             failures = 0
             started = time.perf_counter()
-            await self._handle(messages)
-            metrics.EVENT_HANDLING_LATENCY.labels(self.consumer).observe(time.perf_counter() - started)
+            exemplar = await self._handle(messages)
+            metrics.EVENT_HANDLING_LATENCY.labels(self.consumer).observe(time.perf_counter() - started, exemplar)
 
     async def _fetch(self) -> list[Msg]:
         """Wait for one message, then take what else is there at once (up to a batch).
@@ -132,7 +133,8 @@ class JetStreamConsumer:
             more = []
         return [*first, *more]
 
-    async def _handle(self, messages: Sequence[Msg]) -> None:
+    async def _handle(self, messages: Sequence[Msg]) -> dict[str, str] | None:
+        """Decode, dispatch, settle each message; the trace of the handling, as the latency's exemplar."""
         decoded: list[tuple[Msg, Event]] = []
         for msg in messages:
             meta = msg.metadata
@@ -148,18 +150,16 @@ class JetStreamConsumer:
             headers = dict(msg.headers or {})
             event = Event(envelope, data, msg.subject, headers, meta.sequence.stream, meta.num_delivered)
             decoded.append((msg, event))
-        if decoded:
-            await self._dispatch(decoded)
+        return await self._dispatch(decoded) if decoded else None
 
-    async def _dispatch(self, batch: list[tuple[Msg, Event]]) -> None:
-        links = [link for _, event in batch if (link := link_from(event.headers)) is not None]
+    async def _dispatch(self, batch: list[tuple[Msg, Event]]) -> dict[str, str] | None:
         heartbeat = asyncio.create_task(self._keep_alive([msg for msg, _ in batch]))  # noqa: RUF006 - awaited below
+        events = [event for _, event in batch]
+        exemplar = None
         try:
-            with tracer.start_as_current_span(
-                f"process {self.subject}", kind=SpanKind.CONSUMER, links=links[:128]
-            ) as span:
-                span.set_attribute("messaging.batch.message_count", len(batch))
-                await self.handler([event for _, event in batch])
+            with processing(events, consumer=self.consumer, subject=self.subject):
+                exemplar = trace_exemplar()
+                await self.handler(events)
         except RetryLater as exc:
             await self._retry_all(batch, exc)
         except Exception as exc:  # noqa: BLE001 - isolate the culprit by handling the batch one event at a time
@@ -174,13 +174,12 @@ class JetStreamConsumer:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
+        return exemplar
 
     async def _one_by_one(self, batch: list[tuple[Msg, Event]]) -> None:
         for index, (msg, event) in enumerate(batch):
             try:
-                with tracer.start_as_current_span(
-                    f"process {event.subject}", kind=SpanKind.CONSUMER, context=context_from(event.headers)
-                ):
+                with processing([event], consumer=self.consumer, subject=self.subject):
                     await self.handler([event])
             except RetryLater as exc:
                 await self._retry_all(batch[index:], exc)

@@ -22,6 +22,7 @@ from services.kit.events.consumer import JetStreamConsumer
 from services.kit.events.envelope import SUBJECT_PREFIX, Envelope
 from services.kit.events.metrics import EVENTS_PUBLISH_FAILURES, EVENTS_PUBLISHED, type_label
 from services.kit.events.settings import EventSettings
+from services.kit.events.tracing import end_span, parent_context, start_publish
 
 log = logging.getLogger("venta.events")
 
@@ -122,8 +123,18 @@ class JetStreamBus:
                 await self.js.update_stream(config)
 
     async def publish(self, envelope: Envelope, *, headers: Mapping[str, str] | None = None) -> PublishResult:
-        all_headers = {**(headers or {}), MSG_ID_HEADER: envelope.message_id, EVENT_TYPE_HEADER: envelope.type}
-        return await self.publish_raw(envelope.subject, envelope.encode(), all_headers, event_type=envelope.type)
+        """Publish one event now, in a PRODUCER span continuing the trace in `headers` (else the current one)."""
+        span, trace_headers = start_publish(envelope.subject, envelope.message_id, parent=parent_context(headers))
+        all_headers = {
+            **(headers or {}), **trace_headers, MSG_ID_HEADER: envelope.message_id, EVENT_TYPE_HEADER: envelope.type
+        }
+        try:
+            result = await self.publish_raw(envelope.subject, envelope.encode(), all_headers, event_type=envelope.type)
+        except BaseException as exc:
+            end_span(span, exc)
+            raise
+        end_span(span)
+        return result
 
     async def publish_raw(
         self, subject: str, payload: bytes, headers: Mapping[str, str], *, event_type: str | None = None

@@ -1,6 +1,9 @@
 """The `venta_events_*` and `venta_outbox_*` Prometheus families (SPEC section 10).
 
 Labels are bounded: event types come from the catalog (or `unknown`), reasons from a fixed set, consumers from code.
+Series whose labels are known in advance are created at 0 (publish failures per catalog type at import, a consumer's
+per-type series when it starts): a series born with its first failure hides that failure from `rate()`/`increase()`
+and leaves dashboards empty until then.
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 from services.kit.events.catalog import CATALOG
+from services.kit.events.envelope import SUBJECT_PREFIX
 from services.kit.metrics import LATENCY_BUCKETS
 
 EVENTS_PUBLISHED = Counter("venta_events_published_total", "Events accepted by the stream", ["type"])
@@ -42,3 +46,29 @@ OUTBOX_RELAY_LAG = Histogram(
 def type_label(event_type: str | None) -> str:
     """A metric label for a type: catalog types as they are, anything else `unknown` (keeps cardinality bounded)."""
     return event_type if event_type in CATALOG else "unknown"
+
+
+def _subject_matches(pattern: str, subject: str) -> bool:
+    """NATS subject matching: `*` is one token, a final `>` one or more."""
+    want, have = pattern.split("."), subject.split(".")
+    for i, token in enumerate(want):
+        if token == ">":
+            return len(have) > i
+        if i >= len(have) or (token != "*" and token != have[i]):
+            return False
+    return len(want) == len(have)
+
+
+def initialise_consumer(consumer: str, subject_pattern: str) -> None:
+    """Create a consumer's series at 0 for every catalog type its subject pattern (`events.vendor.>`) receives."""
+    for event_type in CATALOG:
+        if _subject_matches(subject_pattern, SUBJECT_PREFIX + event_type):
+            for family in (EVENTS_CONSUMED, EVENTS_FAILED, EVENTS_REDELIVERED):
+                family.labels(consumer, event_type)
+    CONSUMER_LAG.labels(consumer)
+    CONSUMER_ACK_PENDING.labels(consumer)
+    EVENT_HANDLING_LATENCY.labels(consumer)
+
+
+for _event_type in CATALOG:
+    EVENTS_PUBLISH_FAILURES.labels(_event_type)

@@ -6,7 +6,9 @@ vendor's events survives failures. A crash between publishing and marking only c
 stream de-duplicates. Several replicas may run a relay: a transaction-scoped advisory lock lets one at a time
 publish. It wakes right after a commit that added events (low latency) and polls otherwise (rows left by a crash,
 or written by another replica). It never blocks the service: while NATS is down, requests still commit and the
-outbox grows.
+outbox grows. Each row is published inside a PRODUCER span that continues the trace stored with the row (the
+request's) and lasts until the stream acknowledges it; the relay's own queries run untraced, since polling would
+otherwise start a trace every few seconds.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from opentelemetry.trace import SpanKind
 from sqlalchemy import Row, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -30,7 +31,8 @@ from services.kit.events.jetstream import EVENT_TYPE_HEADER, MSG_ID_HEADER, JetS
 from services.kit.events.metrics import OUTBOX_PENDING, OUTBOX_RELAY_LAG
 from services.kit.events.outbox import OUTBOX
 from services.kit.events.settings import EventSettings
-from services.kit.events.tracing import context_from, current_headers, tracer
+from services.kit.events.tracing import context_from, end_span, start_publish
+from services.kit.telemetry import untraced
 
 log = logging.getLogger("venta.events.relay")
 
@@ -102,6 +104,10 @@ class OutboxRelay:
 
     async def publish_pending(self) -> int:
         """Publish one batch of pending rows; the number published. Raises after recording a failed row."""
+        with untraced():
+            return await self._publish_pending()
+
+    async def _publish_pending(self) -> int:
         failure: BaseException | None = None
         async with self.db.engine.begin() as conn:
             if not await conn.scalar(select(func.pg_try_advisory_xact_lock(RELAY_LOCK_KEY))):
@@ -117,14 +123,7 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0
-            messages = []
-            for row in rows:
-                with tracer.start_as_current_span(
-                    f"publish {SUBJECT_PREFIX}{row.type}", kind=SpanKind.PRODUCER, context=context_from(row.headers)
-                ):
-                    headers = {**current_headers(), MSG_ID_HEADER: row.message_id, EVENT_TYPE_HEADER: row.type}
-                messages.append((SUBJECT_PREFIX + row.type, row.payload.encode(), headers, row.type))
-            outcomes = await self.bus.publish_pipelined(messages)
+            outcomes = await self._publish_rows(rows)
             sent = []
             for row, outcome in zip(rows, outcomes, strict=True):
                 if not isinstance(outcome, PublishResult):
@@ -137,6 +136,25 @@ class OutboxRelay:
         if failure is not None:
             raise failure
         return len(sent)
+
+    async def _publish_rows(self, rows: Sequence[Row[Any]]) -> list[PublishResult | BaseException]:
+        """Publish `rows` pipelined, each in a PRODUCER span child of the trace stored with it."""
+        messages, spans = [], []
+        try:
+            for row in rows:
+                subject = SUBJECT_PREFIX + row.type
+                span, trace_headers = start_publish(subject, row.message_id, parent=context_from(row.headers))
+                spans.append(span)
+                headers = {**trace_headers, MSG_ID_HEADER: row.message_id, EVENT_TYPE_HEADER: row.type}
+                messages.append((subject, row.payload.encode(), headers, row.type))
+            outcomes = await self.bus.publish_pipelined(messages)
+        except BaseException as exc:
+            for span in spans:
+                end_span(span, exc)
+            raise
+        for span, outcome in zip(spans, outcomes, strict=True):
+            end_span(span, outcome if isinstance(outcome, BaseException) else None)
+        return outcomes
 
     async def _mark_sent(self, conn: AsyncConnection, rows: Sequence[Row[Any]]) -> None:
         if not rows:
@@ -162,6 +180,10 @@ class OutboxRelay:
             return
         self._housekept = time.monotonic()
         cutoff = datetime.now(UTC) - timedelta(seconds=self.settings.outbox_retention_s)
+        with untraced():
+            await self._delete_sent(cutoff)
+
+    async def _delete_sent(self, cutoff: datetime) -> None:
         async with self.db.engine.begin() as conn:
             pending = await conn.scalar(select(func.count()).select_from(OUTBOX).where(OUTBOX.c.sent_at.is_(None)))
             await conn.execute(OUTBOX.delete().where(OUTBOX.c.sent_at < cutoff))

@@ -13,7 +13,6 @@ from typing import Any, Generic, TypeVar
 
 import grpc
 import pybreaker
-from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
 from services.kit.errors import Unavailable, VentaError
 from services.kit.grpc.interceptors import REQUEST_ID_KEY
@@ -24,7 +23,10 @@ from services.kit.metrics import (
     BREAKER_TRANSITIONS,
     GRPC_CLIENT_LATENCY,
     GRPC_CLIENT_REQUESTS,
+    enabled,
+    trace_exemplar,
 )
+from services.kit.telemetry import grpc_client_interceptors
 
 StubT = TypeVar("StubT")
 
@@ -113,7 +115,7 @@ class PeerClient(Generic[StubT]):
         self.breaker = breaker
         self.channel = grpc.aio.insecure_channel(
             address,
-            interceptors=aio_client_interceptors(),  # type: ignore[no-untyped-call]
+            interceptors=grpc_client_interceptors(),
             options=[("grpc.keepalive_time_ms", 30_000), ("grpc.enable_retries", 0)],
         )
         self.stub = stub(self.channel)
@@ -141,8 +143,11 @@ class PeerClient(Generic[StubT]):
             code = exc.code()
             raise _translate(self.target_name, exc) from None
         finally:
-            GRPC_CLIENT_REQUESTS.labels(self.target_name, method, code.name).inc()
-            GRPC_CLIENT_LATENCY.labels(self.target_name, method).observe(time.perf_counter() - started)
+            if enabled():
+                GRPC_CLIENT_REQUESTS.labels(self.target_name, method, code.name).inc()
+                GRPC_CLIENT_LATENCY.labels(self.target_name, method).observe(
+                    time.perf_counter() - started, trace_exemplar()
+                )
 
     async def stream(self, method: str, request: Any, *, timeout_s: float | None = None) -> AsyncIterator[Any]:
         """A server-streaming call; the deadline covers the whole stream."""

@@ -1,8 +1,9 @@
 """One server interceptor that gives every RPC a request id, a log line, metrics and the error mapping.
 
 Handlers raise domain errors (`services.kit.errors`); this is the only place they become gRPC statuses. Tracing is
-done by OpenTelemetry's own grpc instrumentation, installed beside this interceptor (outermost), so log lines
-carry the trace id.
+done by OpenTelemetry's own grpc instrumentation (`services.kit.telemetry.grpc_server_interceptors`), installed
+before this interceptor (outermost), so log lines carry the trace id and the latency histogram the trace as its
+exemplar.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from services.kit.metrics import (
     GRPC_SERVER_IN_FLIGHT,
     GRPC_SERVER_LATENCY,
     GRPC_SERVER_REQUESTS,
+    enabled,
+    trace_exemplar,
 )
 
 log = logging.getLogger("venta.grpc")
@@ -98,7 +101,9 @@ class _Call:
     def __enter__(self) -> _Call:
         self.token = request_id_var.set(_request_id(self.context))
         self.started = time.perf_counter()
-        GRPC_SERVER_IN_FLIGHT.labels(self.service).inc()
+        self.measured = enabled()
+        if self.measured:
+            GRPC_SERVER_IN_FLIGHT.labels(self.service).inc()
         return self
 
     async def fail(self, exc: Exception) -> None:
@@ -125,11 +130,12 @@ class _Call:
             self.code = grpc.StatusCode.CANCELLED
         elapsed = time.perf_counter() - self.started
         code = self.code.name
-        GRPC_SERVER_IN_FLIGHT.labels(self.service).dec()
-        GRPC_SERVER_REQUESTS.labels(self.service, self.method, code).inc()
-        GRPC_SERVER_LATENCY.labels(self.service, self.method).observe(elapsed)
-        if self.code != grpc.StatusCode.OK:
-            GRPC_SERVER_ERRORS.labels(self.service, self.method, code).inc()
+        if self.measured:
+            GRPC_SERVER_IN_FLIGHT.labels(self.service).dec()
+            GRPC_SERVER_REQUESTS.labels(self.service, self.method, code).inc()
+            GRPC_SERVER_LATENCY.labels(self.service, self.method).observe(elapsed, trace_exemplar())
+            if self.code != grpc.StatusCode.OK:
+                GRPC_SERVER_ERRORS.labels(self.service, self.method, code).inc()
         log.debug(
             "%s %s in %.1f ms",
             self.method,

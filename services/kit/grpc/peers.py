@@ -27,7 +27,7 @@ class PeerSettings(Protocol):
     @property
     def breaker_redis(self) -> bool: ...
     @property
-    def redis_url(self) -> str: ...
+    def redis_dsn(self) -> str: ...
     @property
     def redis_timeout_s(self) -> float: ...
 
@@ -36,7 +36,7 @@ def breaker_for(settings: PeerSettings, peer: str) -> pybreaker.CircuitBreaker:
     name = f"{settings.service_name}->{peer}"
     storage = None
     if settings.breaker_redis:
-        client = sync_redis(settings.redis_url, timeout_s=settings.redis_timeout_s)
+        client = sync_redis(settings.redis_dsn, timeout_s=settings.redis_timeout_s)
         storage = pybreaker.CircuitRedisStorage(pybreaker.STATE_CLOSED, client, namespace=f"venta:breaker:{name}")
     return make_breaker(
         name,

@@ -16,10 +16,10 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
 from services.kit.grpc.interceptors import ServerInterceptor
 from services.kit.health import HealthServer, ReadinessCheck, run_checks
+from services.kit.telemetry import grpc_server_interceptors
 
 log = logging.getLogger("venta.grpc")
 
@@ -48,7 +48,7 @@ class GrpcServiceHost:
         self.on_stop = list(on_stop)
         self.health_poll_s = health_poll_s
         self.server = grpc.aio.server(
-            interceptors=[aio_server_interceptor(), ServerInterceptor(service)],  # type: ignore[no-untyped-call]
+            interceptors=[*grpc_server_interceptors(), ServerInterceptor(service)],  # tracing outermost
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),

@@ -1,9 +1,11 @@
 """ASGI middleware every HTTP service of the platform stacks the same way (pure ASGI: no BaseHTTPMiddleware).
 
-`RequestContextMiddleware` is the outermost layer: request id in and out (`X-Request-ID`, also in the log context
-and passed on to gRPC peers), a server span continuing the caller's trace, the `venta_http_*` metrics labelled by
-route template (never the raw path: ids would make the label set unbounded), one log line, and the last-resort
-answer for an error nobody handled (logged with its traceback here, generic INTERNAL to the client).
+`RequestContextMiddleware` is the outermost layer of the app: request id in and out (`X-Request-ID`, also in the log
+context, on the server span and passed on to gRPC peers), the `venta_http_*` metrics labelled by route template
+(never the raw path: ids would make the label set unbounded) with the trace as exemplar, one log line, and the
+last-resort answer for an error nobody handled (logged with its traceback here, generic INTERNAL to the client).
+The server span itself is OpenTelemetry's FastAPI instrumentation (`services.kit.telemetry.instrument_fastapi`),
+which wraps this middleware, so the metrics and the log line see the request's trace.
 `SecurityHeadersMiddleware` and `BodySizeLimitMiddleware` are small guards a public API needs.
 """
 
@@ -16,16 +18,23 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from opentelemetry import propagate, trace
+from opentelemetry import trace
+from opentelemetry.trace import StatusCode
 from starlette.datastructures import MutableHeaders
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.kit.logging import request_id_var
-from services.kit.metrics import HTTP_ERRORS, HTTP_LATENCY, HTTP_REQUESTS
+from services.kit.metrics import (
+    HTTP_ERRORS,
+    HTTP_LATENCY,
+    HTTP_REQUESTS,
+    enabled,
+    method_label,
+    trace_exemplar,
+)
 
 log = logging.getLogger("venta.http")
-tracer = trace.get_tracer("venta.http")
 
 REQUEST_ID_HEADER = "x-request-id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -70,32 +79,30 @@ class RequestContextMiddleware:
                 MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
             await send(message)
 
-        carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", ())}
-        method = scope["method"]
+        method = method_label(scope["method"])
+        span = trace.get_current_span()
+        if span.is_recording():
+            span.set_attribute("venta.request_id", request_id)
         started = time.perf_counter()
-        with tracer.start_as_current_span(
-            f"HTTP {method}", context=propagate.extract(carrier), kind=trace.SpanKind.SERVER
-        ) as span:
-            try:
-                await self.app(scope, receive, send_with_id)
-            except Exception as exc:  # the edge: nothing escapes without an answer and a log line
-                log.exception("unhandled error on %s %s", method, scope.get("path"))
-                if not state["started"]:
-                    await self.on_error(scope, exc)(scope, receive, send_with_id)
-            finally:
-                self._observe(scope, span, method, int(state["status"]), time.perf_counter() - started)
-                request_id_var.reset(token)
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception as exc:  # the edge: nothing escapes without an answer and a log line
+            log.exception("unhandled error on %s %s", method, scope.get("path"))
+            span.record_exception(exc)
+            span.set_status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}")
+            if not state["started"]:
+                await self.on_error(scope, exc)(scope, receive, send_with_id)
+        finally:
+            self._observe(scope, method, int(state["status"]), time.perf_counter() - started)
+            request_id_var.reset(token)
 
-    def _observe(self, scope: Scope, span: trace.Span, method: str, status: int, elapsed: float) -> None:
+    def _observe(self, scope: Scope, method: str, status: int, elapsed: float) -> None:
         route = route_template(scope)
-        span.update_name(f"{method} {route}")
-        span.set_attribute("http.request.method", method)
-        span.set_attribute("http.route", route)
-        span.set_attribute("http.response.status_code", status)
-        HTTP_REQUESTS.labels(self.service, route, method, str(status)).inc()
-        HTTP_LATENCY.labels(self.service, route, method).observe(elapsed)
-        if status >= 400:
-            HTTP_ERRORS.labels(self.service, route, method, str(status)).inc()
+        if enabled():
+            HTTP_REQUESTS.labels(self.service, route, method, str(status)).inc()
+            HTTP_LATENCY.labels(self.service, route, method).observe(elapsed, trace_exemplar())
+            if status >= 400:
+                HTTP_ERRORS.labels(self.service, route, method, str(status)).inc()
         # 500 is our bug; 502/503 a dependency's trouble (its breaker and readiness already say so)
         level = (
             logging.ERROR

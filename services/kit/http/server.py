@@ -3,7 +3,8 @@
 `start()`/`stop()` are what tests use (port 0 gives a random port, read back into `port`); `run()` is what the CLI
 uses: serve until SIGTERM/SIGINT, then drain: readiness answers 503, no new connections are accepted, in-flight
 requests get `shutdown_grace_s`, then the app's lifespan closes its clients. uvicorn's own signal capture is off so
-that signals are handled in one place and several hosts can share one process in tests.
+that signals are handled in one place and several hosts can share one process in tests. The host also gives the app
+its server spans (`services.kit.telemetry.instrument_fastapi`), so no service wires tracing itself.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from collections.abc import Generator
 
 import uvicorn
 from starlette.types import ASGIApp
+
+from services.kit.telemetry import instrument_fastapi
 
 log = logging.getLogger("venta.http")
 
@@ -43,6 +46,7 @@ class AsgiServiceHost:
         self.port = port
         self.grace = shutdown_grace_s
         self.draining = False
+        instrument_fastapi(app)
         self._config = uvicorn.Config(
             app,
             host=host,

@@ -68,7 +68,7 @@ class OperatorProcess:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "kopf", "run", "--standalone", "--all-namespaces", "--verbose",
-                 "--module=venta_operator.handlers", f"--liveness=http://127.0.0.1:{self.health_port}/healthz"],
+                 "--log-format=json", "--module=venta_operator.handlers", f"--liveness=http://127.0.0.1:{self.health_port}/healthz"],
                 env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
         wait_for(self._healthy, timeout=60, what=f"the operator to start (log: {self.log})")
 

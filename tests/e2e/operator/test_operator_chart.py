@@ -51,6 +51,22 @@ def test_cluster_wide_mode(kube_cluster: KwokCluster) -> None:
     assert "*" not in verbs and "escalate" not in verbs and "bind" not in verbs
 
 
+def test_chart_ships_dashboards_and_the_operators_alerts(kube_cluster: KwokCluster) -> None:
+    docs = template(kube_cluster)
+    assert "PrometheusRule" not in {d["kind"] for d in docs}  # the cluster does not serve it
+    dashboards = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-dashboards"))
+    assert dashboards["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert dashboards["data"] == {p.name: p.read_text().rstrip("\n")
+                                  for p in sorted((ROOT / "observability" / "dashboards").glob("*.json"))}
+    rendered = helm(kube_cluster, "template", "venta-operator", str(CHART), "--namespace", "venta-system",
+                    "--api-versions", "monitoring.coreos.com/v1/PrometheusRule",
+                    "--show-only", "templates/prometheusrule.yaml").stdout
+    rule = yaml.safe_load(rendered)
+    source = yaml.safe_load((ROOT / "observability" / "rules" / "venta-operator.yaml").read_text())
+    assert rule["spec"]["groups"] == source["groups"]  # {{ $labels }} templates reach Prometheus untouched
+    assert [d for d in template(kube_cluster, "grafana.dashboards.enabled=false") if d["kind"] == "ConfigMap"] == []
+
+
 def render_all(cluster: KwokCluster, into: Path) -> dict[str, Path]:
     """The chart and the children of each example, as the linters read them."""
     out = {"chart": into / "chart.yaml"}

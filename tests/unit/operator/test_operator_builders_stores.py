@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 from typing import Any
 
 from venta_operator.builders.configmap import init_script
@@ -13,6 +14,9 @@ from venta_operator.builders.secret import credentials_secret, generated_secret_
 from venta_operator.builders.service import services
 from venta_operator.builders.statefulset import nats_statefulset, postgres_statefulset
 from venta_operator.components import DATABASES
+from venta_operator.config import load_alert_rules
+
+PLATFORM_RULES = Path(__file__).resolve().parents[3] / "observability" / "rules" / "venta-platform.yaml"
 
 
 def test_nats_runs_jetstream_on_a_volume(kit: Any) -> None:
@@ -93,13 +97,15 @@ def test_network_policies_deny_by_default_and_open_the_public_door(kit: Any) -> 
 
 
 def test_monitoring_objects_only_when_the_cluster_serves_them(kit: Any) -> None:
-    p = kit.make()
-    assert monitoring(p, frozenset()) == []
-    kinds = [m["kind"] for m in monitoring(p, frozenset({"ServiceMonitor", "PrometheusRule"}))]
+    p, rules = kit.make(), load_alert_rules(PLATFORM_RULES)
+    both = frozenset({"ServiceMonitor", "PrometheusRule"})
+    assert monitoring(p, frozenset(), rules) == []
+    kinds = [m["kind"] for m in monitoring(p, both, rules)]
     assert kinds == ["ServiceMonitor", "PrometheusRule"]
     off = kit.make({"observability": {"serviceMonitor": {"enabled": False}, "alerts": {"enabled": False}}})
-    assert monitoring(off, frozenset({"ServiceMonitor", "PrometheusRule"})) == []
-    rule = monitoring(p, frozenset({"PrometheusRule"}))[0]
+    assert monitoring(off, both, rules) == []
+    assert [m["kind"] for m in monitoring(p, both)] == ["ServiceMonitor"]  # no rule file shipped: no alerts
+    rule = monitoring(p, frozenset({"PrometheusRule"}), rules)[0]
     exprs = " ".join(r["expr"] for r in rule["spec"]["groups"][0]["rules"])
     assert 'namespace="shop"' in exprs and "venta_http_server_errors_total" in exprs
 

@@ -102,7 +102,8 @@ def test_settings_carry_the_contract(kit: Any) -> None:
     assert data["VENTA_VENDORS_ADDR"] == "demo-vendors.shop.svc:5005"
     assert data["VENTA_LOCATION_ADDR"] == "demo-location.shop.svc:5001"
     assert data["VENTA_BREAKER_RESET_TIMEOUT_S"] == "30" and data["VENTA_GRPC_TIMEOUT_S"] == "5"
-    assert data["VENTA_CLERK_JWKS_URL"] == "http://demo-identity.shop.svc:5010/.well-known/jwks.json"
+    assert data["VENTA_AUTH_JWKS_URL"] == "http://demo-identity.shop.svc:5010/.well-known/jwks.json"
+    assert data["VENTA_AUTH_ISSUER"] == data["VENTA_IDENTITY_ISSUER"] == "http://demo-identity.shop.svc:5010"
     assert data["OTEL_SDK_DISABLED"] == "true"
     traced = settings(kit.make({"observability": {"tracing": {"endpoint": "http://otel:4317", "samplingRatio": 0.25}}}))
     assert traced["OTEL_TRACES_SAMPLER"] == "parentbased_traceidratio"
@@ -113,7 +114,7 @@ def test_external_stores_use_the_users_secrets(kit: Any) -> None:
     p = kit.make({**kit.EXTERNAL, "search": kit.ALGOLIA, "identity": kit.CLERK})
     data = settings(p)
     assert data["VENTA_DB_HOST"] == "db.example" and data["VENTA_NATS_URL"] == "nats://nats.example:4222"
-    assert data["VENTA_ALGOLIA_APP_ID"] == "APP" and data["VENTA_CLERK_ISSUER"] == "https://clerk.example"
+    assert data["VENTA_ALGOLIA_APP_ID"] == "APP" and data["VENTA_AUTH_ISSUER"] == "https://clerk.example"
     gateway = kit.env_of(component_deployment(p, GATEWAY)["spec"]["template"]["spec"]["containers"][0])
     assert gateway["VENTA_REDIS_PASSWORD"] == {"secretKeyRef": {"name": "rd", "key": "pw"}}
     assert gateway["VENTA_ALGOLIA_API_KEY"] == {"secretKeyRef": {"name": "algolia", "key": "k"}}

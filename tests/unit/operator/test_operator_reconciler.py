@@ -161,7 +161,8 @@ async def test_apply_failures_are_reported_and_block_pruning(fake_kube: Any, rec
 
 async def test_monitoring_objects_follow_discovery(fake_kube: Any) -> None:
     fake_kube.served = frozenset({"ServiceMonitor", "PrometheusRule", "Probe"})
-    rec = Reconciler(fake_kube)
+    rules = [{"name": "venta.platform", "rules": [{"alert": "Down", "expr": "venta_dependency_up == 0"}]}]
+    rec = Reconciler(fake_kube, alert_rules=rules)
     await rec.reconcile(fake_kube.body())
     assert names(fake_kube, "ServiceMonitor") == {"demo-services"}
     assert names(fake_kube, "PrometheusRule") == {"demo-alerts"}

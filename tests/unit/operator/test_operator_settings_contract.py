@@ -1,0 +1,99 @@
+"""The operator's environment is the services' configuration: every variable it sets is one a process reads, and
+each component, loading its settings from exactly what the operator gives it, ends up pointed at the right peers.
+
+A misspelt name does not fail anywhere else: pydantic-settings ignores unknown variables and the service quietly
+keeps its local default (an issuer on 127.0.0.1, a Redis without a password) until the first real request fails
+in a cluster. This test reads the rendered manifests the way the kubelet would and loads each service's settings.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+from services.cli.registry import SERVICES
+from venta_operator.builders.configmap import settings as shared_settings
+from venta_operator.plan import Plan
+
+SECRET = "s3cr3t/+@"  # stands in for every secretKeyRef, with characters a URL must escape
+READ_BY_CLI = {"VENTA_VENDORS_ADDR"}  # `venta reindex` reads it itself
+
+
+def _specs(kit: Any) -> dict[str, dict[str, Any]]:
+    return {"local": {}, "clerk": {"identity": {**kit.CLERK, "clerk": {**kit.CLERK["clerk"],
+                                                                       "authorizedParties": ["https://app.example"]}},
+                                   "search": kit.ALGOLIA, **kit.EXTERNAL}}
+
+
+def _environments(plan: Plan, kit: Any) -> dict[str, dict[str, str]]:
+    """Each workload's environment as its container sees it: the shared ConfigMap, then its own `env`."""
+    configmaps = {m["metadata"]["name"]: m.get("data", {}) for m in plan.apply if m["kind"] == "ConfigMap"}
+    out: dict[str, dict[str, str]] = {}
+    for _, pod in kit.pod_specs(plan.apply):
+        for container in pod["containers"]:
+            command = container.get("command") or []
+            if command[:1] != ["venta"]:
+                continue
+            env: dict[str, str] = {}
+            for source in container.get("envFrom", []):
+                env.update(configmaps.get(source.get("configMapRef", {}).get("name"), {}))
+            for item in container.get("env", []):
+                env[item["name"]] = item.get("value", SECRET)
+            key = command[2] if command[1] == "serve" else command[1]
+            out[key] = env
+    return out
+
+
+def _fields(names: Any) -> set[str]:
+    return {f"VENTA_{field.upper()}" for name in names for field in SERVICES[name].settings.model_fields}
+
+
+@pytest.mark.parametrize("mode", ["local", "clerk"])
+def test_every_variable_the_operator_sets_is_read_by_someone(kit: Any, mode: str) -> None:
+    plan = kit.full_plan(kit.make(_specs(kit)[mode]))
+    readable = _fields(SERVICES) | READ_BY_CLI
+    for workload, env in _environments(plan, kit).items():
+        unknown = {name for name in env if name.startswith("VENTA_")} - readable
+        assert not unknown, f"{workload}: no process reads {sorted(unknown)}"
+    shared = {n for n in shared_settings(kit.make(_specs(kit)[mode])) if not n.startswith("OTEL_")}
+    assert shared <= readable, sorted(shared - readable)
+
+
+@pytest.mark.parametrize("mode", ["local", "clerk"])
+def test_each_service_loads_the_configuration_the_operator_means(
+    kit: Any, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = kit.make(_specs(kit)[mode])
+    environments = _environments(kit.full_plan(p), kit)
+    assert set(SERVICES) - {"identity"} <= set(environments)
+    loaded: dict[str, Any] = {}
+    for name, entry in SERVICES.items():
+        if name not in environments:
+            continue
+        with monkeypatch.context() as env:
+            for variable in [v for v in os.environ if v.startswith("VENTA_")]:
+                env.delenv(variable)
+            for variable, value in environments[name].items():
+                env.setenv(variable, value)
+            loaded[name] = entry.settings()
+
+    issuer = "https://clerk.example" if mode == "clerk" else "http://demo-identity.shop.svc:5010"
+    for edge in ("gateway", "websocket"):
+        settings = loaded[edge]
+        assert settings.auth_issuer == issuer, edge
+        assert settings.jwks_url.startswith(issuer) and settings.jwks_url.endswith("/.well-known/jwks.json"), edge
+        assert settings.users_addr == "demo-users.shop.svc:5000", edge
+        assert settings.location_addr == "demo-location.shop.svc:5001", edge
+        assert SECRET.replace("/", "%2F").replace("+", "%2B").replace("@", "%40") in settings.redis_dsn, edge
+        assert settings.http_port == SERVICES[edge].http_port
+    if mode == "clerk":
+        assert loaded["gateway"].auth_authorized_parties == ["https://app.example"]
+        assert loaded["gateway"].clerk_webhook_secret.get_secret_value() == SECRET
+    else:
+        assert loaded["identity"].identity_issuer == issuer  # what it signs is what the edges expect
+        assert loaded["websocket"].auth_authorized_parties == [loaded["identity"].identity_authorized_party]
+    for service in ("users", "vendors", "location"):
+        assert loaded[service].grpc_port == SERVICES[service].grpc_port
+    assert loaded["users"].vendors_addr == "demo-vendors.shop.svc:5005"
