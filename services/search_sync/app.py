@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from dataclasses import asdict
 
 from aiohttp import web
@@ -19,6 +18,7 @@ from services.kit.events.bus import backoff_delay
 from services.kit.events.consumer import JetStreamConsumer
 from services.kit.events.jetstream import BusUnavailable, JetStreamBus
 from services.kit.health import HealthServer
+from services.kit.lifecycle import stop_requested
 from services.kit.search.factory import build_search_provider
 from services.kit.search.provider import SearchProvider
 from services.search_sync.config import SearchSyncSettings
@@ -114,10 +114,7 @@ class SearchSyncHost:
         log.info("search sync stopped")
 
     async def run(self) -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        stop = stop_requested()
         await self.start()
         await stop.wait()
         log.info("search sync received a stop signal, draining")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from typing import Any
 
 import httpx
@@ -23,6 +22,7 @@ from services.kit.auth.settings import build_authenticator
 from services.kit.grpc.peers import grpc_service_name, peer_client
 from services.kit.grpc.probe import peer_health
 from services.kit.health import HealthServer
+from services.kit.lifecycle import stop_requested
 from services.kit.redis_client import async_redis
 from services.websocket.config import WebsocketSettings
 from services.websocket.live import LiveMap
@@ -130,10 +130,7 @@ class WebsocketHost:
         log.info("websocket gateway stopped")
 
     async def run(self) -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        stop = stop_requested()
         await self.start()
         await stop.wait()
         log.info("websocket gateway received a stop signal, closing sockets")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
@@ -19,6 +18,7 @@ from grpc_reflection.v1alpha import reflection
 
 from services.kit.grpc.interceptors import ServerInterceptor
 from services.kit.health import HealthServer, ReadinessCheck, run_checks
+from services.kit.lifecycle import stop_requested
 from services.kit.telemetry import grpc_server_interceptors
 
 log = logging.getLogger("venta.grpc")
@@ -137,10 +137,7 @@ class GrpcServiceHost:
 
     async def run(self) -> None:
         """Serve until SIGTERM or SIGINT, then shut down gracefully."""
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        stop = stop_requested()
         await self.start()
         await stop.wait()
         log.info("%s received a stop signal, draining (grace %.0fs)", self.service, self.grace)

@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from collections.abc import Generator
 
 import uvicorn
 from starlette.types import ASGIApp
 
+from services.kit.lifecycle import stop_requested
 from services.kit.telemetry import instrument_fastapi
 
 log = logging.getLogger("venta.http")
@@ -104,10 +104,7 @@ class AsgiServiceHost:
 
     async def run(self) -> None:
         """Serve until SIGTERM or SIGINT, then shut down gracefully."""
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        stop = stop_requested()
         await self.start()
         assert self._task is not None
         waiting = asyncio.create_task(stop.wait())

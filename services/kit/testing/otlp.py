@@ -117,13 +117,11 @@ class OtlpReceiver(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore
 
 async def serve_sink(port: int) -> None:
     """Receive and count spans until SIGTERM/SIGINT, then print the count (the benchmark's collector)."""
-    import signal
+    from services.kit.lifecycle import stop_requested
 
     receiver = OtlpReceiver(keep=False)
     await receiver.start(port=port)
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    stop = stop_requested()
     await stop.wait()
     await receiver.stop()
     print(f"received {receiver.received} spans", flush=True)
