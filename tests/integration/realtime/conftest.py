@@ -7,13 +7,18 @@ gateway has generous rate limits, and the rate-limit tests start their own with 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
 import httpx
+import nats
 import pytest
 from platform_hosts import Hosts, new_clerk_id
 from socket_clients import SocketClient
@@ -37,6 +42,41 @@ class Account:
     clerk_id: str
     user_id: str
     token: str
+
+
+@dataclass
+class Scene:
+    """A vendor on the map and a user watching it: both sockets connected, the user already in the vendor's room."""
+
+    owner: Account
+    watcher: Account
+    vendor_id: str
+    lat: float
+    long: float
+    vendor: SocketClient
+    user: SocketClient
+
+    @asynccontextmanager
+    async def heartbeats(self, every_s: float = 0.5) -> AsyncIterator[None]:
+        """Keep the vendor ONLINE (a still vendor's app sends heartbeats) while the block runs."""
+
+        async def beat() -> None:
+            while True:
+                assert (await self.vendor.call("heartbeat"))["ok"] is True
+                await asyncio.sleep(every_s)
+
+        beating = asyncio.create_task(beat())
+        try:
+            yield
+        finally:
+            beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beating
+
+    async def move(self, lat: float) -> dict[str, Any]:
+        answer: dict[str, Any] = await self.vendor.call(
+            "updateVendorLocation", {"vendorId": self.vendor_id, "lat": lat, "long": self.long})
+        return answer
 
 
 @dataclass
@@ -80,6 +120,58 @@ class Realtime:
         client = SocketClient(url or self.url, namespace)
         await client.connect(auth={"token": account.token})
         return client
+
+    @asynccontextmanager
+    async def watching(self, *, vendor_url: str | None = None, user_url: str | None = None) -> AsyncIterator[Scene]:
+        """A fresh vendor placed in a corner of its own and a fresh user watching it; both sockets closed after."""
+        owner, watcher = await self.account(), await self.account()
+        vendor_id = await self.vendor(owner)
+        lat, long = unique_area()
+        scene = Scene(owner, watcher, vendor_id, lat, long, await self.connect("/vendor", owner, url=vendor_url),
+                      await self.connect("/user", watcher, url=user_url))
+        try:
+            assert (await scene.move(lat))["ok"] is True
+            await scene.user.emit("updateUserLocation", viewport_around(lat, long))
+            assert [c["id"] for c in await scene.user.next("vendor_channels")] == [vendor_id]
+            yield scene
+        finally:
+            await scene.vendor.close()
+            await scene.user.close()
+
+
+def viewport_around(lat: float, long: float) -> dict[str, dict[str, float]]:
+    return {"swLocation": {"lat": lat - 0.1, "long": long - 0.1}, "neLocation": {"lat": lat + 0.1, "long": long + 0.1}}
+
+
+class BusEvents:
+    """The `websocket.*` events as any consumer of the bus sees them (a plain NATS subscriber)."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.arrived = asyncio.Condition()
+
+    async def on_message(self, message: Any) -> None:
+        async with self.arrived:
+            self.received.append(json.loads(message.data))
+            self.arrived.notify_all()
+
+    def of(self, event_type: str, key: str, value: str) -> list[dict[str, Any]]:
+        return [e for e in self.received if e["type"] == event_type and e["data"].get(key) == value]
+
+    async def wait_for(self, event_type: str, key: str, value: str, wait_s: float = 10.0) -> dict[str, Any]:
+        async with self.arrived:
+            await asyncio.wait_for(self.arrived.wait_for(lambda: bool(self.of(event_type, key, value))), wait_s)
+        return self.of(event_type, key, value)[0]
+
+
+@pytest.fixture
+async def bus(nats_server: Nats) -> AsyncIterator[BusEvents]:
+    events = BusEvents()
+    client = await nats.connect(nats_server.url)
+    await client.subscribe("events.websocket.>", cb=events.on_message)
+    await client.flush()
+    yield events
+    await client.close()
 
 
 def unique_area() -> tuple[float, float]:

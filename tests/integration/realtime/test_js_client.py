@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import Account, Realtime, unique_area
+from .conftest import Account, Realtime, unique_area, viewport_around
 
 JS = Path(__file__).resolve().parents[2] / "js"
 
@@ -84,10 +84,6 @@ async def connected(realtime: Realtime, namespace: str, account: Account, mode: 
     client = await JsClient.start(realtime.url, namespace, mode, account.token)
     assert (await client.next("connect"))["id"]
     return client
-
-
-def viewport_around(lat: float, long: float) -> dict[str, Any]:
-    return {"swLocation": {"lat": lat - 0.1, "long": long - 0.1}, "neLocation": {"lat": lat + 0.1, "long": long + 0.1}}
 
 
 async def test_every_event_with_the_javascript_client(realtime: Realtime) -> None:

@@ -7,54 +7,14 @@ by a plain subscriber, as any consumer of the bus would.
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
-import nats
-import pytest
 from prometheus_client import REGISTRY
 
-from services.kit.embedded import Nats
 from services.websocket.presence import State
 
-from .conftest import Realtime, unique_area
-
-
-class BusEvents:
-    def __init__(self) -> None:
-        self.received: list[dict[str, Any]] = []
-        self.arrived = asyncio.Condition()
-
-    async def on_message(self, message: Any) -> None:
-        async with self.arrived:
-            self.received.append(json.loads(message.data))
-            self.arrived.notify_all()
-
-    async def wait_for(self, event_type: str, key: str, value: str, wait_s: float = 10.0) -> dict[str, Any]:
-        def found() -> dict[str, Any] | None:
-            return next((e for e in self.received if e["type"] == event_type and e["data"].get(key) == value), None)
-
-        async with self.arrived:
-            await asyncio.wait_for(self.arrived.wait_for(lambda: found() is not None), wait_s)
-        event = found()
-        assert event is not None
-        return event
-
-
-@pytest.fixture
-async def bus(nats_server: Nats) -> AsyncIterator[BusEvents]:
-    events = BusEvents()
-    client = await nats.connect(nats_server.url)
-    await client.subscribe("events.websocket.>", cb=events.on_message)
-    await client.flush()
-    yield events
-    await client.close()
-
-
-def viewport_around(lat: float, long: float) -> dict[str, dict[str, float]]:
-    return {"swLocation": {"lat": lat - 0.1, "long": long - 0.1}, "neLocation": {"lat": lat + 0.1, "long": long + 0.1}}
+from .conftest import BusEvents, Realtime, unique_area, viewport_around
 
 
 def metric(name: str, **labels: str) -> float:
@@ -62,81 +22,47 @@ def metric(name: str, **labels: str) -> float:
 
 
 async def test_silent_vendor_goes_away_then_offline(realtime: Realtime, bus: BusEvents) -> None:
-    owner, watcher = await realtime.account(), await realtime.account()
-    vendor_id = await realtime.vendor(owner)
-    lat, long = unique_area()
-    vendor = await realtime.connect("/vendor", owner)
-    user = await realtime.connect("/user", watcher)
-    try:
-        await vendor.call("updateVendorLocation", {"vendorId": vendor_id, "lat": lat, "long": long})
-        connected = await bus.wait_for("websocket.vendor.connected", "vendorId", vendor_id)
+    async with realtime.watching() as s:
+        connected = await bus.wait_for("websocket.vendor.connected", "vendorId", s.vendor_id)
         assert connected["data"]["socketId"] and connected["version"] == 1
-        assert await realtime.websocket.presence.state(vendor_id) is State.ONLINE
-        await user.emit("updateUserLocation", viewport_around(lat, long))
-        assert len(await user.next("vendor_channels")) == 1
+        assert await realtime.websocket.presence.state(s.vendor_id) is State.ONLINE
 
-        await _until(lambda: realtime.websocket.presence.state(vendor_id), State.AWAY, within=3)
+        await _until(lambda: realtime.websocket.presence.state(s.vendor_id), State.AWAY, within=3)
         assert metric("venta_websocket_vendor_presence", state="away") >= 1
-        assert await user.nothing("vendor_disconnect", within=0.2) is None
+        await s.user.nothing("vendor_disconnect", within=0.2)
 
-        assert await user.next("vendor_disconnect", wait_s=5) == {"id": vendor_id}
-        gone = await bus.wait_for("websocket.vendor.disconnected", "vendorId", vendor_id)
-        assert gone["data"]["affectedUsers"] == [watcher.user_id]
-        assert await realtime.websocket.presence.state(vendor_id) is State.OFFLINE
-        assert vendor_id not in await realtime.vendors_in(lat - 1, long - 1, lat + 1, long + 1)
-        assert vendor.connected  # silence costs presence, not the connection
+        assert await s.user.next("vendor_disconnect", wait_s=5) == {"id": s.vendor_id}
+        gone = await bus.wait_for("websocket.vendor.disconnected", "vendorId", s.vendor_id)
+        assert gone["data"]["affectedUsers"] == [s.watcher.user_id]
+        assert await realtime.websocket.presence.state(s.vendor_id) is State.OFFLINE
+        assert s.vendor_id not in await realtime.vendors_in(s.lat - 1, s.long - 1, s.lat + 1, s.long + 1)
+        assert s.vendor.connected  # silence costs presence, not the connection
 
         # a sign of life brings it back (and announces it again)
         bus.received.clear()
-        await vendor.call("updateVendorLocation", {"vendorId": vendor_id, "lat": lat, "long": long})
-        await bus.wait_for("websocket.vendor.connected", "vendorId", vendor_id)
-        assert await realtime.websocket.presence.state(vendor_id) is State.ONLINE
-    finally:
-        await vendor.close()
-        await user.close()
+        await s.move(s.lat)
+        await bus.wait_for("websocket.vendor.connected", "vendorId", s.vendor_id)
+        assert await realtime.websocket.presence.state(s.vendor_id) is State.ONLINE
 
 
 async def test_heartbeats_keep_a_still_vendor_online(realtime: Realtime) -> None:
-    owner, watcher = await realtime.account(), await realtime.account()
-    vendor_id = await realtime.vendor(owner)
-    lat, long = unique_area()
-    vendor = await realtime.connect("/vendor", owner)
-    user = await realtime.connect("/user", watcher)
-    try:
-        await vendor.call("updateVendorLocation", {"vendorId": vendor_id, "lat": lat, "long": long})
-        await user.emit("updateUserLocation", viewport_around(lat, long))
-        await user.next("vendor_channels")
+    async with realtime.watching() as s:
         for _ in range(8):  # 4 s: past both the AWAY (1 s) and OFFLINE (2.5 s) timings
-            assert await vendor.call("heartbeat") == {"ok": True, "vendors": [vendor_id]}
+            assert await s.vendor.call("heartbeat") == {"ok": True, "vendors": [s.vendor_id]}
             await asyncio.sleep(0.5)
-            assert await realtime.websocket.presence.state(vendor_id) is State.ONLINE
-        assert user.drain("vendor_disconnect") == []
-    finally:
-        await vendor.close()
-        await user.close()
+            assert await realtime.websocket.presence.state(s.vendor_id) is State.ONLINE
+        assert s.user.drain("vendor_disconnect") == []
 
 
 async def test_disconnects_are_announced_at_once(realtime: Realtime, bus: BusEvents) -> None:
-    owner, watcher = await realtime.account(), await realtime.account()
-    vendor_id = await realtime.vendor(owner)
-    lat, long = unique_area()
-    vendor = await realtime.connect("/vendor", owner)
-    user = await realtime.connect("/user", watcher)
-    try:
-        await vendor.call("register-vendor", {"vendorId": vendor_id})
-        await vendor.call("updateVendorLocation", {"vendorId": vendor_id, "lat": lat, "long": long})
-        await user.emit("updateUserLocation", viewport_around(lat, long))
-        await user.next("vendor_channels")
-        await bus.wait_for("websocket.user.connected", "userId", watcher.user_id)
-
-        await vendor.close()
-        assert await user.next("vendor_disconnect", wait_s=2) == {"id": vendor_id}  # well before the 2.5 s timeout
-        gone = await bus.wait_for("websocket.vendor.disconnected", "vendorId", vendor_id)
-        assert gone["data"]["affectedUsers"] == [watcher.user_id]
-        assert vendor_id not in await realtime.vendors_in(lat - 1, long - 1, lat + 1, long + 1)
-    finally:
-        await user.close()
-    left = await bus.wait_for("websocket.user.disconnected", "userId", watcher.user_id)
+    async with realtime.watching() as s:
+        await bus.wait_for("websocket.user.connected", "userId", s.watcher.user_id)
+        await s.vendor.close()
+        assert await s.user.next("vendor_disconnect", wait_s=2) == {"id": s.vendor_id}  # well before 2.5 s
+        gone = await bus.wait_for("websocket.vendor.disconnected", "vendorId", s.vendor_id)
+        assert gone["data"]["affectedUsers"] == [s.watcher.user_id]
+        assert s.vendor_id not in await realtime.vendors_in(s.lat - 1, s.long - 1, s.lat + 1, s.long + 1)
+    left = await bus.wait_for("websocket.user.disconnected", "userId", s.watcher.user_id)
     assert uuid.UUID(left["messageId"])
 
 
