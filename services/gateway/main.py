@@ -116,11 +116,5 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
 def build(settings: GatewaySettings) -> AsgiServiceHost:
     """What `venta serve gateway` runs."""
-    return AsgiServiceHost(
-        service=settings.service_name,
-        app=create_app(settings),
-        host=settings.host,
-        port=settings.http_port,
-        shutdown_grace_s=settings.shutdown_grace_s,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-    )
+    return AsgiServiceHost.from_settings(settings, create_app(settings),
+                                         forwarded_allow_ips=settings.forwarded_allow_ips)

@@ -141,11 +141,5 @@ def create_app(settings: IdentitySettings) -> FastAPI:
 
 def build(settings: IdentitySettings) -> AsgiServiceHost:
     """What `venta serve identity` runs."""
-    return AsgiServiceHost(
-        service=settings.service_name,
-        app=create_app(settings),
-        host=settings.host,
-        port=settings.http_port,
-        shutdown_grace_s=settings.shutdown_grace_s,
-    )
+    return AsgiServiceHost.from_settings(settings, create_app(settings))
 

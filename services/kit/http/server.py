@@ -17,6 +17,7 @@ from collections.abc import Generator
 import uvicorn
 from starlette.types import ASGIApp
 
+from services.kit.config import KitSettings
 from services.kit.lifecycle import stop_requested
 from services.kit.telemetry import instrument_fastapi
 
@@ -62,6 +63,13 @@ class AsgiServiceHost:
         )
         self._server: _Server | None = None
         self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: KitSettings, app: ASGIApp, *,
+                      forwarded_allow_ips: str | None = None) -> AsgiServiceHost:
+        """The host `venta serve <name>` runs for an HTTP service: name, address and grace from its settings."""
+        return cls(service=settings.service_name, app=app, host=settings.host, port=settings.http_port,
+                   shutdown_grace_s=settings.shutdown_grace_s, forwarded_allow_ips=forwarded_allow_ips)
 
     @property
     def http_port(self) -> int:
