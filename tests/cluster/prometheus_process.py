@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import yaml
-from kwok import ClusterError, build_tools
+from cluster_tools import ClusterError, build_tools
 
 
 class PrometheusError(RuntimeError):
