@@ -65,14 +65,18 @@ class Platform:
         return self.identity.url
 
     async def token(self, user: str | None = None) -> str:
-        """A token from the identity provider (which also creates the user)."""
-        async with httpx.AsyncClient() as client:
-            answer = await client.post(f"{self.identity.url}/v1/tokens", json={"user": user or new_clerk_id()})
-        assert answer.status_code == 200, answer.text
-        return str(answer.json()["token"])
+        return await mint_token(self.identity, user or new_clerk_id())
 
     async def auth(self, user: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {await self.token(user)}"}
+
+
+async def mint_token(identity: AsgiServiceHost, clerk_id: str) -> str:
+    """A token from the local identity provider (which also creates the user)."""
+    async with httpx.AsyncClient() as client:
+        answer = await client.post(f"{identity.url}/v1/tokens", json={"user": clerk_id})
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["token"])
 
 
 def new_clerk_id() -> str:

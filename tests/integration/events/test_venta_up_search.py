@@ -4,7 +4,6 @@ against the running platform."""
 from __future__ import annotations
 
 import asyncio
-import random
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import grpc
+import venta_up
 
 from services.cli.registry import SERVICES
 from services.cli.up import DEFAULT_PORTS
@@ -23,33 +23,11 @@ from services.kit.search.provider import SearchQuery
 from .harness import ROOT
 
 
-def _up(data_dir: Path, offset: int) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "up", "--data-dir", str(data_dir), "--port-offset", str(offset),
-         "--only", "vendors", "search-sync"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-
-
-def _wait_up(proc: subprocess.Popen[str], timeout_s: float = 120) -> str:
-    lines = []
-    deadline = time.monotonic() + timeout_s
-    assert proc.stdout is not None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line and proc.poll() is not None:
-            break
-        lines.append(line)
-        if line.startswith("Press Ctrl-C"):
-            return "".join(lines)
-    raise AssertionError("venta up did not come up:\n" + "".join(lines))
-
-
 async def test_venta_up_search_finds_a_vendor_created_a_moment_before(tmp_path: Path) -> None:
-    offset = random.randrange(2000, 9000, 10)  # every port stays below the ephemeral range
-    proc = await asyncio.to_thread(_up, tmp_path / "data", offset)
+    offset = venta_up.free_port_offset(["vendors", "search-sync"])
+    proc = await asyncio.to_thread(venta_up.start, tmp_path / "data", offset, "--only", "vendors", "search-sync")
     try:
-        table = await asyncio.to_thread(_wait_up, proc)
+        table = await asyncio.to_thread(venta_up.wait_up, proc)
         assert "search-sync" in table
         address = f"127.0.0.1:{SERVICES['vendors'].grpc_port + offset}"  # type: ignore[operator]
         async with grpc.aio.insecure_channel(address) as channel:

@@ -12,17 +12,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
 import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import venta_up
 
 from services.cli.registry import SERVICES
 from services.kit.embedded import Nats, Postgres, Redis
@@ -44,36 +40,6 @@ async def receiver() -> AsyncIterator[OtlpReceiver]:
 def own_nats(tmp_path: Path) -> Iterator[Nats]:
     with Nats(tmp_path / "nats") as server:
         yield server  # type: ignore[misc]
-
-
-def _free_offset() -> int:
-    """A `--port-offset` whose every port is free now (other platforms may be running on this machine)."""
-    for _ in range(50):
-        offset = random.randrange(1000, 16000, 10)  # every port stays below the ephemeral range
-        ports = [port + offset for name in TRACED for port in (SERVICES[name].http_port, SERVICES[name].grpc_port)
-                 if port]
-        try:
-            for port in ports:
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return offset
-    raise AssertionError("no free port offset")
-
-
-def _wait_up(proc: subprocess.Popen[str], timeout_s: float = 150) -> str:
-    lines: list[str] = []
-    deadline = time.monotonic() + timeout_s
-    assert proc.stdout is not None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line and proc.poll() is not None:
-            break
-        lines.append(line)
-        if line.startswith("Press Ctrl-C"):
-            return "".join(lines)
-    raise AssertionError("venta up did not come up:\n" + "".join(lines))
 
 
 def _is_db(span: ReceivedSpan) -> bool:
@@ -112,20 +78,18 @@ def _complete(spans: list[ReceivedSpan]) -> bool:
 async def test_one_trace_from_the_gateway_to_search_sync(
     tmp_path: Path, postgres: Postgres, redis_server: Redis, own_nats: Nats, receiver: OtlpReceiver
 ) -> None:
-    offset = _free_offset()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "VENTA_LOG_LEVEL": "DEBUG",
+    offset = venta_up.free_port_offset(TRACED)
+    env = {**os.environ, "VENTA_LOG_LEVEL": "DEBUG",
            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100",
            "OTEL_TRACES_SAMPLER": "parentbased_always_on"}
     env.pop("OTEL_SDK_DISABLED", None)
     data = tmp_path / "data"
-    command = [sys.executable, "-m", "services.cli", "up", "--data-dir", str(data), "--port-offset", str(offset),
-               "--postgres-url", postgres.url, "--nats-url", own_nats.url, "--redis-url", redis_server.url,
-               "--only", *TRACED]
     proc = await asyncio.to_thread(
-        subprocess.Popen, command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        venta_up.start, data, offset, "--postgres-url", postgres.url, "--nats-url", own_nats.url,
+        "--redis-url", redis_server.url, "--only", *TRACED, env=env,
     )
     try:
-        await asyncio.to_thread(_wait_up, proc)
+        await asyncio.to_thread(venta_up.wait_up, proc)
         identity = f"http://127.0.0.1:{SERVICES['identity'].http_port + offset}"
         gateway = f"http://127.0.0.1:{SERVICES['gateway'].http_port + offset}"
         async with httpx.AsyncClient(timeout=15) as client:

@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-import httpx
 import nats
 import pytest
-from platform_hosts import Hosts, new_clerk_id
+from platform_hosts import Hosts, mint_token, new_clerk_id
 from socket_clients import SocketClient
 
 from services.contracts.venta.location.v1 import location_pb2, location_pb2_grpc
@@ -94,13 +93,11 @@ class Realtime:
 
     async def account(self) -> Account:
         clerk_id = new_clerk_id()
-        async with httpx.AsyncClient() as client:
-            answer = await client.post(f"{self.identity.url}/v1/tokens", json={"user": clerk_id})
-        assert answer.status_code == 200, answer.text
+        token = await mint_token(self.identity, clerk_id)
         async with grpc.aio.insecure_channel(f"127.0.0.1:{self.users.grpc_port}") as channel:
             user = await user_pb2_grpc.UserServiceStub(channel).GetUserByClerkId(
                 user_pb2.GetUserByClerkIdRequest(clerk_id=clerk_id))
-        return Account(clerk_id, user.id, answer.json()["token"])
+        return Account(clerk_id, user.id, token)
 
     async def vendor(self, owner: Account, name: str = "Taco Truck") -> str:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{self.vendors.grpc_port}") as channel:
