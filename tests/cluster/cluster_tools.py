@@ -1,13 +1,15 @@
 """The test cluster's tools: where `tests/cluster/build.sh` put them (its env file) and running it when needed.
 
-Split from kwok.py, which starts clusters with these tools; other harnesses (the Prometheus process) need only the
-tools. Standard library only, like kwok.py.
+Split from kwok.py, which starts clusters with these tools; other harnesses (the Prometheus process, the real node)
+need only the tools, and :func:`run_command`, which runs a command and turns its failure into a ClusterError.
+Standard library only, like kwok.py.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +41,15 @@ class ClusterTools:
     kube_score: Path | None = None
     prometheus: Path | None = None
     promtool: Path | None = None
+    # The real node (real_node.py): kubelet and kube-proxy (symlinks to the kube binary), CoreDNS, and the image
+    # archives of the pause (pod sandbox) and testbox (smoke tests) images with the names they import as.
+    kubelet: Path | None = None
+    kube_proxy: Path | None = None
+    coredns: Path | None = None
+    pause_image: str = ""
+    pause_archive: Path | None = None
+    testbox_image: str = ""
+    testbox_archive: Path | None = None
 
     @classmethod
     def from_env_file(cls, path: Path | None = None) -> ClusterTools:
@@ -68,6 +79,10 @@ class ClusterTools:
             value = values.get(key)
             return Path(value) if value and os.access(value, os.X_OK) else None
 
+        def archive(key: str) -> Path | None:
+            value = values.get(key)
+            return Path(value) if value and os.path.isfile(value) else None
+
         return cls(
             kwokctl=required("KWOKCTL"),
             kube_apiserver=required("KWOK_KUBE_APISERVER_BINARY"),
@@ -81,6 +96,13 @@ class ClusterTools:
             kube_score=optional("KUBE_SCORE"),
             prometheus=optional("PROMETHEUS"),
             promtool=optional("PROMTOOL"),
+            kubelet=optional("KUBELET"),
+            kube_proxy=optional("KUBE_PROXY"),
+            coredns=optional("COREDNS"),
+            pause_image=values.get("PAUSE_IMAGE", ""),
+            pause_archive=archive("PAUSE_ARCHIVE"),
+            testbox_image=values.get("TESTBOX_IMAGE", ""),
+            testbox_archive=archive("TESTBOX_ARCHIVE"),
         )
 
 
@@ -100,3 +122,31 @@ def build_tools(*, quiet: bool = False) -> ClusterTools:
     if result.returncode != 0:
         raise ClusterError(f"{BUILD_SCRIPT} failed with exit code {result.returncode}:\n{result.stderr or ''}")
     return ClusterTools.from_env_file()
+
+
+def run_command(
+    command: Sequence[str],
+    *,
+    input: str | None = None,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """Run a command, capturing its output; with ``check``, raise :class:`ClusterError` naming command and stderr."""
+    try:
+        result = subprocess.run(
+            list(command),
+            input=input,
+            env=dict(env) if env is not None else None,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as error:
+        raise ClusterError(f"timed out after {timeout}s: {' '.join(command)}") from error
+    if check and result.returncode != 0:
+        raise ClusterError(
+            f"exit code {result.returncode}: {' '.join(command)}\n{result.stderr.strip() or result.stdout.strip()}"
+        )
+    return result

@@ -33,7 +33,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-from cluster_tools import BUILD_SCRIPT, ClusterError, ClusterTools, build_tools, cache_dir
+from cluster_pki import write_pki
+from cluster_tools import BUILD_SCRIPT, ClusterError, ClusterTools, build_tools, cache_dir, run_command
 
 __all__ = ["BUILD_SCRIPT", "ClusterError", "ClusterTools", "Kubectl", "KwokCluster", "build_tools", "cache_dir"]
 
@@ -66,8 +67,7 @@ def reap_stale_clusters(tools: ClusterTools | None = None) -> list[str]:
         match = _OWNED_WORKDIR.match(workdir.name)
         if not match or not workdir.is_dir() or _process_exists(int(match.group(2))):
             continue
-        cluster = KwokCluster(match.group(1), tools=tools)
-        cluster._workdir, cluster._created = workdir, True
+        cluster = KwokCluster.adopt(match.group(1), workdir, tools=tools)
         cluster.stop()
         reaped.append(cluster.name)
     return reaped
@@ -103,12 +103,18 @@ class KwokCluster:
         apiserver_port: int | None = None,
         persistent_volumes: int = 10,
         ready_timeout: float = 180.0,
+        workdir: Path | None = None,
+        create_args: Sequence[str] = (),
+        api_server_names: Sequence[str] = (),
     ) -> None:
         """Describe a cluster; nothing runs before :meth:`start`.
 
         ``name`` defaults to a unique one. ``apiserver_port`` defaults to a free port chosen by kwokctl (it picks
         random free ports for all components). ``persistent_volumes`` hostPath PVs of 1Gi are created up front
-        for StatefulSets' volume claim templates, since nothing provisions volumes here.
+        for StatefulSets' volume claim templates, since nothing provisions volumes here. ``workdir`` (created, and
+        deleted by :meth:`stop`) replaces the temporary ``KWOK_WORKDIR``, for an owner that reaps its own clusters
+        (real_node.py); ``create_args`` are more ``kwokctl create cluster`` flags; ``api_server_names`` are more
+        names or addresses the API server's certificate must be valid for (see cluster_pki.py).
         """
         self.name = name or f"venta-{os.getpid()}-{secrets.token_hex(3)}"
         self.nodes = nodes
@@ -116,9 +122,19 @@ class KwokCluster:
         self.persistent_volumes = persistent_volumes
         self.ready_timeout = ready_timeout
         self._tools = tools
+        self._workdir_wanted = workdir
+        self._create_args = list(create_args)
+        self._api_server_names = list(api_server_names)
         self._workdir: Path | None = None
         self._kubeconfig: Path | None = None
         self._created = False
+
+    @classmethod
+    def adopt(cls, name: str, workdir: Path, *, tools: ClusterTools | None = None) -> KwokCluster:
+        """A cluster created earlier (e.g. by a process that died) in ``workdir``, for :meth:`stop` to delete it."""
+        cluster = cls(name, tools=tools)
+        cluster._workdir, cluster._created = workdir, True
+        return cluster
 
     # ---- paths ---------------------------------------------------------------------------------------------------
     @property
@@ -153,9 +169,15 @@ class KwokCluster:
         if self._workdir is not None:
             raise ClusterError(f"cluster {self.name} is already started")
         reap_stale_clusters(self.tools)
-        self._workdir = Path(tempfile.mkdtemp(prefix=f"{self.name}-"))
+        if self._workdir_wanted is None:
+            self._workdir = Path(tempfile.mkdtemp(prefix=f"{self.name}-"))
+        else:
+            self._workdir = self._workdir_wanted
+            self._workdir.mkdir(mode=0o700, parents=True)
         atexit.register(self.stop)
         try:
+            if self._api_server_names:
+                write_pki(self._workdir / "clusters" / self.name / "pki", self._api_server_names)
             self._create()
             self._kwokctl("scale", "node", "--replicas", str(self.nodes))
             kubeconfig = self._workdir / "kubeconfig"
@@ -194,6 +216,7 @@ class KwokCluster:
             "--quiet-pull",
             "--wait",
             f"{int(self.ready_timeout)}s",
+            *self._create_args,
         ]
         if self.apiserver_port:
             args += ["--kube-apiserver-port", str(self.apiserver_port)]
@@ -250,13 +273,13 @@ class KwokCluster:
             # No flag for it: kwokctl reads the version from the binaries, and this only keeps its defaults
             # (e.g. the etcd version it assumes) in line with them.
             env["KWOK_KUBE_VERSION"] = self.tools.kube_version
-        return _run([str(self.tools.kwokctl), "--name", self.name, *args], env=env, check=check, timeout=timeout)
+        return run_command([str(self.tools.kwokctl), "--name", self.name, *args], env=env, check=check, timeout=timeout)
 
     def kubectl(
         self, *args: str, input: str | None = None, check: bool = True, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
         """Run kubectl against this cluster; raise :class:`ClusterError` (with stderr) on failure if ``check``."""
-        return _run(
+        return run_command(
             [self.kubectl_binary, "--kubeconfig", str(self.kubeconfig), *args],
             input=input,
             check=check,
@@ -313,6 +336,8 @@ class KwokCluster:
         A claim binds to a volume of the same class whose capacity is at least the claim's request, and a bound
         volume is never reused (reclaim policy Retain, since no plugin here can wipe a volume), so create enough of
         them for every claim a test session makes, with a capacity at least as large as the largest request.
+        The directories are created up front, writable by any user: ``fsGroup`` does not apply to hostPath volumes,
+        and a pod running as non-root on a real node (real_node.py) must be able to write to its volume.
         """
         existing = set(self.kubectl("get", "pv", "-o", "name").stdout.split())
         names: list[str] = []
@@ -338,36 +363,12 @@ class KwokCluster:
             }
             for name in names
         ]
+        for name in names:
+            path = self.workdir / "volumes" / name
+            path.mkdir(parents=True, exist_ok=True)
+            path.chmod(0o777)  # not through mkdir's mode, which the umask narrows
         self.apply(*volumes)
         return names
-
-
-def _run(
-    command: Sequence[str],
-    *,
-    input: str | None = None,
-    env: Mapping[str, str] | None = None,
-    check: bool = True,
-    timeout: float = 120,
-) -> subprocess.CompletedProcess[str]:
-    """Run a command, capturing its output; with ``check``, raise :class:`ClusterError` naming command and stderr."""
-    try:
-        result = subprocess.run(
-            list(command),
-            input=input,
-            env=dict(env) if env is not None else None,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as error:
-        raise ClusterError(f"timed out after {timeout}s: {' '.join(command)}") from error
-    if check and result.returncode != 0:
-        raise ClusterError(
-            f"exit code {result.returncode}: {' '.join(command)}\n{result.stderr.strip() or result.stdout.strip()}"
-        )
-    return result
 
 
 if __name__ == "__main__":

@@ -9,15 +9,11 @@ hardened is refused by the API server and its platform never becomes Ready.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from kwok import Kubectl, KwokCluster
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from operator_e2e import (
     OperatorProcess,
     Platforms,

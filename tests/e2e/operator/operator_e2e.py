@@ -1,6 +1,6 @@
 """Helpers of the operator e2e tests: the operator as a subprocess, helm, and kubectl-level platform checks.
 
-A module (not conftest) so tests can import it; `conftest.py` puts this directory on sys.path.
+A module (not conftest) so tests can import it; pyproject.toml puts this directory on the tests' path.
 """
 
 

@@ -1,17 +1,21 @@
-// Command kube is kube-apiserver, kube-controller-manager, kube-scheduler (and kubectl) in one binary.
+// Command kube is kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy (and kubectl) in one
+// binary.
 //
-// Why one binary: the three components share almost all of their dependencies, so building them together
-// costs about as much as building one of them (the slow part of a cold build is compiling k8s.io/*).
-// kubectl costs almost nothing more and gives the tests a client of exactly the server's version (the kubectl
-// found on a machine may be several minors older, outside the supported skew of one minor).
+// Why one binary: the components share almost all of their dependencies, so building them together costs about as
+// much as building one of them (the slow part of a cold build is compiling k8s.io/*). kubelet and kube-proxy (for
+// the real node, tests/cluster/real_node.py) add about 125 packages; kubectl costs almost nothing more and gives the
+// tests a client of exactly the server's version (the kubectl found on a machine may be several minors older,
+// outside the supported skew of one minor).
 // tests/cluster/build.sh installs it once and adds one symlink per command; the command to run is chosen from the
 // name the binary was started with (filepath.Base(os.Args[0])), which is what kwokctl uses when it
 // runs "<path>/kube-apiserver ...". "kube <component> [flags]" works too, for manual use.
 //
-// Each branch mirrors the upstream cmd/<component>/<component>.go main function of k8s.io/kubernetes.
+// Each branch mirrors the upstream cmd/<component>/<component>.go main function of k8s.io/kubernetes, except
+// cri-reset (crireset.go), a helper for tearing down the real test node.
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -29,14 +33,19 @@ import (
 	kubectlutil "k8s.io/kubectl/pkg/cmd/util"
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	proxy "k8s.io/kubernetes/cmd/kube-proxy/app"
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
+	kubelet "k8s.io/kubernetes/cmd/kubelet/app"
 )
 
 var components = map[string]func() *cobra.Command{
 	"kube-apiserver":          apiserver.NewAPIServerCommand,
 	"kube-controller-manager": controllermanager.NewControllerManagerCommand,
 	"kube-scheduler":          func() *cobra.Command { return scheduler.NewSchedulerCommand() }, // variadic options
-	"kubectl":                 nil,                                                              // see runKubectl
+	"kubelet":                 func() *cobra.Command { return kubelet.NewKubeletCommand(context.Background()) },
+	"kube-proxy":              proxy.NewProxyCommand,
+	"cri-reset":               newCRIResetCommand, // not upstream: see crireset.go
+	"kubectl":                 nil,                // see runKubectl
 }
 
 func main() {
@@ -49,8 +58,8 @@ func main() {
 		}
 	}
 	if !ok {
-		fmt.Fprintf(os.Stderr, "usage: run as kube-apiserver, kube-controller-manager, kube-scheduler or kubectl "+
-			"(a symlink to this binary), or as %s <component> [flags]\n", name)
+		fmt.Fprintf(os.Stderr, "usage: run as kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, "+
+			"kube-proxy, kubectl or cri-reset (a symlink to this binary), or as %s <component> [flags]\n", name)
 		os.Exit(2)
 	}
 	if newCommand == nil {
