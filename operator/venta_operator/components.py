@@ -15,6 +15,8 @@ ALGOLIA = "algolia"
 CLERK = "clerk"
 REVENUECAT = "revenuecat"
 SEARCH_DB = "search-db"  # the gateway reads the self-hosted search index (venta_search) when provider=postgres
+UPLOADS = "uploads"  # Cloudinary credentials, or a writable directory for images kept by the platform itself
+SIGNING_KEYS = "signing-keys"  # the local identity issuer's RSA key, generated once into a Secret
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,9 @@ class Component:
     grpc_port: int | None = None
     database: str | None = None
     public: bool = False  # reachable from outside the platform (gateway, websocket)
+    # Clients must keep talking to the replica they started with: Socket.IO's long-polling transport sends each
+    # poll as a new request, and only the replica that accepted the handshake knows the session id.
+    sticky: bool = False
     default_replicas: int = 1
     needs: frozenset[str] = frozenset()
 
@@ -48,19 +53,17 @@ def _serve(name: str) -> tuple[str, ...]:
     return ("venta", "serve", name)
 
 
-USERS = Component("users", "users", _serve("users"), 9000, 5000, "venta_users", needs=frozenset({DB, REDIS}))
-LOCATION = Component("location", "location", _serve("location"), 9001, 5001, "venta_location",
-                     needs=frozenset({DB, REDIS}))
-VENDORS = Component("vendors", "vendors", _serve("vendors"), 9005, 5005, "venta_vendors",
-                    needs=frozenset({DB, REDIS}))
+USERS = Component("users", "users", _serve("users"), 9000, 5000, "venta_users", needs=frozenset({DB}))
+LOCATION = Component("location", "location", _serve("location"), 9001, 5001, "venta_location", needs=frozenset({DB}))
+VENDORS = Component("vendors", "vendors", _serve("vendors"), 9005, 5005, "venta_vendors", needs=frozenset({DB}))
 GATEWAY = Component("gateway", "gateway", _serve("gateway"), 5002, public=True, default_replicas=2,
-                    needs=frozenset({REDIS, ALGOLIA, CLERK, REVENUECAT, SEARCH_DB}))
+                    needs=frozenset({REDIS, ALGOLIA, CLERK, REVENUECAT, SEARCH_DB, UPLOADS}))
 WEBSOCKET = Component("websocket", "websocket", _serve("websocket"), 5004, public=True, default_replicas=2,
-                      needs=frozenset({REDIS}))
+                      sticky=True, needs=frozenset({REDIS}))
 SEARCH_SYNC = Component("searchSync", "search-sync", _serve("search-sync"), 5006, database="venta_search",
                         needs=frozenset({DB, ALGOLIA}))
 # Only in identity mode "local": a small token issuer serving a JWKS, so the gateway verifies tokens one way.
-IDENTITY = Component("identity", "identity", _serve("identity"), 5010)
+IDENTITY = Component("identity", "identity", _serve("identity"), 5010, needs=frozenset({SIGNING_KEYS}))
 
 APP_COMPONENTS: tuple[Component, ...] = (USERS, LOCATION, VENDORS, GATEWAY, WEBSOCKET, SEARCH_SYNC)
 DATABASES: tuple[str, ...] = tuple(c.database for c in APP_COMPONENTS if c.database)

@@ -15,17 +15,21 @@ from venta_operator.components import (
     WEBSOCKET,
     Component,
 )
-from venta_operator.naming import child_name
+from venta_operator.naming import child_name, headless_name
 from venta_operator.spec import Platform
 
 
+def _svc(p: Platform, service: str) -> str:
+    return f"{service}.{p.namespace}.svc"
+
+
 def host(p: Platform, suffix: str) -> str:
-    return f"{child_name(p.name, suffix)}.{p.namespace}.svc"
+    return _svc(p, child_name(p.name, suffix))
 
 
 def peer_addr(p: Platform, c: Component) -> str:
-    """host:port of a gRPC service, as VENTA_<SERVICE>_ADDR expects it."""
-    return f"{host(p, c.name)}:{c.grpc_port}"
+    """The gRPC target of a service, as VENTA_<SERVICE>_ADDR expects it: its headless name, every ready replica."""
+    return f"dns:///{_svc(p, headless_name(p.name, c.name))}:{c.grpc_port}"
 
 
 def nats_url(p: Platform) -> str:

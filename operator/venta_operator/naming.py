@@ -32,6 +32,11 @@ def child_name(platform: str, suffix: str) -> str:
     return f"{platform}-{suffix}"
 
 
+def headless_name(platform: str, component: str) -> str:
+    """The headless Service of a component: one DNS record per pod (StatefulSet peers, gRPC client balancing)."""
+    return child_name(platform, f"{component}-headless")
+
+
 def selector_labels(platform: str, component: str) -> dict[str, str]:
     """The immutable part: a Deployment's selector cannot change, so it never includes the version."""
     return {LABEL_NAME: "venta", LABEL_INSTANCE: platform, LABEL_COMPONENT: component}

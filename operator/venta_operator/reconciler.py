@@ -17,10 +17,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 from venta_operator import readiness
 from venta_operator.builders.job import initial_reindex_name, migration_job_name
 from venta_operator.builders.monitoring import MONITORING_API
-from venta_operator.builders.secret import credentials_secret, generated_secret_names, secret_keys
+from venta_operator.builders.secret import SIGNING_KEY, credentials_secret, generated_secret_names, secret_keys
 from venta_operator.drift import needs_apply
 from venta_operator.kube import KINDS, OPTIONAL_KINDS, Kube, KubeError
 from venta_operator.metrics import CHILD_WRITES
@@ -64,6 +67,13 @@ def _password() -> str:
     return secrets.token_urlsafe(24)
 
 
+def generate_signing_key() -> str:
+    """A fresh RSA key for the local identity issuer (what its own key ring would make, PKCS#8 PEM)."""
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                 serialization.NoEncryption()).decode()
+
+
 def referenced_secrets(p: Platform) -> list[SecretKeyRef]:
     """Every Secret key the spec points at: checked each pass, because a missing one leaves pods stuck."""
     spec, refs = p.spec, []
@@ -80,12 +90,15 @@ def referenced_secrets(p: Platform) -> list[SecretKeyRef]:
         refs += [r for r in (clerk.webhook_secret_ref,) if r is not None]  # the only Clerk secret mounted
     if spec.identity.revenue_cat_webhook_secret_ref is not None:
         refs.append(spec.identity.revenue_cat_webhook_secret_ref)
+    if spec.uploads.cloudinary is not None:
+        refs.append(spec.uploads.cloudinary.url_secret_ref)
     return refs
 
 
 class Reconciler:
     def __init__(self, kube: Kube, *, clock: Callable[[], datetime] = _now,
-                 new_password: Callable[[], str] = _password, discovery_ttl: float = 300.0,
+                 new_password: Callable[[], str] = _password, new_signing_key: Callable[[], str] = generate_signing_key,
+                 discovery_ttl: float = 300.0,
                  dashboards: Mapping[str, str] | None = None,
                  alert_rules: Sequence[Obj] | None = None) -> None:
         self._kube = kube
@@ -93,6 +106,7 @@ class Reconciler:
         self._alert_rules = list(alert_rules or [])
         self._clock = clock
         self._new_password = new_password
+        self._new_signing_key = new_signing_key
         self._discovery_ttl = discovery_ttl
         self._discovered: tuple[float, frozenset[str]] | None = None
         self._limit = asyncio.Semaphore(CONCURRENCY)
@@ -178,7 +192,9 @@ class Reconciler:
         for name in generated_secret_names(p):
             if ("Secret", name) in live:
                 continue
-            manifest = credentials_secret(p, name, {k: self._new_password() for k in secret_keys(name, p.name)})
+            values = {key: await asyncio.to_thread(self._new_signing_key) if kind == SIGNING_KEY  # ~0.1 s of CPU
+                      else self._new_password() for key, kind in secret_keys(name, p.name).items()}
+            manifest = credentials_secret(p, name, values)
             if secret_owned(p, name):
                 manifest["metadata"]["ownerReferences"] = [owner_reference(p, uid)]
             created = await self._kube.create(manifest)

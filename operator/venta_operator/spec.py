@@ -169,6 +169,21 @@ class NetworkPolicySpec(Model):
     metrics_namespace_labels: dict[str, str] = {}
 
 
+class Cloudinary(Model):
+    url_secret_ref: SecretKeyRef
+    folder: str
+
+
+class Uploads(Model):
+    public_base_url: str | None = None
+    cloudinary: Cloudinary | None = None
+    existing_claim: str | None = None
+
+
+class Network(Model):
+    trusted_proxies: tuple[str, ...] = ()
+
+
 class ImageSpec(Model):
     repository: str
     pull_policy: str
@@ -187,6 +202,8 @@ class PlatformSpec(Model):
     resilience: Resilience
     observability: Observability
     network_policy: NetworkPolicySpec
+    network: Network
+    uploads: Uploads
     paused: bool
 
 
@@ -220,6 +237,8 @@ def _check(spec: PlatformSpec) -> None:
     algolia = spec.search.algolia
     if spec.search.provider == "algolia" and (algolia is None or not algolia.app_id or not algolia.api_key_secret_ref):
         raise SpecError("spec.search.algolia: appId and apiKeySecretRef are required when provider is algolia")
+    if spec.uploads.cloudinary is not None and spec.uploads.existing_claim is not None:
+        raise SpecError("spec.uploads: set cloudinary or existingClaim, not both")
     clerk = spec.identity.clerk
     if spec.identity.mode == "clerk" and (
         clerk is None or not (clerk.jwks_url and clerk.issuer and clerk.webhook_secret_ref)):

@@ -262,12 +262,51 @@ def network_policy() -> Schema:
     )
 
 
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+
+
+def uploads() -> Schema:
+    """Where uploaded images go: Cloudinary, or a directory of the gateway's (a claim the user provides, or scratch)."""
+    return obj(
+        {"publicBaseUrl": string(512, pattern=r"^https?://[^\s]+$",
+                                 description="Where clients reach the gateway (e.g. https://api.venta.example): "
+                                             "the base of the URLs of images the platform keeps itself. Defaults "
+                                             "to the gateway Service's in-cluster URL."),
+         "cloudinary": obj({"urlSecretRef": secret_key_ref("A Secret key holding "
+                                                           "cloudinary://<api_key>:<api_secret>@<cloud_name>."),
+                            "folder": string(128, default="venta", pattern=r"^[A-Za-z0-9_/-]+$")},
+                           required=("urlSecretRef",)),
+         "existingClaim": string(253, pattern=DNS_SUBDOMAIN,
+                                 description="A PersistentVolumeClaim in the platform's namespace for images kept by "
+                                             "the platform itself (ReadWriteMany when gateway replicas may run on "
+                                             "several nodes). Without it and without Cloudinary, each gateway pod "
+                                             "keeps uploads in scratch space that is lost with the pod.")},
+        default={},
+        rules=(rule("!(has(self.cloudinary) && has(self.existingClaim))",
+                    "set uploads.cloudinary or uploads.existingClaim, not both", ".existingClaim",
+                    "FieldValueForbidden"),),
+    )
+
+
+def network() -> Schema:
+    return obj(
+        {"trustedProxies": {
+            "type": "array", "maxItems": 32, "x-kubernetes-list-type": "set",
+            "items": string(64, **{"x-kubernetes-validations": [
+                rule("isIP(self) || isCIDR(self)", "must be an IP address or a CIDR, such as 10.0.0.0/8")]}),
+            "description": "Addresses or networks of the proxies in front of the gateway (an ingress controller, "
+                           "a load balancer) whose X-Forwarded-For and X-Forwarded-Proto are believed. Rate limits "
+                           "key on the client address: without this, every user behind a proxy shares one budget."}},
+        default={},
+    )
+
+
 def spec_schema() -> Schema:
     services = {c.key: component(c.default_replicas, public=c.public) for c in APP_COMPONENTS}
     return obj(
         {"version": string(128, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$",
                            description="Image tag of every component; changing it migrates, then rolls."),
-         "image": obj({"repository": string(255, default="ghcr.io/venta/venta", pattern=r"^[a-z0-9][^\s:@]*$"),
+         "image": obj({"repository": string(255, default="venta/venta", pattern=r"^[a-z0-9][^\s:@]*$"),
                        "pullPolicy": string(16, enum=["Always", "IfNotPresent", "Never"], default="IfNotPresent"),
                        "pullSecrets": {"type": "array", "maxItems": 8, "items": string(253)}},
                       default={}),
@@ -280,6 +319,8 @@ def spec_schema() -> Schema:
          "resilience": resilience(),
          "observability": observability(),
          "networkPolicy": network_policy(),
+         "network": network(),
+         "uploads": uploads(),
          "paused": {"type": "boolean", "default": False,
                     "description": "Stop reconciling (same as the venta.io/pause-reconciliation annotation)."}},
         required=("version",),

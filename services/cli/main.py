@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -30,11 +31,20 @@ def _serve(name: str) -> None:
         shutdown_tracing()
 
 
+ONE_DATABASE = ("VENTA_DB_NAME", "VENTA_DATABASE_URL")
+
+
 async def _migrate(names: list[str]) -> None:
+    names = [name for name in names if SERVICES[name].migrations is not None]
+    named = [variable for variable in ONE_DATABASE if os.environ.get(variable)]
+    if len(names) > 1 and named:
+        # Each service has a database of its own; one name for all would put every service's tables in it.
+        raise ConfigError(f"{' and '.join(named)} name one database, but {', '.join(names)} each have their own: "
+                          "migrate one service at a time with it, or unset it (host, port, user and password "
+                          "come from VENTA_DB_HOST/PORT/USER/PASSWORD)")
     for name in names:
         entry = SERVICES[name]
-        if entry.migrations is None:
-            continue
+        assert entry.migrations is not None
         settings = load_settings(entry.settings)
         await upgrade(entry.migrations, settings.dsn)  # type: ignore[attr-defined]
         print(f"migrated {name}")

@@ -14,7 +14,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from services.kit.auth.settings import AuthSettings, comma_list
-from services.kit.config import GrpcSettings, KitSettings, Port, load_settings
+from services.kit.config import DatabaseSettings, GrpcSettings, KitSettings, Port, load_settings
 from services.kit.events.settings import EventSettings
 from services.kit.redis_client import RedisSettings
 from services.kit.search.settings import SearchSettings
@@ -22,10 +22,14 @@ from services.kit.search.settings import SearchSettings
 MiB = 1024 * 1024
 
 
-class GatewaySettings(KitSettings, GrpcSettings, EventSettings, SearchSettings, AuthSettings, RedisSettings):
+class GatewaySettings(KitSettings, DatabaseSettings, GrpcSettings, EventSettings, SearchSettings, AuthSettings,
+                      RedisSettings):
     model_config = SettingsConfigDict(env_prefix="VENTA_", extra="ignore", frozen=True)
 
     service_name: str = "gateway"
+    # The self-hosted search index (written by search sync) is the gateway's only database: VENTA_DB_HOST/PORT/
+    # USER/PASSWORD, as the operator gives them, or VENTA_SEARCH_DATABASE_URL, as `venta up` does.
+    db_name: str | None = "venta_search"
     http_port: Port = 5002
     public_url: str = "http://127.0.0.1:5002"
     forwarded_allow_ips: str | None = None

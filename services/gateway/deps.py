@@ -67,7 +67,7 @@ async def _images(resources: ResourcesDep) -> ImageStore:
     return resources.images
 
 
-async def _search(resources: ResourcesDep) -> SearchProvider | None:
+async def _search(resources: ResourcesDep) -> SearchProvider:
     return resources.search
 
 
@@ -85,7 +85,7 @@ UserClient = Annotated[PeerClient[UserStub], Depends(_users)]
 LocationClient = Annotated[PeerClient[LocationStub], Depends(_location)]
 VendorCacheDep = Annotated[VendorCache, Depends(_vendor_cache)]
 ImageStoreDep = Annotated[ImageStore, Depends(_images)]
-SearchDep = Annotated[SearchProvider | None, Depends(_search)]
+SearchDep = Annotated[SearchProvider, Depends(_search)]
 
 _bearer = HTTPBearer(auto_error=False, description="A Clerk session token, or one from the local identity provider")
 

@@ -47,12 +47,10 @@ def _images(settings: GatewaySettings) -> ImageStore:
     return LocalImageStore(settings.upload_dir, public_url=settings.public_url)
 
 
-def _search(settings: GatewaySettings) -> SearchProvider | None:
-    """The search provider, when one is configured (the self-hosted one needs `VENTA_SEARCH_DATABASE_URL`)."""
-    if settings.search_provider == "postgres" and not settings.search_database_url:
-        log.warning("no search provider configured: GET /v1/vendors/search answers 502")
-        return None
-    return build_search_provider(settings)
+def _search(settings: GatewaySettings) -> SearchProvider:
+    """The search provider; the self-hosted one reads `VENTA_SEARCH_DATABASE_URL`, else the gateway's database
+    settings (`venta_search` on VENTA_DB_HOST), as search sync, which writes the index, does."""
+    return build_search_provider(settings, default_dsn=settings.dsn)
 
 
 @dataclass
@@ -69,8 +67,8 @@ class Resources:
     rate_limiter: RateLimiter
     images: ImageStore
     clerk_webhook: Webhook | None
+    search: SearchProvider
     invalidator: CacheInvalidator | None = None
-    search: SearchProvider | None = None
     extra_checks: dict[str, ReadinessCheck] = field(default_factory=dict)
 
     @classmethod
@@ -120,17 +118,16 @@ class Resources:
             "users": peer_health(self.users, grpc_service_name(user_pb2, "UserService")),
             "vendors": peer_health(self.vendors, grpc_service_name(vendor_pb2, "VendorService")),
             "location": peer_health(self.location, grpc_service_name(location_pb2, "LocationService")),
-            **({"search": self.search.ping} if self.search is not None else {}),
+            "search": self.search.ping,
             **self.extra_checks,
         }
 
     async def close(self) -> None:
         """Close everything, each independently: one failing close must not leave the others open."""
-        closers = [self.users.close, self.vendors.close, self.location.close, self.http.aclose, self.redis.aclose]
+        closers = [self.users.close, self.vendors.close, self.location.close, self.http.aclose, self.redis.aclose,
+                   self.search.close]
         if self.invalidator is not None:
             closers.insert(0, self.invalidator.stop)
-        if self.search is not None:
-            closers.append(self.search.close)
         for close in closers:
             try:
                 await close()

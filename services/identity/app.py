@@ -65,7 +65,7 @@ async def _admin(request: Request) -> None:
 
 
 Admin = Depends(_admin)
-ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorEnvelope} for s in (400, 401, 500, 502)}
+ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorEnvelope} for s in (400, 401, 409, 500, 502)}
 
 
 def create_app(settings: IdentitySettings) -> FastAPI:
@@ -132,6 +132,9 @@ def create_app(settings: IdentitySettings) -> FastAPI:
     @app.post("/v1/keys/rotate", tags=["keys"], dependencies=[Admin], responses=ERRORS)
     async def rotate(request: Request) -> Rotated:
         keys: KeyRing = request.app.state.keys
+        if not keys.rotatable:
+            raise ApiError(ErrorType.CONFLICT, "KEYS_READ_ONLY", "the signing keys come from a read-only directory "
+                           "(in a cluster, the platform's identity-keys Secret): replace the key there and restart")
         key = await asyncio.to_thread(keys.rotate)
         return Rotated(kid=key.kid, published=[k.kid for k in keys.keys])
 

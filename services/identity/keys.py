@@ -1,7 +1,9 @@
 """The provider's RSA signing keys: the newest signs, the retired ones stay published until their tokens expire.
 
 Keys are persisted as PKCS#8 PEM files (mode 0600) under the key directory in local mode, so tokens minted before a
-restart still verify after it; without a directory they live in memory (tests). The key id is the key's RFC 7638
+restart still verify after it; without a directory they live in memory (tests). In a cluster the directory is the
+operator's Secret, read-only: every replica and every rollout signs with the same key, and rotation is refused
+(replace the Secret's key, then restart). The key id is the key's RFC 7638
 thumbprint, so it is stable and says nothing but which key it is. Rotation adds a key, makes it current, and drops
 keys beyond the `retired` newest previous ones: verifiers learn the new key id from the JWKS on first sight.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +70,14 @@ class KeyRing:
         self.keys: list[SigningKey] = self._load()  # oldest first
         if not self.keys:
             self._add(new_key())
+
+    @property
+    def rotatable(self) -> bool:
+        """False when the keys come from a read-only directory (a mounted Secret): they change only there."""
+        if self.directory is None:
+            return True
+        existing = self.directory if self.directory.exists() else self.directory.parent
+        return os.access(existing, os.W_OK)
 
     @property
     def current(self) -> SigningKey:

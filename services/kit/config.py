@@ -33,6 +33,8 @@ class KitSettings(BaseSettings):
     host: str = "0.0.0.0"
     http_port: Port = 9000
     shutdown_grace_s: float = Field(default=10.0, gt=0, le=300)
+    shutdown_delay_s: float = Field(default=0.0, ge=0, le=120)
+    """After a stop signal, keep serving this long while not ready, before stopping (see kit/lifecycle.py)."""
     metrics_enabled: bool = True
     """False stops the per-request metrics at the HTTP and gRPC edges (to measure their cost; not for production)."""
 
@@ -78,6 +80,9 @@ class GrpcSettings(BaseSettings):
 
     grpc_port: Port = 5000
     grpc_timeout_s: float = Field(default=5.0, gt=0, le=300)
+    grpc_max_connection_age_s: float = Field(default=120.0, ge=1, le=86400)
+    """A server closes each client connection (GOAWAY, in-flight calls finish) after this long (+/-10%), so that
+    clients resolve the service's name again and spread over replicas added since they connected."""
     breaker_fail_max: int = Field(default=5, ge=1, le=1000)
     breaker_reset_timeout_s: float = Field(default=30.0, gt=0, le=3600)
 

@@ -1,12 +1,36 @@
 """How every long-running process ends: SIGTERM (Kubernetes) or SIGINT (Ctrl-C) asks it to stop gracefully.
 
-One place installs the handlers, so every host drains the same way instead of each re-implementing it.
+One place installs the handlers and one `serve()` runs every host the same way: start; on the signal, *drain*
+(readiness turns red, HTTP responses say `Connection: close`, gRPC health says NOT_SERVING) while still serving for
+`drain_delay_s`, so that Service endpoints, kube-proxy, DNS and peers' connection pools forget the process before it
+stops listening; then stop, giving in-flight work the host's own grace. Without the delay (local runs, tests) a
+stop is immediate. Kubernetes removes a terminating pod from its Services at the same moment it sends SIGTERM, and
+that removal takes a few seconds to reach every node and client: a process that stopped listening at once would
+refuse the requests still on their way (the operator sets the delay, VENTA_SHUTDOWN_DELAY_S).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+log = logging.getLogger("venta.lifecycle")
+
+
+class Host(Protocol):
+    """What `serve()` runs: the gRPC, ASGI, Socket.IO and search-sync hosts."""
+
+    service: str
+
+    async def start(self) -> None: ...
+
+    def drain(self) -> None:
+        """Stop saying ready and ask clients to go elsewhere; keep serving what arrives."""
+
+    async def stop(self) -> None: ...
 
 
 def stop_requested() -> asyncio.Event:
@@ -16,3 +40,22 @@ def stop_requested() -> asyncio.Event:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     return stop
+
+
+async def serve(host: Host, *, drain_delay_s: float = 0.0,
+                ended: Callable[[], Awaitable[Any]] | None = None) -> None:
+    """Start `host`, serve until a stop signal (or until `ended()`, the host's own end, completes), drain, stop."""
+    stop = stop_requested()
+    await host.start()
+    waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
+    if ended is not None:
+        waiters.append(asyncio.ensure_future(ended()))
+    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    for waiter in waiters:
+        waiter.cancel()
+    if stop.is_set() and drain_delay_s > 0:
+        log.info("%s received a stop signal: draining, still serving for %.0fs", host.service, drain_delay_s)
+        host.drain()
+        await asyncio.sleep(drain_delay_s)
+    log.info("%s stopping", host.service)
+    await host.stop()

@@ -18,7 +18,7 @@ from services.kit.events.bus import backoff_delay
 from services.kit.events.consumer import JetStreamConsumer
 from services.kit.events.jetstream import BusUnavailable, JetStreamBus
 from services.kit.health import HealthServer
-from services.kit.lifecycle import stop_requested
+from services.kit.lifecycle import serve
 from services.kit.search.factory import build_search_provider
 from services.kit.search.provider import SearchProvider
 from services.search_sync.config import SearchSyncSettings
@@ -32,6 +32,7 @@ PATTERN = "vendor.>"
 class SearchSyncHost:
     def __init__(self, settings: SearchSyncSettings, provider: SearchProvider | None = None) -> None:
         self.settings = settings
+        self.service = settings.service_name
         self.provider = provider or build_search_provider(settings, default_dsn=settings.dsn)
         self.bus = JetStreamBus(settings, client_name=settings.service_name)
         self.indexer = Indexer(self.provider)
@@ -113,12 +114,12 @@ class SearchSyncHost:
         await self.http.stop()
         log.info("search sync stopped")
 
+    def drain(self) -> None:
+        self.http.draining = True
+
     async def run(self) -> None:
-        stop = stop_requested()
-        await self.start()
-        await stop.wait()
-        log.info("search sync received a stop signal, draining")
-        await self.stop()
+        # nothing calls search sync (it consumes), so nothing has to forget it first: no drain delay
+        await serve(self)
 
 
 def build(settings: SearchSyncSettings) -> SearchSyncHost:

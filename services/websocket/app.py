@@ -22,7 +22,7 @@ from services.kit.auth.settings import build_authenticator
 from services.kit.grpc.peers import grpc_service_name, peer_client
 from services.kit.grpc.probe import peer_health
 from services.kit.health import HealthServer
-from services.kit.lifecycle import stop_requested
+from services.kit.lifecycle import serve
 from services.kit.redis_client import async_redis
 from services.websocket.config import WebsocketSettings
 from services.websocket.live import LiveMap
@@ -37,6 +37,8 @@ log = logging.getLogger("venta.websocket")
 class WebsocketHost:
     def __init__(self, settings: WebsocketSettings) -> None:
         self.settings = settings
+        self.service = settings.service_name
+        self._stopped = False
         self.redis = async_redis(settings.redis_dsn, timeout_s=settings.redis_timeout_s)
         self.http_client = httpx.AsyncClient(timeout=httpx.Timeout(5.0), follow_redirects=False)
         self.users = peer_client(settings, "users", settings.users_addr, user_pb2_grpc.UserServiceStub)
@@ -108,8 +110,9 @@ class WebsocketHost:
         log.info("websocket gateway serving Socket.IO on :%d", self.http_port, extra={"http_port": self.http_port})
 
     async def stop(self) -> None:
-        if self.http.draining:
-            return  # already stopped (or stopping)
+        if self._stopped:
+            return
+        self._stopped = True
         self.http.draining = True
         for namespace in (self.user_namespace, self.vendor_namespace):
             namespace.stopping = True
@@ -129,12 +132,12 @@ class WebsocketHost:
                 log.exception("closing %s failed", getattr(close, "__qualname__", close))
         log.info("websocket gateway stopped")
 
+    def drain(self) -> None:
+        """Not ready from now on (no new sockets are routed here); the sockets already here keep being served."""
+        self.http.draining = True
+
     async def run(self) -> None:
-        stop = stop_requested()
-        await self.start()
-        await stop.wait()
-        log.info("websocket gateway received a stop signal, closing sockets")
-        await self.stop()
+        await serve(self, drain_delay_s=self.settings.shutdown_delay_s)
 
 
 def build(settings: WebsocketSettings) -> WebsocketHost:

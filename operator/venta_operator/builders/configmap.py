@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from venta_operator.builders import Manifest
-from venta_operator.components import DATABASES, LOCATION, USERS, VENDORS
+from venta_operator.components import DATABASES, GATEWAY, LOCATION, USERS, VENDORS
 from venta_operator.endpoints import (
+    http_url,
     identity_issuer,
     identity_jwks_url,
     nats_url,
@@ -22,6 +23,7 @@ from venta_operator.naming import child_name, digest, labels
 from venta_operator.spec import Platform
 
 INIT_SCRIPT = "10-venta-databases.sh"
+UPLOADS_DIR = "/var/lib/venta/uploads"  # the gateway's writable directory for uploads (see builders/pods.py)
 
 
 def config_name(platform: str) -> str:
@@ -57,6 +59,14 @@ def settings(p: Platform) -> dict[str, str]:
         "VENTA_GRPC_TIMEOUT_S": _number(spec.resilience.grpc_timeout_seconds),
         "VENTA_RATE_LIMIT": spec.resilience.rate_limit,
     }
+    uploads = spec.uploads
+    data["VENTA_PUBLIC_URL"] = uploads.public_base_url or http_url(p, GATEWAY)
+    if uploads.cloudinary is not None:
+        data["VENTA_CLOUDINARY_FOLDER"] = uploads.cloudinary.folder
+    else:
+        data["VENTA_UPLOAD_DIR"] = UPLOADS_DIR
+    if spec.network.trusted_proxies:
+        data["VENTA_FORWARDED_ALLOW_IPS"] = ",".join(spec.network.trusted_proxies)
     if spec.search.provider == "algolia" and spec.search.algolia and spec.search.algolia.app_id:
         data["VENTA_ALGOLIA_APP_ID"] = spec.search.algolia.app_id
     clerk = spec.identity.clerk

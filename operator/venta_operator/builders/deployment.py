@@ -13,6 +13,7 @@ from venta_operator.builders.pods import (
     anti_affinity,
     component_container,
     container_security,
+    needs_volumes,
     pod_spec,
     secret_env,
     with_ephemeral_storage,
@@ -59,7 +60,8 @@ def component_deployment(p: Platform, c: Component) -> Manifest:
     replicas: int | None = svc.replicas if svc else 1
     if svc and svc.autoscaling.enabled:
         replicas = None
-    pod = pod_spec(p, [component_container(p, c, resources.manifest())])
+    volumes, mounts = needs_volumes(p, c.needs)
+    pod = pod_spec(p, [component_container(p, c, resources.manifest(), mounts)], volumes=volumes)
     pod["affinity"] = anti_affinity(p, c.name)
     pod["terminationGracePeriodSeconds"] = 30
     return _deployment(p, c.name, replicas, pod, {ANNOTATION_CONFIG_CHECKSUM: config_checksum(p)})

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from venta_operator.builders import Manifest
 from venta_operator.builders.pods import identity_env, needs_env, pod_spec, venta_container
-from venta_operator.components import ALGOLIA, DATABASES, DB, MIGRATE_COMMAND, REINDEX_COMMAND
+from venta_operator.components import ALGOLIA, DB, MIGRATE_COMMAND, REINDEX_COMMAND
 from venta_operator.naming import child_name, digest, labels
 from venta_operator.spec import Platform
 
@@ -26,8 +26,8 @@ def job_pod(p: Platform, component: str, command: tuple[str, ...], env: list[Man
 
 
 def migration_pod(p: Platform) -> Manifest:
-    # `venta migrate --all` walks every service database; VENTA_DB_NAME is only where its connection starts.
-    env = identity_env(MIGRATE) + needs_env(p, frozenset({DB}), DATABASES[0])
+    # `venta migrate --all` walks every service database, each under its service's own name: no VENTA_DB_NAME.
+    env = identity_env(MIGRATE) + needs_env(p, frozenset({DB}), None)
     return job_pod(p, MIGRATE, MIGRATE_COMMAND, env)
 
 

@@ -10,15 +10,27 @@ from __future__ import annotations
 from typing import Any
 
 from venta_operator.builders import Manifest
-from venta_operator.builders.configmap import config_name
+from venta_operator.builders.configmap import UPLOADS_DIR, config_name
 from venta_operator.builders.secret import (
+    IDENTITY_KEY_FILE,
     POSTGRES_PASSWORD_KEY,
     POSTGRES_USER_KEY,
     REDIS_PASSWORD_KEY,
+    identity_secret_name,
     postgres_secret_name,
     redis_secret_name,
 )
-from venta_operator.components import ALGOLIA, CLERK, DB, REDIS, REVENUECAT, SEARCH_DB, Component
+from venta_operator.components import (
+    ALGOLIA,
+    CLERK,
+    DB,
+    REDIS,
+    REVENUECAT,
+    SEARCH_DB,
+    SIGNING_KEYS,
+    UPLOADS,
+    Component,
+)
 from venta_operator.naming import selector_labels
 from venta_operator.spec import Platform, SecretKeyRef
 
@@ -28,6 +40,11 @@ EPHEMERAL_STORAGE = {"requests": "64Mi", "limits": "1Gi"}
 TMP_VOLUME = {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}
 TMP_MOUNT = {"name": "tmp", "mountPath": "/tmp"}
 SEARCH_DATABASE = "venta_search"
+# After SIGTERM a service keeps serving, not ready, while its pod's removal from Services reaches kube-proxy, CoreDNS
+# (5 s record TTL) and its peers' connection pools; then it stops within the rest of terminationGracePeriodSeconds
+# (services/kit/lifecycle.py).
+SHUTDOWN_DELAY_S = 5
+IDENTITY_KEY_DIR = "/var/run/venta/identity-keys"
 
 
 def container_security() -> Manifest:
@@ -86,9 +103,10 @@ def ref_env(name: str, ref: SecretKeyRef) -> Manifest:
     return secret_env(name, ref.name, ref.key)
 
 
-def database_env(p: Platform, database: str) -> list[Manifest]:
-    """VENTA_DB_NAME/USER/PASSWORD; host and port come from the ConfigMap."""
-    env: list[Manifest] = [{"name": "VENTA_DB_NAME", "value": database}]
+def database_env(p: Platform, database: str | None) -> list[Manifest]:
+    """VENTA_DB_NAME/USER/PASSWORD; host and port come from the ConfigMap. Without a database (the migration, which
+    visits each service's own), no VENTA_DB_NAME: it would send every service's tables into that one."""
+    env: list[Manifest] = [{"name": "VENTA_DB_NAME", "value": database}] if database else []
     external = p.spec.postgres.external
     if external is not None:
         ref = external.credentials_secret_ref
@@ -114,7 +132,7 @@ def needs_env(p: Platform, needs: frozenset[str], database: str | None) -> list[
     """The secret-backed variables of what a workload needs, only those that apply to this spec."""
     spec = p.spec
     env: list[Manifest] = []
-    if DB in needs and database:
+    if DB in needs:
         env += database_env(p, database)
     elif SEARCH_DB in needs and spec.search.provider == "postgres":
         env += database_env(p, SEARCH_DATABASE)
@@ -128,17 +146,42 @@ def needs_env(p: Platform, needs: frozenset[str], database: str | None) -> list[
         env.append(ref_env("VENTA_CLERK_WEBHOOK_SECRET", clerk.webhook_secret_ref))
     if REVENUECAT in needs and spec.identity.revenue_cat_webhook_secret_ref:
         env.append(ref_env("VENTA_REVENUECAT_WEBHOOK_SECRET", spec.identity.revenue_cat_webhook_secret_ref))
+    if UPLOADS in needs and spec.uploads.cloudinary is not None:
+        env.append(ref_env("VENTA_CLOUDINARY_URL", spec.uploads.cloudinary.url_secret_ref))
+    if SIGNING_KEYS in needs:
+        env.append({"name": "VENTA_IDENTITY_KEY_DIR", "value": IDENTITY_KEY_DIR})
     return env
 
 
+def needs_volumes(p: Platform, needs: frozenset[str]) -> tuple[list[Manifest], list[Manifest]]:
+    """(volumes, mounts) of what a workload needs: a writable uploads directory unless Cloudinary keeps images; the
+    identity issuer's key from its Secret (read-only, so its tokens outlive any one pod)."""
+    volumes: list[Manifest] = []
+    mounts: list[Manifest] = []
+    uploads = p.spec.uploads
+    if UPLOADS in needs and uploads.cloudinary is None:
+        source: Manifest = ({"persistentVolumeClaim": {"claimName": uploads.existing_claim}}
+                            if uploads.existing_claim else {"emptyDir": {"sizeLimit": "512Mi"}})
+        volumes.append({"name": "uploads", **source})
+        mounts.append({"name": "uploads", "mountPath": UPLOADS_DIR})
+    if SIGNING_KEYS in needs:
+        volumes.append({"name": "signing-keys", "secret": {
+            "secretName": identity_secret_name(p.name), "defaultMode": 0o440,
+            "items": [{"key": IDENTITY_KEY_FILE, "path": IDENTITY_KEY_FILE}]}})
+        mounts.append({"name": "signing-keys", "mountPath": IDENTITY_KEY_DIR, "readOnly": True})
+    return volumes, mounts
+
+
 def identity_env(service: str, http_port: int | None = None, grpc_port: int | None = None) -> list[Manifest]:
-    """Who the process is (logs, traces) and where it listens."""
+    """Who the process is (logs, traces) and where it listens: on every address of the pod, for probes and peers
+    (a service's own default may be loopback, as the local identity issuer's is)."""
     env: list[Manifest] = [
         {"name": "VENTA_SERVICE_NAME", "value": service},
         {"name": "OTEL_SERVICE_NAME", "value": f"venta-{service}"},
     ]
     if http_port is not None:
-        env.append({"name": "VENTA_HTTP_PORT", "value": str(http_port)})
+        env += [{"name": "VENTA_HOST", "value": "0.0.0.0"}, {"name": "VENTA_HTTP_PORT", "value": str(http_port)},
+                {"name": "VENTA_SHUTDOWN_DELAY_S", "value": str(SHUTDOWN_DELAY_S)}]
     if grpc_port is not None:
         env.append({"name": "VENTA_GRPC_PORT", "value": str(grpc_port)})
     return env
@@ -161,16 +204,18 @@ def venta_container(p: Platform, name: str, command: tuple[str, ...], env: list[
     }
 
 
-def component_container(p: Platform, c: Component, resources: Manifest) -> Manifest:
+def component_container(p: Platform, c: Component, resources: Manifest, mounts: list[Manifest]) -> Manifest:
     """A long-running service: ports, liveness on /health, readiness on /health/ready, a startup allowance."""
     env = identity_env(c.name, c.http_port, c.grpc_port) + needs_env(p, c.needs, c.database)
-    return venta_container(
+    container = venta_container(
         p, c.name, c.command, env, resources,
         ports=[{"name": n, "containerPort": port, "protocol": "TCP"} for n, port in c.ports.items()],
         startupProbe=http_probe("/health", "http", period=2, failures=30),
         livenessProbe=http_probe("/health", "http", period=10),
         readinessProbe=http_probe("/health/ready", "http", period=5),
     )
+    container["volumeMounts"] += mounts
+    return container
 
 
 def anti_affinity(p: Platform, component: str) -> Manifest:

@@ -1,6 +1,12 @@
 """Services: one per component (named ports `http` and `grpc`), plus client and headless Services for the stores.
 
 Port names matter: the ServiceMonitor scrapes the port named `http` of every Service of the platform.
+
+gRPC services also get a headless Service listing only their ready pods: a gRPC client keeps one long-lived HTTP/2
+connection, so through a ClusterIP (one virtual address, balanced per connection) every call of a peer would go to
+the one replica it happened to connect to. Peers resolve the headless name instead and spread calls over every
+replica (round robin, `services/kit/grpc/client.py`). Socket.IO's Service is sticky per client address: long-polling
+sends each poll as a new request, and only the replica that accepted the handshake knows the session.
 """
 
 from __future__ import annotations
@@ -15,16 +21,16 @@ from venta_operator.components import (
     REDIS_PORT,
     Component,
 )
-from venta_operator.naming import child_name, labels, selector_labels
+from venta_operator.naming import child_name, headless_name, labels, selector_labels
 from venta_operator.spec import Platform
 
-
-def headless_name(platform: str, component: str) -> str:
-    return child_name(platform, f"{component}-headless")
+STICKY_TIMEOUT_S = 3 * 3600  # kube-proxy's default: longer than any Socket.IO session's reconnect cycle
 
 
 def _service(p: Platform, name: str, component: str, ports: dict[str, int], *,
-             service_type: str = "ClusterIP", headless: bool = False) -> Manifest:
+             service_type: str = "ClusterIP", headless: bool = False, not_ready: bool = True,
+             sticky: bool = False) -> Manifest:
+    """`not_ready` (headless only): list pods before they are ready, as a StatefulSet's peers need."""
     spec: Manifest = {
         "type": service_type,
         "selector": selector_labels(p.name, component),
@@ -32,7 +38,11 @@ def _service(p: Platform, name: str, component: str, ports: dict[str, int], *,
     }
     if headless:
         spec["clusterIP"] = "None"
-        spec["publishNotReadyAddresses"] = True
+        if not_ready:  # false is the API server's default, which it leaves out: stating it would look like drift
+            spec["publishNotReadyAddresses"] = True
+    if sticky:
+        spec["sessionAffinity"] = "ClientIP"
+        spec["sessionAffinityConfig"] = {"clientIP": {"timeoutSeconds": STICKY_TIMEOUT_S}}
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -44,11 +54,20 @@ def _service(p: Platform, name: str, component: str, ports: dict[str, int], *,
 def component_service(p: Platform, c: Component) -> Manifest:
     svc = p.spec.services.get(c.key)
     service_type = svc.service_type if svc and c.public else "ClusterIP"
-    return _service(p, child_name(p.name, c.name), c.name, c.ports, service_type=service_type)
+    return _service(p, child_name(p.name, c.name), c.name, c.ports, service_type=service_type, sticky=c.sticky)
+
+
+def grpc_headless_service(p: Platform, c: Component) -> Manifest | None:
+    """The ready replicas of a gRPC service, one DNS record each, for client-side load balancing."""
+    if c.grpc_port is None:
+        return None
+    return _service(p, headless_name(p.name, c.name), c.name, {"grpc": c.grpc_port}, headless=True,
+                    not_ready=False)
 
 
 def service_services(p: Platform) -> list[Manifest]:
     out = [component_service(p, c) for c in APP_COMPONENTS]
+    out += [s for s in (grpc_headless_service(p, c) for c in APP_COMPONENTS) if s is not None]
     if p.spec.identity.mode == "local":
         out.append(component_service(p, IDENTITY))
     return out

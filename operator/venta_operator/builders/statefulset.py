@@ -16,9 +16,8 @@ from venta_operator.builders.secret import (
     POSTGRES_USER_KEY,
     postgres_secret_name,
 )
-from venta_operator.builders.service import headless_name
 from venta_operator.components import NATS_CLIENT_PORT, NATS_MONITOR_PORT, POSTGRES_PORT
-from venta_operator.naming import child_name, labels, selector_labels
+from venta_operator.naming import child_name, headless_name, labels, selector_labels
 from venta_operator.spec import ManagedStore, Platform
 
 # The postgres image's user. Its entrypoint can run as another UID through nss_wrapper, but initdb and the data

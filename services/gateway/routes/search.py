@@ -74,8 +74,6 @@ async def search_vendors(
     limit: Annotated[int, Query(ge=1, le=100, description="Hits per page")] = 20,
 ) -> SearchResults:
     query = _query(q, lat, lng, radius, open, page, limit)
-    if search is None:
-        raise Unavailable("search is not configured on this gateway (VENTA_SEARCH_*)")
     try:
         found = await search.search(query)
     except SearchUnavailable as exc:

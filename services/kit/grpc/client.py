@@ -39,6 +39,17 @@ PEER_FAILURES = frozenset(
         grpc.StatusCode.RESOURCE_EXHAUSTED,
     }
 )
+# How a peer's replicas share the calls: the target (in a cluster, `dns:///<headless Service>:<port>`) resolves to
+# every ready replica, and calls go round robin over one connection to each. The resolver looks again whenever a
+# connection goes away (a replica stopped, or the server's max connection age sent GOAWAY), at most every 2 s
+# instead of gRPC's 30 s, so a rolled or added replica is seen within seconds. Retries stay on without a retry
+# policy: gRPC then only retries transparently a call that never reached a server (sent on a connection that was
+# just closed), which is safe for writes too; every other failure is the breaker's and the caller's to judge.
+CHANNEL_OPTIONS: list[tuple[str, Any]] = [
+    ("grpc.lb_policy_name", "round_robin"),
+    ("grpc.dns_min_time_between_resolutions_ms", 2_000),
+    ("grpc.keepalive_time_ms", 30_000),
+]
 _STATE_VALUE = {pybreaker.STATE_CLOSED: 0, pybreaker.STATE_HALF_OPEN: 1, pybreaker.STATE_OPEN: 2}
 
 
@@ -113,11 +124,8 @@ class PeerClient(Generic[StubT]):
         self.target_name = target_name
         self.timeout_s = timeout_s
         self.breaker = breaker
-        self.channel = grpc.aio.insecure_channel(
-            address,
-            interceptors=grpc_client_interceptors(),
-            options=[("grpc.keepalive_time_ms", 30_000), ("grpc.enable_retries", 0)],
-        )
+        self.channel = grpc.aio.insecure_channel(address, interceptors=grpc_client_interceptors(),
+                                                 options=CHANNEL_OPTIONS)
         self.stub = stub(self.channel)
 
     def _metadata(self) -> tuple[tuple[str, str], ...]:

@@ -1,8 +1,9 @@
 """The async gRPC server every service runs: servicers + health + reflection + interceptors + side HTTP port.
 
 `GrpcServiceHost.start()`/`stop()` are what tests use (random ports when given 0); `run()` is what the CLI uses:
-it serves until SIGTERM/SIGINT, then drains: readiness turns red and gRPC health says NOT_SERVING, new calls are
-refused, in-flight calls get `shutdown_grace_s` to finish, then dependencies are closed.
+it serves until SIGTERM/SIGINT, then drains (`services.kit.lifecycle.serve`): readiness turns red and gRPC health
+says NOT_SERVING while calls are still served for the drain delay; then new calls are refused (clients get GOAWAY),
+in-flight calls get `shutdown_grace_s` to finish, and dependencies are closed.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from grpc_reflection.v1alpha import reflection
 
 from services.kit.grpc.interceptors import ServerInterceptor
 from services.kit.health import HealthServer, ReadinessCheck, run_checks
-from services.kit.lifecycle import stop_requested
+from services.kit.lifecycle import serve
 from services.kit.telemetry import grpc_server_interceptors
 
 log = logging.getLogger("venta.grpc")
@@ -40,11 +41,14 @@ class GrpcServiceHost:
         shutdown_grace_s: float = 10.0,
         on_stop: Sequence[Callable[[], Awaitable[object]]] = (),
         health_poll_s: float = 2.0,
+        max_connection_age_s: float = 120.0,
+        shutdown_delay_s: float = 0.0,
     ) -> None:
         self.service = service
         self.service_names = list(service_names)
         self.checks = checks
         self.grace = shutdown_grace_s
+        self.delay = shutdown_delay_s
         self.on_stop = list(on_stop)
         self.health_poll_s = health_poll_s
         self.server = grpc.aio.server(
@@ -53,6 +57,8 @@ class GrpcServiceHost:
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.so_reuseport", 0),
+                ("grpc.max_connection_age_ms", int(max_connection_age_s * 1000)),
+                ("grpc.max_connection_age_grace_ms", int(shutdown_grace_s * 1000)),
             ],
         )
         register(self.server)
@@ -64,6 +70,7 @@ class GrpcServiceHost:
         self.grpc_port = self.server.add_insecure_port(f"{host}:{grpc_port}")
         self.http = HealthServer(service=service, checks=checks, host=host, port=http_port)
         self._watch: asyncio.Task[None] | None = None
+        self._drain_health: asyncio.Future[None] | None = None
 
     @classmethod
     def from_settings(
@@ -86,6 +93,8 @@ class GrpcServiceHost:
             http_port=settings.http_port,
             shutdown_grace_s=settings.shutdown_grace_s,
             on_stop=on_stop,
+            max_connection_age_s=settings.grpc_max_connection_age_s,
+            shutdown_delay_s=settings.shutdown_delay_s,
         )
 
     @property
@@ -135,10 +144,11 @@ class GrpcServiceHost:
             await close()
         log.info("%s stopped", self.service)
 
+    def drain(self) -> None:
+        """Not ready from now on (HTTP readiness and gRPC health), still serving: see `services.kit.lifecycle`."""
+        self.http.draining = True
+        self._drain_health = asyncio.ensure_future(self._publish_health())
+
     async def run(self) -> None:
-        """Serve until SIGTERM or SIGINT, then shut down gracefully."""
-        stop = stop_requested()
-        await self.start()
-        await stop.wait()
-        log.info("%s received a stop signal, draining (grace %.0fs)", self.service, self.grace)
-        await self.stop()
+        """Serve until SIGTERM or SIGINT, then drain and shut down gracefully."""
+        await serve(self, drain_delay_s=self.delay)

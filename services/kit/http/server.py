@@ -1,10 +1,12 @@
 """Runs an ASGI app (FastAPI) under uvicorn the way `GrpcServiceHost` runs a gRPC service.
 
 `start()`/`stop()` are what tests use (port 0 gives a random port, read back into `port`); `run()` is what the CLI
-uses: serve until SIGTERM/SIGINT, then drain: readiness answers 503, no new connections are accepted, in-flight
-requests get `shutdown_grace_s`, then the app's lifespan closes its clients. uvicorn's own signal capture is off so
-that signals are handled in one place and several hosts can share one process in tests. The host also gives the app
-its server spans (`services.kit.telemetry.instrument_fastapi`), so no service wires tracing itself.
+uses: serve until SIGTERM/SIGINT, then drain (`services.kit.lifecycle.serve`): readiness answers 503 and every
+response says `Connection: close`, so clients leave their kept-alive connections for another replica instead of
+meeting a closed one, while requests are still served for the drain delay; then no new connections are accepted,
+in-flight requests get `shutdown_grace_s`, and the app's lifespan closes its clients. uvicorn's own signal capture
+is off so that signals are handled in one place and several hosts can share one process in tests. The host also
+gives the app its server spans (`services.kit.telemetry.instrument_fastapi`), so no service wires tracing itself.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ import logging
 from collections.abc import Generator
 
 import uvicorn
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.kit.config import KitSettings
-from services.kit.lifecycle import stop_requested
+from services.kit.lifecycle import serve
 from services.kit.telemetry import instrument_fastapi
 
 log = logging.getLogger("venta.http")
@@ -39,6 +41,7 @@ class AsgiServiceHost:
         host: str,
         port: int,
         shutdown_grace_s: float = 10.0,
+        shutdown_delay_s: float = 0.0,
         forwarded_allow_ips: str | None = None,
     ) -> None:
         self.service = service
@@ -46,10 +49,12 @@ class AsgiServiceHost:
         self.host = host
         self.port = port
         self.grace = shutdown_grace_s
+        self.delay = shutdown_delay_s
         self.draining = False
         instrument_fastapi(app)
         self._config = uvicorn.Config(
-            app,
+            self._closing_when_draining,
+            interface="asgi3",  # a bound method: uvicorn's guess would take it for ASGI 2
             host=host,
             port=port,
             lifespan="on",
@@ -69,7 +74,22 @@ class AsgiServiceHost:
                       forwarded_allow_ips: str | None = None) -> AsgiServiceHost:
         """The host `venta serve <name>` runs for an HTTP service: name, address and grace from its settings."""
         return cls(service=settings.service_name, app=app, host=settings.host, port=settings.http_port,
-                   shutdown_grace_s=settings.shutdown_grace_s, forwarded_allow_ips=forwarded_allow_ips)
+                   shutdown_grace_s=settings.shutdown_grace_s, shutdown_delay_s=settings.shutdown_delay_s,
+                   forwarded_allow_ips=forwarded_allow_ips)
+
+    async def _closing_when_draining(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The app, plus `Connection: close` on every HTTP response once draining."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_closing(message: Message) -> None:
+            if message["type"] == "http.response.start" and self.draining:
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"connection"]
+                message = {**message, "headers": [*headers, (b"connection", b"close")]}
+            await send(message)
+
+        await self.app(scope, receive, send_closing)
 
     @property
     def http_port(self) -> int:
@@ -94,11 +114,15 @@ class AsgiServiceHost:
         self.port = int(sockets[0].getsockname()[1])
         log.info("%s serving HTTP on :%d", self.service, self.port, extra={"http_port": self.port})
 
-    async def stop(self) -> None:
+    def drain(self) -> None:
+        """Not ready, and `Connection: close` on every response, from now on; still serving."""
         self.draining = True
         state = getattr(self.app, "state", None)
         if state is not None:
             state.draining = True  # read by the readiness route (`services.kit.http.health`)
+
+    async def stop(self) -> None:
+        self.drain()
         if self._server is None or self._task is None:
             return
         self._server.should_exit = True
@@ -110,14 +134,10 @@ class AsgiServiceHost:
         self._server = self._task = None
         log.info("%s stopped", self.service)
 
-    async def run(self) -> None:
-        """Serve until SIGTERM or SIGINT, then shut down gracefully."""
-        stop = stop_requested()
-        await self.start()
+    async def _serving(self) -> None:
         assert self._task is not None
-        waiting = asyncio.create_task(stop.wait())
-        serving = asyncio.ensure_future(asyncio.shield(self._task))
-        await asyncio.wait([waiting, serving], return_when=asyncio.FIRST_COMPLETED)  # type: ignore[type-var]
-        waiting.cancel()
-        log.info("%s received a stop signal, draining (grace %.0fs)", self.service, self.grace)
-        await self.stop()
+        await asyncio.shield(self._task)
+
+    async def run(self) -> None:
+        """Serve until SIGTERM or SIGINT (or until uvicorn ends by itself), then drain and shut down gracefully."""
+        await serve(self, drain_delay_s=self.delay, ended=self._serving)

@@ -47,6 +47,19 @@ CASES: list[tuple[str, dict[str, Any], list[str]]] = [
     ("bad-rate-limit", {"resilience": {"rateLimit": "lots"}}, ["spec.resilience.rateLimit"]),
     ("secret-ref-without-key", {"search": {"provider": "algolia", "algolia": {
         "appId": "A", "apiKeySecretRef": {"name": "s"}}}}, ["spec.search.algolia.apiKeySecretRef.key"]),
+    ("trusted-proxy-not-an-address", {"network": {"trustedProxies": ["10.0.0.0/8", "the ingress"]}},
+     ["spec.network.trustedProxies[1]", "IP address or a CIDR"]),
+    ("trusted-proxy-bad-cidr", {"network": {"trustedProxies": ["10.0.0.0/33"]}},
+     ["spec.network.trustedProxies[0]", "IP address or a CIDR"]),
+    ("trusted-proxies-repeated", {"network": {"trustedProxies": ["10.0.0.1", "10.0.0.1"]}},
+     ["spec.network.trustedProxies[1]", "Duplicate value"]),
+    ("uploads-cloudinary-and-claim", {"uploads": {"cloudinary": {"urlSecretRef": SECRET}, "existingClaim": "c"}},
+     ["spec.uploads.existingClaim", "not both"]),
+    ("uploads-cloudinary-without-secret", {"uploads": {"cloudinary": {"folder": "x"}}},
+     ["spec.uploads.cloudinary.urlSecretRef", "Required value"]),
+    ("uploads-public-url-not-http", {"uploads": {"publicBaseUrl": "ftp://files.example"}},
+     ["spec.uploads.publicBaseUrl"]),
+    ("uploads-claim-bad-name", {"uploads": {"existingClaim": "Not A Name"}}, ["spec.uploads.existingClaim"]),
 ]
 
 

@@ -107,6 +107,33 @@ async def test_a_route_can_have_its_own_limit(hosts: Hosts, platform: Platform, 
         assert 'venta_rate_limit_rejections_total{route="/v1/users/me/vendors",service="gateway"}' in metrics
 
 
+@pytest.mark.parametrize("trusted", [True, False], ids=["behind-trusted-proxy", "header-from-anyone"])
+async def test_rate_limits_key_on_the_client_behind_a_trusted_proxy(
+    hosts: Hosts, platform: Platform, tmp_path: Path, trusted: bool
+) -> None:
+    """Behind an ingress every request comes from the proxy's address: with the proxy trusted, each user keeps their
+    own budget, whatever a client puts in front of the proxy's entry; without it, X-Forwarded-For is anyone's to
+    write and is ignored, so it cannot dodge the limit."""
+    settings = hosts.gateway_settings(vendors=platform.vendors, users=platform.users, location=platform.location,
+                                      identity=platform.identity, upload_dir=tmp_path,
+                                      rate_limit_routes={"/v1/users/me/vendors": "2/47 seconds"},
+                                      forwarded_allow_ips="127.0.0.0/8" if trusted else None)
+    gateway = await hosts.start_gateway(settings)
+    auth = await platform.auth()
+    alice, bob = (f"198.51.100.{n}" for n in uuid.uuid4().bytes[:2])
+    async with httpx.AsyncClient(base_url=gateway.url) as api:
+        async def call(client_ip: str) -> int:
+            # what an ingress sends: whatever the client claimed, then the address the proxy saw
+            forged = f"203.0.113.{uuid.uuid4().bytes[0]}"
+            headers = {**auth, "X-Forwarded-For": f"{forged}, {client_ip}"}
+            return (await api.get("/v1/users/me/vendors", headers=headers)).status_code
+
+        alice_calls = [await call(alice) for _ in range(3)]
+        bob_calls = [await call(bob) for _ in range(2)]
+    assert alice_calls == [200, 200, 429]
+    assert bob_calls == ([200, 200] if trusted else [429, 429])
+
+
 @pytest.fixture
 async def two_gateway_processes(platform: Platform, tmp_path: Path) -> AsyncIterator[list[str]]:
     ports = [free_port(), free_port()]

@@ -57,8 +57,10 @@ def test_init_script_creates_one_database_per_service_without_splicing_secrets()
 
 def test_generated_secrets_hold_base64_data_only(kit: Any) -> None:
     p = kit.make()
-    assert generated_secret_names(p) == ["demo-postgres-credentials", "demo-redis-credentials"]
-    assert secret_keys("demo-postgres-credentials", "demo") == ("password", "admin-password")
+    assert generated_secret_names(p) == ["demo-postgres-credentials", "demo-redis-credentials", "demo-identity-keys"]
+    assert secret_keys("demo-postgres-credentials", "demo") == {"password": "password", "admin-password": "password"}
+    assert secret_keys("demo-identity-keys", "demo") == {"0-signing-key.pem": "rsa-private-key"}
+    assert "demo-identity-keys" not in generated_secret_names(kit.make({"identity": kit.CLERK}))
     secret = credentials_secret(p, "demo-postgres-credentials", {"password": "p1", "admin-password": "p2"})
     assert "stringData" not in secret
     assert base64.b64decode(secret["data"]["username"]) == b"venta"

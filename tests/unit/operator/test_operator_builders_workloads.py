@@ -65,7 +65,7 @@ def test_no_secret_value_is_ever_in_a_pod_or_configmap(kit: Any, name: str) -> N
 def test_service_container_runs_its_command_on_its_ports(kit: Any, component: Any) -> None:
     dep = component_deployment(kit.make(), component)
     c = dep["spec"]["template"]["spec"]["containers"][0]
-    assert c["image"] == "ghcr.io/venta/venta:1.2.3"
+    assert c["image"] == "venta/venta:1.2.3"
     assert c["command"] == ["venta", "serve", component.name]
     assert {p["name"]: p["containerPort"] for p in c["ports"]} == component.ports
     assert c["livenessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
@@ -98,9 +98,9 @@ def test_settings_carry_the_contract(kit: Any) -> None:
     assert data["VENTA_NATS_URL"] == "nats://demo-nats.shop.svc:4222"
     assert data["VENTA_REDIS_URL"] == "redis://demo-redis.shop.svc:6379/0"
     assert data["VENTA_DB_HOST"] == "demo-postgres.shop.svc" and data["VENTA_DB_PORT"] == "5432"
-    assert data["VENTA_USERS_ADDR"] == "demo-users.shop.svc:5000"
-    assert data["VENTA_VENDORS_ADDR"] == "demo-vendors.shop.svc:5005"
-    assert data["VENTA_LOCATION_ADDR"] == "demo-location.shop.svc:5001"
+    assert data["VENTA_USERS_ADDR"] == "dns:///demo-users-headless.shop.svc:5000"  # every ready replica
+    assert data["VENTA_VENDORS_ADDR"] == "dns:///demo-vendors-headless.shop.svc:5005"
+    assert data["VENTA_LOCATION_ADDR"] == "dns:///demo-location-headless.shop.svc:5001"
     assert data["VENTA_BREAKER_RESET_TIMEOUT_S"] == "30" and data["VENTA_GRPC_TIMEOUT_S"] == "5"
     assert data["VENTA_AUTH_JWKS_URL"] == "http://demo-identity.shop.svc:5010/.well-known/jwks.json"
     assert data["VENTA_AUTH_ISSUER"] == data["VENTA_IDENTITY_ISSUER"] == "http://demo-identity.shop.svc:5010"

@@ -30,14 +30,14 @@ async def converge(fake: Any, rec: Reconciler, body: dict[str, Any], passes: int
 
 @pytest.fixture
 def rec(fake_kube: Any) -> Reconciler:
-    return Reconciler(fake_kube, new_password=lambda: "generated")
+    return Reconciler(fake_kube, new_password=lambda: "generated", new_signing_key=lambda: "PEM")
 
 
 async def test_first_pass_builds_the_foundation_only(fake_kube: Any, rec: Reconciler) -> None:
     outcome = await rec.reconcile(fake_kube.body())
     assert outcome.stage == "foundation" and not outcome.ready
     assert names(fake_kube, "StatefulSet") == {"demo-nats", "demo-postgres"}
-    assert names(fake_kube, "Secret") == {"demo-postgres-credentials", "demo-redis-credentials"}
+    assert names(fake_kube, "Secret") == {"demo-postgres-credentials", "demo-redis-credentials", "demo-identity-keys"}
     assert names(fake_kube, "Deployment") == {"demo-redis"}
     assert "Job" not in {k for (k, _, _) in fake_kube.objects}
 

@@ -61,6 +61,30 @@ def test_every_variable_the_operator_sets_is_read_by_someone(kit: Any, mode: str
     assert shared <= readable, sorted(shared - readable)
 
 
+def _own_env(plan: Plan, kit: Any) -> dict[str, set[str]]:
+    """The variables each workload gets in its own `env` (what the operator meant for that process alone)."""
+    out: dict[str, set[str]] = {}
+    for _, pod in kit.pod_specs(plan.apply):
+        for container in pod["containers"]:
+            command = container.get("command") or []
+            if command[:1] == ["venta"]:
+                key = command[2] if command[1] == "serve" else command[1]
+                out[key] = {e["name"] for e in container.get("env", []) if e["name"].startswith("VENTA_")}
+    return out
+
+
+@pytest.mark.parametrize("mode", ["local", "clerk"])
+def test_every_variable_a_workload_is_given_is_read_by_that_workload(kit: Any, mode: str) -> None:
+    """Not just by someone: the gateway was once given the search database's name and credentials, which it did
+    not read, so in a cluster it had no search at all (found on a real node)."""
+    readers = {name: _fields([name]) for name in SERVICES}
+    readers["migrate"] = _fields(n for n, e in SERVICES.items() if e.migrations is not None)
+    readers["reindex"] = _fields(["search-sync"]) | READ_BY_CLI
+    for workload, names in _own_env(kit.full_plan(kit.make(_specs(kit)[mode])), kit).items():
+        unread = names - readers[workload]
+        assert not unread, f"{workload} is given {sorted(unread)} but does not read them"
+
+
 @pytest.mark.parametrize("mode", ["local", "clerk"])
 def test_each_service_loads_the_configuration_the_operator_means(
     kit: Any, mode: str, monkeypatch: pytest.MonkeyPatch
@@ -84,8 +108,8 @@ def test_each_service_loads_the_configuration_the_operator_means(
         settings = loaded[edge]
         assert settings.auth_issuer == issuer, edge
         assert settings.jwks_url.startswith(issuer) and settings.jwks_url.endswith("/.well-known/jwks.json"), edge
-        assert settings.users_addr == "demo-users.shop.svc:5000", edge
-        assert settings.location_addr == "demo-location.shop.svc:5001", edge
+        assert settings.users_addr == "dns:///demo-users-headless.shop.svc:5000", edge
+        assert settings.location_addr == "dns:///demo-location-headless.shop.svc:5001", edge
         assert SECRET.replace("/", "%2F").replace("+", "%2B").replace("@", "%40") in settings.redis_dsn, edge
         assert settings.http_port == SERVICES[edge].http_port
     if mode == "clerk":
@@ -96,4 +120,34 @@ def test_each_service_loads_the_configuration_the_operator_means(
         assert loaded["websocket"].auth_authorized_parties == [loaded["identity"].identity_authorized_party]
     for service in ("users", "vendors", "location"):
         assert loaded[service].grpc_port == SERVICES[service].grpc_port
-    assert loaded["users"].vendors_addr == "demo-vendors.shop.svc:5005"
+    assert loaded["users"].vendors_addr == "dns:///demo-vendors-headless.shop.svc:5005"
+    for name, settings in loaded.items():
+        assert settings.host == "0.0.0.0", name  # probes and peers reach the pod's address, not its loopback
+    gateway = loaded["gateway"]
+    assert str(gateway.upload_dir) == "/var/lib/venta/uploads" and gateway.cloudinary_url is None
+    assert gateway.public_url == "http://demo-gateway.shop.svc:5002"
+    if mode == "clerk":  # search sync indexes where the gateway searches
+        assert loaded["search-sync"].search_provider == loaded["gateway"].search_provider == "algolia"
+        assert loaded["search-sync"].algolia_app_id == "APP"
+        assert loaded["search-sync"].algolia_api_key.get_secret_value() == SECRET
+
+
+@pytest.mark.parametrize("mode", ["local", "clerk"])
+def test_the_migration_job_migrates_each_service_into_its_own_database(
+    kit: Any, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`venta migrate --all` loads every service's settings from the Job's one environment: a database name in it
+    would send every service's tables into that one database (found on a real node, not on KWOK)."""
+    env = _environments(kit.full_plan(kit.make(_specs(kit)[mode])), kit)["migrate"]
+    assert "VENTA_DB_NAME" not in env and "VENTA_DATABASE_URL" not in env
+    for name, entry in SERVICES.items():
+        if entry.migrations is None:
+            continue
+        with monkeypatch.context() as patched:
+            for variable in [v for v in os.environ if v.startswith("VENTA_")]:
+                patched.delenv(variable)
+            for variable, value in env.items():
+                patched.setenv(variable, value)
+            settings = entry.settings()
+        assert settings.db_name == entry.settings.model_fields["db_name"].default, name
+        assert settings.db_password.get_secret_value() == SECRET, name

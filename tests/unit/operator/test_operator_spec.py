@@ -12,7 +12,7 @@ from venta_operator.spec_schema import apply_defaults
 
 def test_minimal_spec_gets_every_default(kit: Any) -> None:
     spec = kit.make().spec
-    assert spec.image.repository == "ghcr.io/venta/venta"
+    assert spec.image.repository == "venta/venta"
     assert spec.services["gateway"].replicas == 2 and spec.services["users"].replicas == 1
     assert spec.nats.managed is not None and spec.nats.external is None
     assert spec.postgres.managed is not None and spec.postgres.managed.storage is not None

@@ -1,0 +1,76 @@
+"""A stopping process keeps serving for its drain delay while it tells everyone to go elsewhere, then exits.
+
+Kubernetes takes a terminating pod out of its Services at the moment it sends SIGTERM, and that news reaches
+kube-proxy, DNS and clients' connection pools a few seconds later; a process that stopped listening at once would
+refuse what is still on its way (the rollout on a real node failed requests until this existed). Real processes,
+real signals: an HTTP service answers with `Connection: close` and a red readiness; a gRPC service says NOT_SERVING
+and still answers calls; both exit cleanly after the delay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+import uuid
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from service_process import ServiceProcess
+
+from services.contracts.venta.vendor.v1 import vendor_pb2, vendor_pb2_grpc
+from services.kit.db.migrations import upgrade
+from services.kit.embedded import Nats, Postgres
+from services.vendors import app as vendors_app
+
+pytestmark = pytest.mark.slow
+DELAY_S = 3.0
+
+
+async def test_an_http_service_drains_then_exits(tmp_path: Path) -> None:
+    identity = ServiceProcess("identity", {"VENTA_SHUTDOWN_DELAY_S": str(DELAY_S)}, tmp_path / "identity.log")
+    identity.start()
+    try:
+        await identity.wait_ready(path="/health")
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{identity.http_port}", timeout=5) as client:
+            before = await client.get("/.well-known/jwks.json")
+            assert before.status_code == 200 and "close" not in before.headers.get("connection", "")
+            assert identity.proc is not None
+            identity.proc.send_signal(signal.SIGTERM)
+            stopped_at = time.monotonic()
+            await asyncio.sleep(0.5)
+            during = await client.get("/.well-known/jwks.json")
+            assert during.status_code == 200 and during.json()["keys"]  # still serving
+            assert during.headers["connection"] == "close"  # but asking the client to leave
+            assert (await client.get("/health/ready")).status_code == 503
+        exit_code = await asyncio.to_thread(identity.proc.wait, 30)
+        assert exit_code == 0 and time.monotonic() - stopped_at >= DELAY_S
+    finally:
+        identity.stop()
+
+
+async def test_a_grpc_service_drains_then_exits(nats_server: Nats, postgres: Postgres, tmp_path: Path) -> None:
+    url = postgres.url_for(f"vendors_{uuid.uuid4().hex[:8]}")
+    await upgrade(vendors_app.MIGRATIONS, url.replace("postgresql://", "postgresql+asyncpg://"))
+    env = {"VENTA_NATS_URL": nats_server.url, "VENTA_DATABASE_URL": url, "VENTA_SHUTDOWN_DELAY_S": str(DELAY_S)}
+    vendors = ServiceProcess("vendors", env, tmp_path / "vendors.log")
+    vendors.start()
+    try:
+        await vendors.wait_ready()
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{vendors.grpc_port}") as channel:
+            stub, health = vendor_pb2_grpc.VendorServiceStub(channel), health_pb2_grpc.HealthStub(channel)
+            assert vendors.proc is not None
+            vendors.proc.send_signal(signal.SIGTERM)
+            await asyncio.sleep(0.5)
+            created = await stub.CreateVendor(vendor_pb2.VendorCreateData(name="late", user_id=str(uuid.uuid4())))
+            assert created.id  # still serving
+            deadline, not_serving = time.monotonic() + DELAY_S, health_pb2.HealthCheckResponse.NOT_SERVING
+            while (await health.Check(health_pb2.HealthCheckRequest())).status != not_serving:
+                assert time.monotonic() < deadline, "gRPC health never said NOT_SERVING while draining"
+                await asyncio.sleep(0.1)
+        assert await asyncio.to_thread(vendors.proc.wait, 30) == 0
+    finally:
+        vendors.stop()
