@@ -1,0 +1,234 @@
+"""Helpers of the platform-on-a-real-node tests: the README's install commands, the platform's public addresses,
+and a request loop that counts what the platform acknowledged.
+
+The install commands are read from the README's "Run it on Kubernetes" block, so what the tests run is what an SRE
+types; only the image is pointed at the one built here (nothing can be pulled on these machines).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shlex
+import subprocess
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from operator_e2e import wait_for
+from real_node import RealNode
+
+ROOT = Path(__file__).resolve().parents[3]
+README = ROOT / "README.md"
+BLOCK = re.compile(r"<!-- e2e: run-on-kubernetes -->\s*```sh\n(.*?)```", re.S)
+
+
+def readme_commands() -> list[list[str]]:
+    """The commands of the README's install block (comments dropped, continuation lines joined), as argv lists."""
+    match = BLOCK.search(README.read_text())
+    assert match, f"{README} has no `<!-- e2e: run-on-kubernetes -->` block"
+    text = match.group(1).replace("\\\n", " ")
+    lines = [line.split(" #")[0].strip() for line in text.splitlines()]
+    return [shlex.split(line) for line in lines if line and not line.startswith("#")]
+
+
+@dataclass
+class Installer:
+    """Runs the README's commands against the real node, with the image of this run and the test's example."""
+
+    node: RealNode
+    helm_extra: Sequence[str]  # --set image.repository=... (the README's chart default cannot be pulled here)
+    example: Path  # the README's example with images that exist on this node
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def run(self) -> None:
+        for argv in readme_commands():
+            tool, *args = argv
+            began = time.monotonic()
+            if tool == "helm":
+                self.helm(*args, *self.helm_extra)
+            elif tool == "kubectl":
+                self.node.kubectl(*[str(self.example) if a.startswith("docs/examples/") else a for a in args],
+                                  timeout=1000)
+            else:
+                raise AssertionError(f"the README's install block runs {tool}, which the e2e does not know")
+            self.timings[" ".join(argv[:3])] = round(time.monotonic() - began, 1)
+
+    def helm(self, *args: str) -> subprocess.CompletedProcess[str]:
+        assert self.node.tools.helm is not None, "helm was not built: run tests/cluster/build.sh"
+        result = subprocess.run([str(self.node.tools.helm), "--kubeconfig", str(self.node.kubeconfig), *args],
+                                capture_output=True, text=True, timeout=600, check=False, cwd=ROOT)
+        assert result.returncode == 0, f"helm {' '.join(args)}:\n{result.stderr}{result.stdout}"
+        return result
+
+
+@dataclass
+class Platform:
+    """One VentaPlatform on the node, seen through kubectl and through its Services' ClusterIPs."""
+
+    node: RealNode
+    namespace: str
+    name: str = "venta"
+
+    def kubectl(self, *args: str, check: bool = True, input: str | None = None,
+                timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return self.node.kubectl("-n", self.namespace, *args, check=check, input=input, timeout=timeout)
+
+    def get(self, *what: str) -> Any:
+        return json.loads(self.kubectl("get", *what, "-o", "json").stdout)
+
+    def resource(self) -> dict[str, Any]:
+        return self.get("vp", self.name)  # type: ignore[no-any-return]
+
+    def condition(self, kind: str = "Ready") -> dict[str, Any]:
+        status = self.resource().get("status") or {}
+        return next((c for c in status.get("conditions", []) if c["type"] == kind), {})
+
+    def ready(self) -> bool:
+        vp = self.resource()
+        status = vp.get("status") or {}
+        return status.get("observedGeneration") == vp["metadata"]["generation"] and \
+            self.condition().get("status") == "True"
+
+    def wait_ready(self, timeout: float = 600) -> None:
+        def report() -> str:
+            return f"{self.name} Ready; status: {self.resource().get('status', {})}\n{self.pods_report()}"
+
+        wait_for(self.ready, timeout=timeout, interval=2, what=report)
+
+    def pods(self, component: str | None = None) -> list[dict[str, Any]]:
+        selector = f"app.kubernetes.io/instance={self.name}"
+        if component:
+            selector += f",app.kubernetes.io/component={component}"
+        return self.get("pods", "-l", selector)["items"]  # type: ignore[no-any-return]
+
+    def all_pods_ready(self) -> bool:
+        """Every pod of the platform Ready, but for those of finished Jobs."""
+        return all(pod_ready(p) for p in self.pods() if p["status"].get("phase") != "Succeeded")
+
+    def pods_report(self) -> str:
+        out = self.kubectl("get", "pods,jobs", "-o", "wide", check=False).stdout
+        events = self.kubectl("get", "events", "--sort-by=.lastTimestamp", check=False).stdout
+        return f"{out}\nrecent events:\n{events[-3000:]}"
+
+    def save_logs(self, directory: Path) -> Path:
+        """Every container's log (and the previous one of a restarted container), events and objects, for a post
+        mortem: written at the end of the module whatever happened."""
+        directory.mkdir(parents=True, exist_ok=True)
+        for pod in self.get("pods")["items"]:
+            name = pod["metadata"]["name"]
+            for previous in ("", "--previous"):
+                log = self.kubectl("logs", name, "--all-containers", *([previous] if previous else []), check=False)
+                if log.stdout:
+                    (directory / f"{name}{previous.replace('--', '.')}.log").write_text(log.stdout)
+        (directory / "objects.txt").write_text(self.pods_report())
+        (directory / "platform.json").write_text(json.dumps(self.resource(), indent=1) if self.kubectl(
+            "get", "vp", self.name, check=False).returncode == 0 else "deleted")
+        return directory
+
+    def cluster_ip(self, component: str) -> str:
+        service = self.get("service", f"{self.name}-{component}")
+        return str(service["spec"]["clusterIP"])
+
+    def url(self, component: str, port: int) -> str:
+        return f"http://{self.cluster_ip(component)}:{port}"
+
+
+def pod_ready(pod: dict[str, Any]) -> bool:
+    conditions = pod.get("status", {}).get("conditions", [])
+    return pod.get("status", {}).get("phase") == "Running" and \
+        any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+@dataclass
+class Outcomes:
+    """What a request loop saw: acknowledged writes by id, and every failure by kind."""
+
+    acknowledged: list[str] = field(default_factory=list)
+    names: dict[str, str] = field(default_factory=dict)  # id -> name, to find each one in search
+    reads: int = 0
+    latencies: list[float] = field(default_factory=list)  # seconds, of every answered request
+    failures: Counter[str] = field(default_factory=Counter)
+    failure_samples: list[str] = field(default_factory=list)
+
+    def failed(self, kind: str, detail: str) -> None:
+        self.failures[kind] += 1
+        if len(self.failure_samples) < 20:
+            self.failure_samples.append(f"{time.strftime('%H:%M:%S')} {kind}: {detail[:300]}")
+
+    @property
+    def failed_total(self) -> int:
+        return sum(self.failures.values())
+
+
+class RequestLoop:
+    """Creates and reads vendors through the gateway until stopped, as a mobile client would (with its token)."""
+
+    def __init__(self, gateway: str, token: str, *, prefix: str = "loop", pause_s: float = 0.05) -> None:
+        self.gateway, self.token, self.prefix, self.pause_s = gateway, token, prefix, pause_s
+        self.outcomes = Outcomes()
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> RequestLoop:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self._stop.set()
+        assert self._task is not None
+        await self._task
+
+    async def acknowledge(self, count: int, *, within_s: float, what: str) -> None:
+        """Wait until `count` more writes are acknowledged (the platform serves again)."""
+        target = len(self.outcomes.acknowledged) + count
+        deadline = time.monotonic() + within_s
+        while len(self.outcomes.acknowledged) < target:
+            assert time.monotonic() < deadline, f"timed out after {within_s:.0f}s waiting for {what}: {self.outcomes}"
+            await asyncio.sleep(0.5)
+
+    async def _run(self) -> None:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        async with httpx.AsyncClient(base_url=self.gateway, headers=headers, timeout=10) as api:
+            n = 0
+            while not self._stop.is_set():
+                n += 1
+                await self._write(api, n)
+                if self.outcomes.acknowledged:
+                    await self._read(api, self.outcomes.acknowledged[-1])
+                await asyncio.sleep(self.pause_s)
+
+    async def _write(self, api: httpx.AsyncClient, n: int) -> None:
+        name = f"{self.prefix} {n} {uuid.uuid4().hex[:6]}"
+        began = time.monotonic()
+        try:
+            answer = await api.post("/v1/vendors", json={"name": name, "description": "e2e"})
+        except httpx.HTTPError as error:
+            self.outcomes.failed("write-transport", repr(error))
+            return
+        self.outcomes.latencies.append(time.monotonic() - began)
+        if answer.status_code in (200, 201):
+            vendor_id = answer.json()["id"]
+            self.outcomes.acknowledged.append(vendor_id)
+            self.outcomes.names[vendor_id] = name
+        else:
+            self.outcomes.failed(f"write-{answer.status_code}", answer.text)
+
+    async def _read(self, api: httpx.AsyncClient, vendor_id: str) -> None:
+        began = time.monotonic()
+        try:
+            answer = await api.get(f"/v1/vendors/{vendor_id}")
+        except httpx.HTTPError as error:
+            self.outcomes.failed("read-transport", repr(error))
+            return
+        self.outcomes.latencies.append(time.monotonic() - began)
+        if answer.status_code == 200:
+            self.outcomes.reads += 1
+        else:
+            self.outcomes.failed(f"read-{answer.status_code}", answer.text)
