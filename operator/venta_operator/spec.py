@@ -186,8 +186,13 @@ class Network(Model):
 
 class ImageSpec(Model):
     repository: str
+    tag: str | None = None
     pull_policy: str
     pull_secrets: tuple[str, ...] = ()
+
+
+class Development(Model):
+    live_reload: bool
 
 
 class PlatformSpec(Model):
@@ -204,6 +209,7 @@ class PlatformSpec(Model):
     network_policy: NetworkPolicySpec
     network: Network
     uploads: Uploads
+    development: Development
     paused: bool
 
 
@@ -217,7 +223,7 @@ class Platform:
 
     @property
     def image(self) -> str:
-        return f"{self.spec.image.repository}:{self.spec.version}"
+        return f"{self.spec.image.repository}:{self.spec.image.tag or self.spec.version}"
 
 
 @cache

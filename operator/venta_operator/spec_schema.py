@@ -263,6 +263,10 @@ def network_policy() -> Schema:
 
 
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+# An image name without tag or digest, as the distribution reference grammar has it: an optional registry host with
+# an optional port (e.g. localhost:5001/, where Tilt pushes), then lower-case path components.
+_PATH_COMPONENT = r"[a-z0-9]+([._-]+[a-z0-9]+)*"
+IMAGE_REPOSITORY = rf"^([A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]+)?/)?{_PATH_COMPONENT}(/{_PATH_COMPONENT})*$"
 
 
 def uploads() -> Schema:
@@ -301,12 +305,27 @@ def network() -> Schema:
     )
 
 
+def development() -> Schema:
+    return obj(
+        {"liveReload": {"type": "boolean", "default": False,
+                        "description": "Each service runs from a writable copy of its Python sources and restarts "
+                                       "when one changes, so that `tilt up`'s live update reaches a running pod "
+                                       "without a new image (docs/development.md). The root filesystem stays "
+                                       "read-only. Never in production."}},
+        default={},
+        description="For the inner loop on a local cluster; off by default.",
+    )
+
+
 def spec_schema() -> Schema:
     services = {c.key: component(c.default_replicas, public=c.public) for c in APP_COMPONENTS}
     return obj(
         {"version": string(128, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$",
                            description="Image tag of every component; changing it migrates, then rolls."),
-         "image": obj({"repository": string(255, default="venta/venta", pattern=r"^[a-z0-9][^\s:@]*$"),
+         "image": obj({"repository": string(255, default="venta/venta", pattern=IMAGE_REPOSITORY),
+                       "tag": string(128, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$",
+                                     description="The image tag, when it is not the version (a development "
+                                                 "build, e.g. the one `tilt up` injects); defaults to version."),
                        "pullPolicy": string(16, enum=["Always", "IfNotPresent", "Never"], default="IfNotPresent"),
                        "pullSecrets": {"type": "array", "maxItems": 8, "items": string(253)}},
                       default={}),
@@ -321,6 +340,7 @@ def spec_schema() -> Schema:
          "networkPolicy": network_policy(),
          "network": network(),
          "uploads": uploads(),
+         "development": development(),
          "paused": {"type": "boolean", "default": False,
                     "description": "Stop reconciling (same as the venta.io/pause-reconciliation annotation)."}},
         required=("version",),

@@ -39,6 +39,15 @@ PROMETHEUS_VERSION="v3.15.0"
 # CoreDNS for the real node's cluster DNS (only a few plugins are compiled in: go/coredns/main.go). Newest release;
 # it uses client-go v0.37, within the supported skew of the 1.36 API server.
 COREDNS_VERSION="v1.15.0"
+# The inner loop on a local cluster (tests/e2e/real/test_tilt.py). The module proxy serves only some exact versions of
+# Tilt (v0.34.0 is the newest it answers), and the checksum database does not know them: the module's hash is pinned
+# here instead and checked before the build.
+TILT_VERSION="v0.34.0"
+TILT_SUM="h1:oJAAkIiV34TEdlNqjDWkKG29hsAln7Ao28F+RTEZN24="
+# The distribution registry: what kind's local-registry set-up runs in a container, here a process on the host.
+REGISTRY_VERSION="v3.1.2"
+# kind's own config loading, validation and containerd patching, for deploy/kind/cluster.yaml (go/kindcheck).
+KIND_VERSION="v0.33.0"
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="${VENTA_CACHE_DIR:-${HOME}/.cache/venta}"
@@ -51,6 +60,10 @@ HELM_DIR="${CACHE}/helm-${HELM_VERSION}"
 KUBE_SCORE_DIR="${CACHE}/kube-score-${KUBE_SCORE_VERSION}"
 PROMETHEUS_DIR="${CACHE}/prometheus-${PROMETHEUS_VERSION}"
 COREDNS_DIR="${CACHE}/coredns-${COREDNS_VERSION}"
+TILT_DIR="${CACHE}/tilt-${TILT_VERSION}"
+REGISTRY_DIR="${CACHE}/registry-${REGISTRY_VERSION}"
+KINDCHECK_TAG="${KIND_VERSION}-$(sha256sum "$HERE/go/kindcheck/main.go" | cut -c1-8)"
+KINDCHECK_DIR="${CACHE}/kindcheck-${KINDCHECK_TAG}"
 # The pause and testbox images have no upstream version: they are named after a hash of their sources, so an edited
 # source is a new directory and a new image tag (containerd never runs a stale image under the old name).
 NODE_IMAGES_TAG="$(cat "$HERE/go/pause/main.go" "$HERE/go/testbox/main.go" "$HERE/image_archive.py" | sha256sum | cut -c1-12)"
@@ -245,6 +258,22 @@ build_kube_score() {
   log "kube-score ${KUBE_SCORE_VERSION}: built in $(elapsed $start)"
 }
 
+# module_source <module@version> <dest> [expected h1: sum]: a writable copy of a module's source, for modules that do
+# not "go install" (a replace directive in their go.mod, which Go refuses in a module installed by version) or whose
+# internal packages a program of ours must import. With an expected sum, the module's hash must be that one.
+module_source() {
+  local info dir sum
+  info="$(cd "$(dirname "$2")" && go mod download -json "$1")" || { log "go mod download $1: ${info}"; return 1; }
+  dir="$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p' <<<"$info")"
+  sum="$(sed -n 's/^[[:space:]]*"Sum": "\(.*\)",$/\1/p' <<<"$info")"
+  if [[ -n "${3:-}" && "$sum" != "$3" ]]; then
+    log "$1: the module's hash is ${sum}, not the pinned $3"
+    return 1
+  fi
+  cp -r "$dir" "$2"
+  chmod -R u+w "$2" # the module cache is read-only
+}
+
 # ---- prometheus, promtool ---------------------------------------------------------------------------------------------
 # Neither "go install"s: prometheus's go.mod has a replace directive, which Go refuses in a module installed by version.
 # So the module's source is copied out of the module cache and built there as the main module (the replace applies).
@@ -257,20 +286,14 @@ build_prometheus() {
     log "prometheus ${PROMETHEUS_VERSION}: cached in ${PROMETHEUS_DIR}"
     return
   fi
-  local start=$SECONDS tmp src info dir major minor patch module
+  local start=$SECONDS tmp src major minor patch module
   IFS=. read -r major minor patch <<<"${PROMETHEUS_VERSION#v}"
   module="v0.${major}$(printf '%02d' "$minor").${patch}" # v3.15.0 -> v0.315.0
   log "prometheus ${PROMETHEUS_VERSION}: building prometheus and promtool (module ${module}; 5-10 min cold)..."
   tmp="$(mk_tmp "$PROMETHEUS_DIR")"
-  if ! info="$(cd "$tmp" && go mod download -json "github.com/prometheus/prometheus@${module}")"; then
-    rm -rf "$tmp"
-    die "could not download github.com/prometheus/prometheus@${module}: ${info}"
-  fi
-  dir="$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p' <<<"$info")"
-  [[ "$(cat "$dir/VERSION")" == "${major}.${minor}.${patch}" ]] || die "module ${module} is not Prometheus ${PROMETHEUS_VERSION}"
   src="$tmp/src"
-  cp -r "$dir" "$src"
-  chmod -R u+w "$src" # the module cache is read-only
+  module_source "github.com/prometheus/prometheus@${module}" "$src" || { rm -rf "$tmp"; die "could not download prometheus"; }
+  [[ "$(cat "$src/VERSION")" == "${major}.${minor}.${patch}" ]] || die "module ${module} is not Prometheus ${PROMETHEUS_VERSION}"
   # "prometheus --version" / "promtool --version" print these (otherwise an empty version). The module proxy does
   # not give the commit, so the revision is the module version (which names the source exactly).
   local pkg=github.com/prometheus/common/version
@@ -285,6 +308,77 @@ build_prometheus() {
   "$tmp/bin/promtool" --version >&2
   finish "$tmp" "$PROMETHEUS_DIR"
   log "prometheus ${PROMETHEUS_VERSION}: built in $(elapsed $start)"
+}
+
+# ---- tilt, the registry, kind's config check: the developers' inner loop on a local cluster ------------------------------
+# Tilt's go.mod has replace directives: built from a copy of the module (without vendor/modules.txt, all a module zip
+# keeps of vendor/; the dependencies come from the module proxy, checked against the module's go.sum). With cgo: its
+# Tiltfile language server parses with tree-sitter, a C library.
+# Tilt's web UI is a JavaScript application that its release process builds into pkg/assets/build; the module has only
+# robots.txt there, and a Tilt without index.html refuses to start ("JS/CSS files are not available"). The tests need
+# the API and the CLI (`tilt ci`, `tilt wait`), not the UI: this page stands in for it and says so.
+write_tilt_placeholder_ui() {
+  cat >"$1" <<'HTML'
+<!doctype html>
+<title>Tilt (built from source for the Venta tests)</title>
+<p>This Tilt was built from its Go module by tests/cluster/build.sh, without its web UI.
+Use the command line: <code>tilt get uiresources</code>, <code>tilt logs</code>, <code>tilt wait</code>.
+HTML
+}
+
+build_tilt() {
+  if [[ -x "${TILT_DIR}/bin/tilt" ]]; then
+    log "tilt ${TILT_VERSION}: cached in ${TILT_DIR}"
+    return
+  fi
+  local start=$SECONDS tmp
+  log "tilt ${TILT_VERSION}: building (5-10 min cold)..."
+  tmp="$(mk_tmp "$TILT_DIR")"
+  if ! GONOSUMDB=github.com/tilt-dev/tilt module_source "github.com/tilt-dev/tilt@${TILT_VERSION}" "$tmp/src" "$TILT_SUM" ||
+    ! write_tilt_placeholder_ui "$tmp/src/pkg/assets/build/index.html" ||
+    ! (cd "$tmp/src" && rm -rf vendor && CGO_ENABLED=1 go build -trimpath \
+      -ldflags "-s -w -X main.version=${TILT_VERSION#v} -X main.date=1970-01-01" -o "$tmp/bin/tilt" ./cmd/tilt); then
+    rm -rf "$tmp"
+    die "tilt ${TILT_VERSION}: could not build (see above)"
+  fi
+  rm -rf "$tmp/src"
+  "$tmp/bin/tilt" version >&2
+  finish "$tmp" "$TILT_DIR"
+  log "tilt ${TILT_VERSION}: built in $(elapsed $start)"
+}
+
+build_registry() {
+  if [[ -x "${REGISTRY_DIR}/bin/registry" ]]; then
+    log "registry ${REGISTRY_VERSION}: cached in ${REGISTRY_DIR}"
+    return
+  fi
+  local start=$SECONDS
+  log "registry ${REGISTRY_VERSION}: building..."
+  go_install "$REGISTRY_DIR" "-s -w -X github.com/distribution/distribution/v3/version.version=${REGISTRY_VERSION}" \
+    "github.com/distribution/distribution/v3/cmd/registry@${REGISTRY_VERSION}"
+  log "registry ${REGISTRY_VERSION}: built in $(elapsed $start)"
+}
+
+# go/kindcheck/main.go imports kind's internal config packages, which only a package inside kind's module may do: it is
+# built as sigs.k8s.io/kind/pkg/kindcheck in a copy of the module. kind's node image's containerd config goes beside it.
+build_kindcheck() {
+  if [[ -x "${KINDCHECK_DIR}/bin/kindcheck" ]]; then
+    log "kindcheck ${KINDCHECK_TAG}: cached in ${KINDCHECK_DIR}"
+    return
+  fi
+  local start=$SECONDS tmp
+  log "kindcheck ${KINDCHECK_TAG}: building kind's config loader..."
+  tmp="$(mk_tmp "$KINDCHECK_DIR")"
+  if ! module_source "sigs.k8s.io/kind@${KIND_VERSION}" "$tmp/src" ||
+    ! mkdir -p "$tmp/src/pkg/kindcheck" || ! cp "$HERE/go/kindcheck/main.go" "$tmp/src/pkg/kindcheck/" ||
+    ! (cd "$tmp/src" && go build -trimpath -ldflags "-s -w" -o "$tmp/bin/kindcheck" ./pkg/kindcheck); then
+    rm -rf "$tmp"
+    die "kindcheck: could not build (see above)"
+  fi
+  cp "$tmp/src/images/base/files/etc/containerd/config.toml" "$tmp/containerd-config.toml"
+  rm -rf "$tmp/src"
+  finish "$tmp" "$KINDCHECK_DIR"
+  log "kindcheck ${KINDCHECK_TAG}: built in $(elapsed $start)"
 }
 
 # ---- the pause image (pods' sandboxes) and the testbox image (smoke tests) of the real node ---------------------------
@@ -349,6 +443,10 @@ PAUSE_IMAGE=localhost/venta-test/pause:${NODE_IMAGES_TAG}
 PAUSE_ARCHIVE=${NODE_IMAGES_DIR}/pause.tar
 TESTBOX_IMAGE=localhost/venta-test/testbox:${NODE_IMAGES_TAG}
 TESTBOX_ARCHIVE=${NODE_IMAGES_DIR}/testbox.tar
+TILT=${TILT_DIR}/bin/tilt
+REGISTRY=${REGISTRY_DIR}/bin/registry
+KINDCHECK=${KINDCHECK_DIR}/bin/kindcheck
+KIND_CONTAINERD_CONFIG=${KINDCHECK_DIR}/containerd-config.toml
 EOF
 }
 
@@ -370,6 +468,8 @@ main() {
   esac
   command -v go >/dev/null || die "go is not on PATH (Go >= 1.26 is needed)"
   mkdir -p "$CACHE"
+  exec 9>"$CACHE/.build.lock"
+  flock 9 # one build at a time per cache: a second one waits, then finds everything cached
   local start=$SECONDS
   ((packages)) && ensure_packages
   build_kwok
@@ -380,6 +480,9 @@ main() {
   build_prometheus
   build_coredns
   build_node_images
+  build_tilt
+  build_registry
+  build_kindcheck
   print_env >"${ENV_FILE}.tmp"
   mv "${ENV_FILE}.tmp" "$ENV_FILE"
   log "all tools ready in $(elapsed $start); paths written to ${ENV_FILE}"

@@ -8,6 +8,7 @@ Standard library only, like kwok.py.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,13 @@ BUILD_SCRIPT = Path(__file__).resolve().with_name("build.sh")
 def cache_dir() -> Path:
     """The directory build.sh builds into (``$VENTA_CACHE_DIR``, default ``~/.cache/venta``)."""
     return Path(os.environ.get("VENTA_CACHE_DIR") or Path.home() / ".cache" / "venta")
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now (for a server the tests start)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 class ClusterError(RuntimeError):
@@ -50,6 +58,12 @@ class ClusterTools:
     pause_archive: Path | None = None
     testbox_image: str = ""
     testbox_archive: Path | None = None
+    # The developers' inner loop (tests/e2e/real/test_tilt.py, tests/integration/test_kind_config.py): Tilt, the
+    # distribution registry, and kind's config loader with kind's node image's containerd config.
+    tilt: Path | None = None
+    registry: Path | None = None
+    kindcheck: Path | None = None
+    kind_containerd_config: Path | None = None
 
     @classmethod
     def from_env_file(cls, path: Path | None = None) -> ClusterTools:
@@ -79,7 +93,7 @@ class ClusterTools:
             value = values.get(key)
             return Path(value) if value and os.access(value, os.X_OK) else None
 
-        def archive(key: str) -> Path | None:
+        def existing_file(key: str) -> Path | None:
             value = values.get(key)
             return Path(value) if value and os.path.isfile(value) else None
 
@@ -100,9 +114,13 @@ class ClusterTools:
             kube_proxy=optional("KUBE_PROXY"),
             coredns=optional("COREDNS"),
             pause_image=values.get("PAUSE_IMAGE", ""),
-            pause_archive=archive("PAUSE_ARCHIVE"),
+            pause_archive=existing_file("PAUSE_ARCHIVE"),
             testbox_image=values.get("TESTBOX_IMAGE", ""),
-            testbox_archive=archive("TESTBOX_ARCHIVE"),
+            testbox_archive=existing_file("TESTBOX_ARCHIVE"),
+            tilt=optional("TILT"),
+            registry=optional("REGISTRY"),
+            kindcheck=optional("KINDCHECK"),
+            kind_containerd_config=existing_file("KIND_CONTAINERD_CONFIG"),
         )
 
 

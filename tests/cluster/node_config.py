@@ -97,6 +97,11 @@ class NodePaths:
     def pod_logs(self) -> Path:
         return self.root / "pod-logs"
 
+    @property
+    def registry_hosts(self) -> Path:
+        """containerd's registry host configurations (``<host:port>/hosts.toml``), read at every pull."""
+        return self.root / "containerd" / "certs.d"
+
 
 def containerd_config(paths: NodePaths, *, pause_image: str) -> str:
     """containerd 1.6's config.toml: private root, state and socket; runc with cgroupfs; CNI; no pulls needed."""
@@ -124,6 +129,10 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
 
+  # Registries a test runs on this host (hosts.toml per registry, see registry_hosts_toml); none by default.
+  [{cri}.registry]
+    config_path = {_toml(paths.registry_hosts)}
+
   [{cri}.cni]
     bin_dir = {_toml(CNI_BIN_DIR)}
     conf_dir = {_toml(paths.cni_conf_dir)}
@@ -141,6 +150,16 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
         BinaryName = "runc"
         Root = {_toml(paths.runc_root)}
         SystemdCgroup = false
+"""
+
+
+def registry_hosts_toml(host: str) -> str:
+    """containerd's hosts.toml for a registry on this host, served over plain HTTP (as kind's local registry)."""
+    return f"""\
+server = "http://{host}"
+
+[host."http://{host}"]
+  capabilities = ["pull", "resolve"]
 """
 
 

@@ -9,7 +9,6 @@ goes through the HTTP API (the build has no web UI). Stdlib and httpx only.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -18,7 +17,7 @@ from typing import Any
 
 import httpx
 import yaml
-from cluster_tools import ClusterError, build_tools
+from cluster_tools import ClusterError, build_tools, free_port
 
 
 class PrometheusError(RuntimeError):
@@ -37,12 +36,6 @@ def binaries() -> tuple[Path, Path]:
     if tools.prometheus is None or tools.promtool is None:
         raise PrometheusError("tests/cluster/build.sh did not list PROMETHEUS and PROMTOOL")
     return tools.prometheus, tools.promtool
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def selector_names(ast: Any) -> set[str]:

@@ -47,6 +47,7 @@ from node_config import (
     corefile,
     kube_proxy_config,
     kubelet_config,
+    registry_hosts_toml,
     to_json,
 )
 
@@ -261,6 +262,12 @@ class RealNode:
             self._ctr("images", "import", str(archive), timeout=300)
             if archive not in self.images:
                 self.images.append(archive)
+
+    def trust_registry(self, host: str) -> None:
+        """Let the node pull from a plain-HTTP registry at ``host`` (``localhost:<port>``), from the next pull on."""
+        hosts = self.paths.registry_hosts / host
+        hosts.mkdir(parents=True, exist_ok=True)
+        (hosts / "hosts.toml").write_text(registry_hosts_toml(host))
 
     def leftovers(self) -> list[str]:
         """What the node (running or not) has on the host: empty after a clean :meth:`stop`."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import tarfile
+import tomllib
 from pathlib import Path
 
 import node_host
@@ -12,7 +13,7 @@ import node_iptables
 import pytest
 from cluster_tools import ClusterError
 from image_archive import write_image_archive
-from node_config import GATEWAY, NodePaths, cni_conflist, containerd_config, kubelet_config
+from node_config import GATEWAY, NodePaths, cni_conflist, containerd_config, kubelet_config, registry_hosts_toml
 
 SAVED = r"""*nat
 :PREROUTING ACCEPT [0:0]
@@ -77,10 +78,17 @@ def test_the_node_keeps_its_state_out_of_the_hosts_default_places() -> None:
     toml = containerd_config(paths, pause_image="localhost/venta-test/pause:1")
     assert "/var/lib/containerd" not in toml and '"/run/containerd' not in toml
     assert "restrict_oom_score_adj = true" in toml and "netns_mounts_under_state_dir = true" in toml
+    assert 'config_path = "/tmp/node-under-test/containerd/certs.d"' in toml  # registries: none unless trusted
     assert cni_conflist(paths)["plugins"][0]["ipam"]["dataDir"].startswith("/tmp/node-under-test/")
     kubelet = kubelet_config(paths, port=1, healthz_port=2)
     assert kubelet["clusterDNS"] == [GATEWAY] and kubelet["oomScoreAdj"] == 0 and kubelet["failCgroupV1"] is False
     assert all(str(v).startswith("/tmp/node-under-test/") for k, v in kubelet.items() if k.endswith(("Dir", "dir")))
+
+
+def test_a_trusted_registry_is_reached_over_plain_http_for_pulls_only() -> None:
+    hosts = tomllib.loads(registry_hosts_toml("localhost:5999"))
+    assert hosts == {"server": "http://localhost:5999",
+                     "host": {"http://localhost:5999": {"capabilities": ["pull", "resolve"]}}}
 
 
 def test_a_second_node_on_the_same_machine_fails_fast(tmp_path: Path) -> None:

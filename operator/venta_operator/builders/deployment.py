@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from venta_operator.builders import Manifest
 from venta_operator.builders.configmap import config_checksum
+from venta_operator.builders.development import with_live_reload
 from venta_operator.builders.pods import (
     APP_UID,
     anti_affinity,
@@ -64,6 +65,8 @@ def component_deployment(p: Platform, c: Component) -> Manifest:
     pod = pod_spec(p, [component_container(p, c, resources.manifest(), mounts)], volumes=volumes)
     pod["affinity"] = anti_affinity(p, c.name)
     pod["terminationGracePeriodSeconds"] = 30
+    if p.spec.development.live_reload:
+        pod = with_live_reload(pod)
     return _deployment(p, c.name, replicas, pod, {ANNOTATION_CONFIG_CHECKSUM: config_checksum(p)})
 
 

@@ -24,6 +24,9 @@
 #
 # Usage:
 #   tests/cluster/images/build.sh [--tag TAG] [--next-tag TAG2] [stores|venta|all]
+#   tests/cluster/images/build.sh --push REF
+#     REF       build the project image as REF (registry/name:tag) and push it there over plain HTTP, nothing else:
+#               the Tiltfile's build command without Docker (VENTA_TILT_BUILDER=podman; the registry is local)
 #     TAG       the project image is localhost/venta:TAG (default: dev)
 #     TAG2      also localhost/venta:TAG2: the same layers under its own image ID (a version label), for tests that
 #               roll the platform from one version to the next
@@ -228,6 +231,17 @@ build_venta() {
   export_archive venta "localhost/venta:$tag"
 }
 
+# push_venta <ref>: the project image built as <ref>, pushed to its registry and untagged here (Tilt names every build
+# anew; the layers stay in the cache for the next one).
+push_venta() {
+  local ref="$1" start=$SECONDS
+  log "venta: building $ref for Tilt..."
+  podman_build "$ROOT" "$ROOT/Dockerfile" --tag "$ref" --volume "$(ca_bundle):/etc/ssl/certs/ca-certificates.crt:ro" >&2
+  podman push --quiet --tls-verify=false "$ref" >&2
+  podman untag "$ref" "$ref"
+  log "venta: built and pushed $ref in $(elapsed $start)"
+}
+
 # export_archive <name> <image>: <cache>/images/archives/<name>-<tag>-<image id>.tar (docker-archive, tagged
 # <image>); sets the name's variables for images.env; removes that tag's older archives.
 export_archive() {
@@ -281,11 +295,12 @@ write_env() {
 
 main() {
   TAG=dev NEXT_TAG=
-  local what=all
+  local what=all push=
   while [[ $# -gt 0 ]]; do
     case "$1" in
     --tag) TAG="${2:?--tag needs a value}"; shift ;;
     --next-tag) NEXT_TAG="${2:?--next-tag needs a value}"; shift ;;
+    --push) push="${2:?--push needs an image reference}"; shift ;;
     stores | venta | all) what="$1" ;;
     *) die "unknown argument: $1 (see the header of $0)" ;;
     esac
@@ -302,6 +317,10 @@ main() {
   write_podman_conf
   load_previous_env
   build_base
+  if [[ -n "$push" ]]; then
+    push_venta "$push"
+    return
+  fi
   [[ "$what" == venta ]] || build_stores
   if [[ "$what" != stores ]]; then
     unset VENTA_IMAGE_VENTA_NEXT VENTA_IMAGE_VENTA_NEXT_ARCHIVE

@@ -24,7 +24,7 @@ def template(cluster: KwokCluster, *sets: str) -> list[dict[str, Any]]:
 
 
 def test_helm_lint(kube_cluster: KwokCluster) -> None:
-    for values in ([], ["watch.clusterWide=true"], ["platform.enabled=true"]):
+    for values in ([], ["watch.clusterWide=true"], ["platform.enabled=true"], ["development.liveReload=true"]):
         args = ["lint", "--strict", str(CHART)]
         for v in values:
             args += ["--set", v]
@@ -65,6 +65,28 @@ def test_chart_ships_dashboards_and_the_operators_alerts(kube_cluster: KwokClust
     source = yaml.safe_load((ROOT / "observability" / "rules" / "venta-operator.yaml").read_text())
     assert rule["spec"]["groups"] == source["groups"]  # {{ $labels }} templates reach Prometheus untouched
     assert [d for d in template(kube_cluster, "grafana.dashboards.enabled=false") if d["kind"] == "ConfigMap"] == []
+
+
+def test_development_mode_runs_the_same_command_under_watchfiles_from_a_writable_copy(
+        kube_cluster: KwokCluster) -> None:
+    def operator_pod(*sets: str) -> dict[str, Any]:
+        docs = template(kube_cluster, "operator.extraArgs={--verbose}", *sets)
+        return next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]  # type: ignore[no-any-return]
+
+    plain, live = operator_pod(), operator_pod("development.liveReload=true")
+    assert "initContainers" not in plain and [v["name"] for v in plain["volumes"]] == ["tmp"]
+    (before,), (after,) = plain["containers"], live["containers"]
+    assert after["command"][:4] == ["watchfiles", "--filter=python", "--target-type=command", "--sigint-timeout=10"]
+    assert after["command"][4].split() == before["command"]  # kopf's own command line, unchanged
+    assert after["command"][5:] == ["/app/operator", "/app/services"]
+    assert {m["mountPath"]: m.get("subPath") for m in after["volumeMounts"]} == {
+        "/tmp": None, "/app/operator": "operator", "/app/services": "services"}
+    (init,) = live["initContainers"]
+    assert init["image"] == after["image"] and init["volumeMounts"] == [{"name": "sources", "mountPath": "/sources"}]
+    for container in (after, init):
+        assert container["securityContext"] == before["securityContext"]
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert live["securityContext"] == plain["securityContext"]
 
 
 def render_all(cluster: KwokCluster, into: Path) -> dict[str, Path]:

@@ -60,6 +60,10 @@ CASES: list[tuple[str, dict[str, Any], list[str]]] = [
     ("uploads-public-url-not-http", {"uploads": {"publicBaseUrl": "ftp://files.example"}},
      ["spec.uploads.publicBaseUrl"]),
     ("uploads-claim-bad-name", {"uploads": {"existingClaim": "Not A Name"}}, ["spec.uploads.existingClaim"]),
+    ("image-repository-with-tag", {"image": {"repository": "venta/venta:1.0"}}, ["spec.image.repository"]),
+    ("image-repository-with-digest", {"image": {"repository": "venta@sha256:00"}}, ["spec.image.repository"]),
+    ("image-tag-with-space", {"image": {"tag": "dev build"}}, ["spec.image.tag"]),
+    ("live-reload-not-a-boolean", {"development": {"liveReload": "yes"}}, ["spec.development.liveReload"]),
 ]
 
 
