@@ -222,40 +222,40 @@ go_install() {
   finish "$tmp" "$dir"
 }
 
-build_kwok() {
-  if [[ -x "${KWOK_DIR}/bin/kwok" && -x "${KWOK_DIR}/bin/kwokctl" ]]; then
-    log "kwok ${KWOK_VERSION}: cached in ${KWOK_DIR}"
+# installed_tool <name> <version> <dir> <ldflags> <package@version>...: "go install" the packages into <dir>/bin unless
+# every one's binary (named after the package's last path element) is there already.
+installed_tool() {
+  local name="$1" version="$2" dir="$3" ldflags="$4" pkg missing=0
+  shift 4
+  for pkg in "$@"; do
+    pkg="${pkg%@*}"
+    [[ -x "${dir}/bin/${pkg##*/}" ]] || missing=1
+  done
+  if ((!missing)); then
+    log "${name} ${version}: cached in ${dir}"
     return
   fi
   local start=$SECONDS
-  log "kwok ${KWOK_VERSION}: building kwok and kwokctl..."
-  go_install "$KWOK_DIR" "-s -w" "sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}" "sigs.k8s.io/kwok/cmd/kwokctl@${KWOK_VERSION}"
-  log "kwok ${KWOK_VERSION}: built in $(elapsed $start)"
+  log "${name} ${version}: building..."
+  go_install "$dir" "$ldflags" "$@"
+  log "${name} ${version}: built in $(elapsed $start)"
+}
+
+build_kwok() {
+  installed_tool kwok "$KWOK_VERSION" "$KWOK_DIR" "-s -w" \
+    "sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}" "sigs.k8s.io/kwok/cmd/kwokctl@${KWOK_VERSION}"
 }
 
 build_helm() {
-  if [[ -x "${HELM_DIR}/bin/helm" ]]; then
-    log "helm ${HELM_VERSION}: cached in ${HELM_DIR}"
-    return
-  fi
-  local start=$SECONDS
-  log "helm ${HELM_VERSION}: building..."
-  # Without this, "helm version" reports only the major.minor written in the source.
-  go_install "$HELM_DIR" "-s -w -X helm.sh/helm/v4/internal/version.version=${HELM_VERSION} -X helm.sh/helm/v4/internal/version.gitTreeState=clean" \
+  # Without the -X flags, "helm version" reports only the major.minor written in the source.
+  installed_tool helm "$HELM_VERSION" "$HELM_DIR" \
+    "-s -w -X helm.sh/helm/v4/internal/version.version=${HELM_VERSION} -X helm.sh/helm/v4/internal/version.gitTreeState=clean" \
     "helm.sh/helm/v4/cmd/helm@${HELM_VERSION}"
-  log "helm ${HELM_VERSION}: built in $(elapsed $start)"
 }
 
 build_kube_score() {
-  if [[ -x "${KUBE_SCORE_DIR}/bin/kube-score" ]]; then
-    log "kube-score ${KUBE_SCORE_VERSION}: cached in ${KUBE_SCORE_DIR}"
-    return
-  fi
-  local start=$SECONDS
-  log "kube-score ${KUBE_SCORE_VERSION}: building..."
-  go_install "$KUBE_SCORE_DIR" "-s -w -X main.version=${KUBE_SCORE_VERSION#v}" \
+  installed_tool kube-score "$KUBE_SCORE_VERSION" "$KUBE_SCORE_DIR" "-s -w -X main.version=${KUBE_SCORE_VERSION#v}" \
     "github.com/zegl/kube-score/cmd/kube-score@${KUBE_SCORE_VERSION}"
-  log "kube-score ${KUBE_SCORE_VERSION}: built in $(elapsed $start)"
 }
 
 # module_source <module@version> <dest> [expected h1: sum]: a writable copy of a module's source, for modules that do
@@ -348,15 +348,9 @@ build_tilt() {
 }
 
 build_registry() {
-  if [[ -x "${REGISTRY_DIR}/bin/registry" ]]; then
-    log "registry ${REGISTRY_VERSION}: cached in ${REGISTRY_DIR}"
-    return
-  fi
-  local start=$SECONDS
-  log "registry ${REGISTRY_VERSION}: building..."
-  go_install "$REGISTRY_DIR" "-s -w -X github.com/distribution/distribution/v3/version.version=${REGISTRY_VERSION}" \
+  installed_tool registry "$REGISTRY_VERSION" "$REGISTRY_DIR" \
+    "-s -w -X github.com/distribution/distribution/v3/version.version=${REGISTRY_VERSION}" \
     "github.com/distribution/distribution/v3/cmd/registry@${REGISTRY_VERSION}"
-  log "registry ${REGISTRY_VERSION}: built in $(elapsed $start)"
 }
 
 # go/kindcheck/main.go imports kind's internal config packages, which only a package inside kind's module may do: it is

@@ -12,7 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from cluster_tools import ClusterError, free_port
+from cluster_tools import ClusterError, free_port, stop_process
 
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -61,13 +61,7 @@ class LocalRegistry:
             return []
 
     def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+        stop_process(self._proc)
         self._proc = None
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)

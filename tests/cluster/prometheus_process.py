@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import yaml
-from cluster_tools import ClusterError, build_tools, free_port
+from cluster_tools import ClusterError, build_tools, free_port, stop_process
 
 
 class PrometheusError(RuntimeError):
@@ -95,13 +95,7 @@ class PrometheusServer:
 
     def stop(self) -> None:
         self.http.close()
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.proc = None
 
     def __enter__(self) -> PrometheusServer:
