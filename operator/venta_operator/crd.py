@@ -31,29 +31,51 @@ def _complete_defaults(schema: Schema) -> Schema:
     return schema
 
 
+def _integer(description: str, **extra: str) -> Schema:
+    return {"type": "integer", "description": description, **extra}
+
+
 def _condition() -> Schema:
     return obj(
-        {"type": string(64), "status": string(8, enum=["True", "False", "Unknown"]), "reason": string(128),
-         "message": string(4096), "lastTransitionTime": string(64, format="date-time"),
-         "observedGeneration": {"type": "integer", "format": "int64"}},
-        required=("type", "status"),
+        {"type": string(64, description="Ready, Progressing, Degraded, Migrated, or a component's own."),
+         "status": string(8, enum=["True", "False", "Unknown"], description="Whether the condition holds."),
+         "reason": string(128, description="Why, as one CamelCase word (e.g. MigrationRunning)."),
+         "message": string(4096, description="Why, for people."),
+         "lastTransitionTime": string(64, format="date-time", description="When status last changed."),
+         "observedGeneration": _integer("The spec's generation this condition describes.", format="int64")},
+        required=("type", "status"), description="One condition, as in every Kubernetes object.",
     )
 
 
 def status_schema() -> Schema:
-    replicas = obj({"desiredReplicas": {"type": "integer"}, "replicas": {"type": "integer"},
-                    "readyReplicas": {"type": "integer"}, "updatedReplicas": {"type": "integer"}})
+    def replicas(component: str) -> Schema:
+        return obj({"desiredReplicas": _integer("Pods the workload should have."),
+                    "replicas": _integer("Pods it has."),
+                    "readyReplicas": _integer("Pods that are Ready."),
+                    "updatedReplicas": _integer("Pods that run the current pod template.")},
+                   description=f"The {component} workload's pods.")
+
     return obj(
-        {"observedGeneration": {"type": "integer", "format": "int64"},
-         "paused": {"type": "boolean"},
-         "version": string(128),
+        {"observedGeneration": _integer("The spec's generation this status describes.", format="int64"),
+         "paused": {"type": "boolean", "description": "Reconciliation is paused (spec.paused or the annotation)."},
+         "version": string(128, description="The version every component runs, once the rollout is complete."),
          "conditions": {"type": "array", "maxItems": 32, "items": _condition(),
-                        "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
-         "components": obj({k: replicas for k in COMPONENT_STATUS_KEYS}),
-         "endpoints": {"type": "object", "additionalProperties": string(512)},
-         "gatewaySelector": string(1024),
-         "migration": obj({"job": string(253), "version": string(128), "state": string(32)}),
-         "lastReindex": obj({"job": string(253), "completionTime": string(64, format="date-time")})},
+                        "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"],
+                        "description": "Ready, Progressing, Degraded, Migrated and one per component."},
+         "components": obj({k: replicas(k) for k in COMPONENT_STATUS_KEYS},
+                           description="Each workload's pods, as its Deployment or StatefulSet counts them."),
+         "endpoints": {"type": "object", "additionalProperties": string(512),
+                       "description": "In-cluster URLs of the public services (gateway, websocket)."},
+         "gatewaySelector": string(1024, description="The gateway pods' label selector (for the scale "
+                                                     "subresource)."),
+         "migration": obj({"job": string(253, description="The migration Job of the current spec."),
+                           "version": string(128, description="The version it migrates to."),
+                           "state": string(32, description="Succeeded, or the reason it has not yet.")},
+                          description="The schema migration that gates every rollout."),
+         "lastReindex": obj({"job": string(253, description="The Job."),
+                             "completionTime": string(64, format="date-time", description="When it completed.")},
+                            description="The last completed full re-index of the search index.")},
+        description="What the operator observed; written by the operator only.",
     )
 
 
@@ -67,9 +89,15 @@ def build_crd() -> Schema:
              "metadata.name must be a DNS label starting with a letter (it names Services)",
              reason="FieldValueInvalid"),
     )
-    root = obj({"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"},
-                "spec": _complete_defaults(spec_schema()), "status": status_schema()},
-               required=("spec",), rules=name_rules)
+    spec = _complete_defaults(spec_schema())
+    spec["description"] = "The platform: its services, stores, search, identity and operations (docs/operator.md)."
+    root = obj({"apiVersion": {"type": "string", "description": "venta.io/v1alpha1"},
+                "kind": {"type": "string", "description": "VentaPlatform"},
+                # The API server allows nothing more here; it describes metadata itself (ObjectMeta).
+                "metadata": {"type": "object"},
+                "spec": spec, "status": status_schema()},
+               required=("spec",), rules=name_rules,
+               description="A whole Venta platform, run by the Venta operator.")
     columns = [
         {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
         {"name": "Version", "type": "string", "jsonPath": ".status.version"},

@@ -25,11 +25,17 @@ def string(max_length: int = 253, **extra: Any) -> Schema:
     return {"type": "string", "maxLength": max_length, **extra}
 
 
-def integer(minimum: int, maximum: int, default: int | None = None) -> Schema:
+def integer(minimum: int, maximum: int, default: int | None = None, description: str | None = None) -> Schema:
     schema: Schema = {"type": "integer", "format": "int32", "minimum": minimum, "maximum": maximum}
     if default is not None:
         schema["default"] = default
+    if description:
+        schema["description"] = description
     return schema
+
+
+def boolean(default: bool, description: str) -> Schema:
+    return {"type": "boolean", "default": default, "description": description}
 
 
 def obj(properties: Schema, *, required: tuple[str, ...] = (), default: Any = None,
@@ -56,23 +62,26 @@ def rule(expression: str, message: str, field_path: str | None = None, reason: s
     return out
 
 
-def quantity(default: str) -> Schema:
-    return string(32, default=default, **{"x-kubernetes-validations": [QUANTITY_RULE]})
+def quantity(default: str, description: str) -> Schema:
+    return string(32, default=default, description=description, **{"x-kubernetes-validations": [QUANTITY_RULE]})
 
 
 def secret_key_ref(description: str) -> Schema:
     """A reference to one key of a Secret in the platform's namespace: credentials never appear in the spec."""
     return obj(
-        {"name": string(253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"),
-         "key": string(253, pattern=r"^[-._a-zA-Z0-9]+$")},
+        {"name": string(253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+                        description="The Secret, in the platform's namespace."),
+         "key": string(253, pattern=r"^[-._a-zA-Z0-9]+$", description="The key in the Secret's data.")},
         required=("name", "key"), description=description,
     )
 
 
 def resources(req_cpu: str, req_mem: str, lim_cpu: str, lim_mem: str) -> Schema:
     """Requests and limits (both always set: the linter and the scheduler need them), requests <= limits."""
-    def pair(cpu: str, mem: str) -> Schema:
-        return obj({"cpu": quantity(cpu), "memory": quantity(mem)}, default={})
+    def pair(cpu: str, mem: str, what: str) -> Schema:
+        return obj({"cpu": quantity(cpu, f"CPU {what} (cores, e.g. 250m)."),
+                    "memory": quantity(mem, f"Memory {what} (e.g. 256Mi).")},
+                   default={}, description=f"The container's {what}.")
 
     def not_above(res: str) -> str:
         req, lim = f"self.requests.{res}", f"self.limits.{res}"
@@ -80,8 +89,10 @@ def resources(req_cpu: str, req_mem: str, lim_cpu: str, lim_mem: str) -> Schema:
                 f"quantity({req}).compareTo(quantity({lim})) <= 0")
 
     return obj(
-        {"requests": pair(req_cpu, req_mem), "limits": pair(lim_cpu, lim_mem)},
+        {"requests": pair(req_cpu, req_mem, "requests: what the scheduler reserves"),
+         "limits": pair(lim_cpu, lim_mem, "limits: the most it may use")},
         default={},
+        description="Requests and limits of the container (both always set; requests may not exceed limits).",
         rules=(rule(not_above("cpu"), "requests.cpu must not exceed limits.cpu", ".requests.cpu"),
                rule(not_above("memory"), "requests.memory must not exceed limits.memory", ".requests.memory")),
     )
@@ -90,42 +101,54 @@ def resources(req_cpu: str, req_mem: str, lim_cpu: str, lim_mem: str) -> Schema:
 APP_RESOURCES = ("100m", "128Mi", "1", "512Mi")
 
 
-def component(default_replicas: int, *, public: bool) -> Schema:
+def component(name: str, default_replicas: int, *, public: bool) -> Schema:
     """One service: replicas, resources, optional autoscaling (then the HPA owns the replica count)."""
     props: Schema = {
-        "replicas": integer(0, 100, default_replicas),
+        "replicas": integer(0, 100, default_replicas, "Pods of the service (ignored while autoscaling is enabled)."),
         "resources": resources(*APP_RESOURCES),
         "autoscaling": obj(
-            {"enabled": {"type": "boolean", "default": False},
-             "minReplicas": integer(1, 100, 2),
-             "maxReplicas": integer(1, 100, 10),
-             "targetCPUUtilizationPercentage": integer(1, 100, 70)},
+            {"enabled": boolean(False, "A HorizontalPodAutoscaler owns the replica count instead of `replicas`."),
+             "minReplicas": integer(1, 100, 2, "The fewest pods the autoscaler keeps."),
+             "maxReplicas": integer(1, 100, 10, "The most pods the autoscaler makes."),
+             "targetCPUUtilizationPercentage": integer(1, 100, 70, "Average CPU use, as a percentage of the "
+                                                                   "requests, that the autoscaler aims at.")},
             default={},
+            description="Scaling on CPU by a HorizontalPodAutoscaler.",
             rules=(rule("self.minReplicas <= self.maxReplicas",
                         "autoscaling.minReplicas must be less than or equal to autoscaling.maxReplicas",
                         ".minReplicas"),),
         ),
     }
     if public:
-        props["serviceType"] = string(16, enum=["ClusterIP", "NodePort", "LoadBalancer"], default="ClusterIP")
-    return obj(props, default={})
+        props["serviceType"] = string(16, enum=["ClusterIP", "NodePort", "LoadBalancer"], default="ClusterIP",
+                                      description="The type of the Service clients reach it through.")
+    return obj(props, default={}, description=f"The {name} service's pods.")
 
 
 def storage(size: str) -> Schema:
     """A StatefulSet's volume claim template cannot change, so neither can these fields once set."""
     immutable = "cannot change (it is the StatefulSet's volume claim template): create a new platform to move data"
     return obj(
-        {"size": string(32, default=size, **{"x-kubernetes-validations": [
-             QUANTITY_RULE, rule("self == oldSelf", f"size {immutable}")]}),
-         "storageClassName": string(253),
+        {"size": string(32, default=size, description="The volume's size; fixed once the platform exists.",
+                        **{"x-kubernetes-validations": [QUANTITY_RULE, rule("self == oldSelf", f"size {immutable}")]}),
+         "storageClassName": string(253, description="The StorageClass of the volume (default: the cluster's "
+                                                     "default class); fixed once the platform exists."),
          "deleteWithPlatform": {"type": "boolean", "default": True,
                                 "description": "Delete the volume when the platform is deleted (false keeps the "
                                                "data, and the generated credentials with it)."}},
         default={},
+        description="The PersistentVolumeClaim of the StatefulSet.",
         rules=(rule("has(self.storageClassName) == has(oldSelf.storageClassName) && "
                     "(!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)",
                     f"storageClassName {immutable}", ".storageClassName"),),
     )
+
+
+def image(default: str) -> Schema:
+    return string(253, default=default, description="The image the operator runs (the official one by default).")
+
+
+MANAGED = "Run by the operator in the platform's namespace."
 
 
 def exclusive(name: str) -> Schema:
@@ -135,10 +158,12 @@ def exclusive(name: str) -> Schema:
 
 def nats() -> Schema:
     return obj(
-        {"managed": obj({"image": string(253, default="nats:2.11-alpine"),
+        {"managed": obj({"image": image("nats:2.11-alpine"),
                          "storage": storage("1Gi"),
-                         "resources": resources("50m", "64Mi", "500m", "512Mi")}),
-         "external": obj({"url": string(512, pattern=r"^(nats|tls)://[^\s]+$")}, required=("url",),
+                         "resources": resources("50m", "64Mi", "500m", "512Mi")}, description=MANAGED),
+         "external": obj({"url": string(512, pattern=r"^(nats|tls)://[^\s]+$",
+                                        description="The server, e.g. nats://nats.example:4222 (no credentials).")},
+                         required=("url",), description="A NATS server with JetStream that you run.",
                          rules=(rule("!self.url.contains('@')",
                                      "nats.external.url must not carry credentials", ".url"),))},
         default={"managed": {}}, rules=(exclusive("nats"),),
@@ -148,19 +173,23 @@ def nats() -> Schema:
 
 def postgres() -> Schema:
     creds = obj(
-        {"name": string(253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"),
-         "usernameKey": string(253, default="username"),
-         "passwordKey": string(253, default="password")},
+        {"name": string(253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+                        description="The Secret, in the platform's namespace."),
+         "usernameKey": string(253, default="username", description="The key of the user name."),
+         "passwordKey": string(253, default="password", description="The key of the password.")},
         required=("name",), description="Secret holding the user name and password of the external server.",
     )
     return obj(
-        {"managed": obj({"image": string(253, default="postgres:16"),
+        {"managed": obj({"image": image("postgres:16"),
                          "storage": storage("5Gi"),
-                         "resources": resources("250m", "256Mi", "2", "1Gi")}),
-         "external": obj({"host": string(253, pattern=r"^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?$"),
-                          "port": integer(1, 65535, 5432),
+                         "resources": resources("250m", "256Mi", "2", "1Gi")},
+                        description=MANAGED + " Its credentials are generated into a Secret."),
+         "external": obj({"host": string(253, pattern=r"^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?$",
+                                         description="The server's host name or address."),
+                          "port": integer(1, 65535, 5432, "The server's port."),
                           "credentialsSecretRef": creds},
-                         required=("host", "credentialsSecretRef"))},
+                         required=("host", "credentialsSecretRef"),
+                         description="A PostgreSQL server that you run; the user may create databases.")},
         default={"managed": {}}, rules=(exclusive("postgres"),),
         description="PostgreSQL, one database per service: a StatefulSet with generated credentials, or external.",
     )
@@ -168,11 +197,13 @@ def postgres() -> Schema:
 
 def redis() -> Schema:
     return obj(
-        {"managed": obj({"image": string(253, default="redis:7"),
-                         "resources": resources("50m", "64Mi", "500m", "256Mi")}),
-         "external": obj({"url": string(512, pattern=r"^rediss?://[^\s]+$"),
+        {"managed": obj({"image": image("redis:7"),
+                         "resources": resources("50m", "64Mi", "500m", "256Mi")},
+                        description=MANAGED + " Nothing is persisted: it holds caches and presence."),
+         "external": obj({"url": string(512, pattern=r"^rediss?://[^\s]+$",
+                                        description="The server, e.g. rediss://cache.example:6380/0 (no password)."),
                           "passwordSecretRef": secret_key_ref("The Redis password, if the server needs one.")},
-                         required=("url",),
+                         required=("url",), description="A Redis server that you run.",
                          rules=(rule("!self.url.contains('@')",
                                      "redis.external.url must not carry credentials: use passwordSecretRef",
                                      ".url"),))},
@@ -183,17 +214,22 @@ def redis() -> Schema:
 
 def search() -> Schema:
     return obj(
-        {"provider": string(16, enum=["postgres", "algolia"], default="postgres"),
-         "index": string(128, default="vendor", pattern=r"^[A-Za-z0-9_.-]+$"),
+        {"provider": string(16, enum=["postgres", "algolia"], default="postgres",
+                            description="Where the vendor index lives: PostgreSQL full-text and geo search in the "
+                                        "platform's own database, or Algolia."),
+         "index": string(128, default="vendor", pattern=r"^[A-Za-z0-9_.-]+$", description="The index's name."),
          "reindexSchedule": string(64, default="0 3 * * *", description="Cron schedule of the full re-index; "
                                                                       "empty disables the CronJob.",
                                    **{"x-kubernetes-validations": [
                                      rule(f"self == '' || self.matches('{CRON_PATTERN}')",
                                           "search.reindexSchedule must be a cron schedule of 5 fields "
                                           "(e.g. '0 3 * * *') or a macro such as @daily")]}),
-         "reindexOnCreate": {"type": "boolean", "default": True},
-         "algolia": obj({"appId": string(64), "apiKeySecretRef": secret_key_ref("The Algolia admin API key.")})},
+         "reindexOnCreate": boolean(True, "Fill the index once when the platform first comes up."),
+         "algolia": obj({"appId": string(64, description="The Algolia application ID."),
+                         "apiKeySecretRef": secret_key_ref("The Algolia admin API key.")},
+                        description="Required when provider is algolia.")},
         default={},
+        description="The vendor search index, kept in step with the vendor service's events by search sync.",
         rules=(rule("self.provider != 'algolia' || (has(self.algolia) && has(self.algolia.appId) "
                     "&& has(self.algolia.apiKeySecretRef))",
                     "search.algolia.appId and search.algolia.apiKeySecretRef are required when provider is algolia",
@@ -203,21 +239,26 @@ def search() -> Schema:
 
 def identity() -> Schema:
     clerk = obj(
-        {"jwksUrl": string(512, pattern=r"^https://[^\s]+$"),
-         "issuer": string(512, pattern=r"^https://[^\s]+$"),
+        {"jwksUrl": string(512, pattern=r"^https://[^\s]+$",
+                           description="Your Clerk instance's JWKS, which tokens are verified against."),
+         "issuer": string(512, pattern=r"^https://[^\s]+$", description="The iss claim tokens must carry."),
          "authorizedParties": {"type": "array", "maxItems": 16, "items": string(512, pattern=r"^https?://[^\s]+$"),
                                "description": "Origins allowed in a token's azp claim (your app's frontends); "
                                               "when empty, azp is not checked."},
          "secretKeySecretRef": secret_key_ref("Clerk's secret key (optional: the services make no calls to "
                                               "Clerk's backend API; tokens are verified against the JWKS)."),
          "webhookSecretRef": secret_key_ref("The Svix signing secret of Clerk's webhooks.")},
+        description="Required when mode is clerk.",
     )
     needed = ("jwksUrl", "issuer", "webhookSecretRef")
     return obj(
-        {"mode": string(16, enum=["clerk", "local"], default="local"),
+        {"mode": string(16, enum=["clerk", "local"], default="local",
+                        description="Who issues users' tokens: Clerk, or the platform's own identity service "
+                                    "(for development and tests)."),
          "clerk": clerk,
          "revenueCatWebhookSecretRef": secret_key_ref("Shared secret of RevenueCat's webhook.")},
         default={},
+        description="How users are authenticated, and the webhooks of the identity and billing providers.",
         rules=(rule("self.mode != 'clerk' || (has(self.clerk) && "
                     + " && ".join(f"has(self.clerk.{f})" for f in needed) + ")",
                     "identity.clerk.jwksUrl, issuer and webhookSecretRef are required "
@@ -227,38 +268,54 @@ def identity() -> Schema:
 
 def resilience() -> Schema:
     return obj(
-        {"breakerFailMax": integer(1, 1000, 5),
-         "breakerResetTimeoutSeconds": {"type": "number", "minimum": 1, "maximum": 3600, "default": 30},
-         "grpcTimeoutSeconds": {"type": "number", "minimum": 0.1, "maximum": 300, "default": 5},
+        {"breakerFailMax": integer(1, 1000, 5, "Failures in a row that open a circuit breaker to a dependency."),
+         "breakerResetTimeoutSeconds": {"type": "number", "minimum": 1, "maximum": 3600, "default": 30,
+                                        "description": "Seconds an open breaker waits before it lets a call "
+                                                       "through to try the dependency again."},
+         "grpcTimeoutSeconds": {"type": "number", "minimum": 0.1, "maximum": 300, "default": 5,
+                                "description": "Deadline of each call between services."},
          "rateLimit": string(64, default="100/60seconds",
-                             pattern=r"^[1-9][0-9]*/([1-9][0-9]*)?(second|minute|hour|day)s?$")},
+                             pattern=r"^[1-9][0-9]*/([1-9][0-9]*)?(second|minute|hour|day)s?$",
+                             description="Requests per client address of the public API, e.g. 100/60seconds.")},
         default={},
+        description="Circuit breakers, deadlines and rate limits of every service.",
     )
 
 
 def observability() -> Schema:
     return obj(
-        {"logLevel": string(8, enum=["DEBUG", "INFO", "WARNING", "ERROR"], default="INFO"),
-         "tracing": obj({"endpoint": string(512, pattern=r"^https?://[^\s]+$"),
-                         "samplingRatio": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.1}},
-                        default={}),
-         "serviceMonitor": obj({"enabled": {"type": "boolean", "default": True},
-                                "interval": string(16, default="30s", pattern=r"^[0-9]+(ms|s|m|h)$")}, default={}),
-         "alerts": obj({"enabled": {"type": "boolean", "default": True}}, default={}),
-         "dashboards": obj({"enabled": {"type": "boolean", "default": True,
-                                        "description": "A ConfigMap of Grafana dashboards for the Grafana "
-                                                        "sidecar (label grafana_dashboard=1)."}}, default={})},
+        {"logLevel": string(8, enum=["DEBUG", "INFO", "WARNING", "ERROR"], default="INFO",
+                            description="The services' log level (JSON logs on standard output)."),
+         "tracing": obj({"endpoint": string(512, pattern=r"^https?://[^\s]+$",
+                                            description="An OTLP/gRPC collector, e.g. http://otel-collector:4317; "
+                                                        "unset, no spans are exported."),
+                         "samplingRatio": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.1,
+                                           "description": "The share of new traces recorded (parent-based)."}},
+                        default={}, description="OpenTelemetry traces of every service."),
+         "serviceMonitor": obj({"enabled": boolean(True, "A ServiceMonitor per service, when the cluster serves "
+                                                         "monitoring.coreos.com/v1."),
+                                "interval": string(16, default="30s", pattern=r"^[0-9]+(ms|s|m|h)$",
+                                                   description="How often Prometheus scrapes the services.")},
+                               default={}, description="Prometheus scraping through the Prometheus Operator."),
+         "alerts": obj({"enabled": boolean(True, "A PrometheusRule with the platform's alerts, when the cluster "
+                                                 "serves monitoring.coreos.com/v1.")},
+                       default={}, description="The platform's alerts (docs/runbooks.md)."),
+         "dashboards": obj({"enabled": boolean(True, "A ConfigMap of Grafana dashboards for the Grafana sidecar "
+                                                     "(label grafana_dashboard=1).")},
+                           default={}, description="Grafana dashboards of the platform.")},
         default={},
+        description="Logs, traces, metrics scraping, alerts and dashboards.",
     )
 
 
 def network_policy() -> Schema:
     return obj(
-        {"enabled": {"type": "boolean", "default": False},
+        {"enabled": boolean(False, "NetworkPolicies that let each component receive only what it needs."),
          "metricsNamespaceLabels": {"type": "object", "maxProperties": 8,
                                     "additionalProperties": string(63),
                                     "description": "Labels of the namespaces allowed to scrape metrics."}},
         default={},
+        description="NetworkPolicies of the platform's pods (enforced only by a CNI that implements them).",
     )
 
 
@@ -278,14 +335,16 @@ def uploads() -> Schema:
                                              "to the gateway Service's in-cluster URL."),
          "cloudinary": obj({"urlSecretRef": secret_key_ref("A Secret key holding "
                                                            "cloudinary://<api_key>:<api_secret>@<cloud_name>."),
-                            "folder": string(128, default="venta", pattern=r"^[A-Za-z0-9_/-]+$")},
-                           required=("urlSecretRef",)),
+                            "folder": string(128, default="venta", pattern=r"^[A-Za-z0-9_/-]+$",
+                                             description="The Cloudinary folder images go to.")},
+                           required=("urlSecretRef",), description="Images go to Cloudinary."),
          "existingClaim": string(253, pattern=DNS_SUBDOMAIN,
                                  description="A PersistentVolumeClaim in the platform's namespace for images kept by "
                                              "the platform itself (ReadWriteMany when gateway replicas may run on "
                                              "several nodes). Without it and without Cloudinary, each gateway pod "
                                              "keeps uploads in scratch space that is lost with the pod.")},
         default={},
+        description="Where images uploaded through the gateway are kept.",
         rules=(rule("!(has(self.cloudinary) && has(self.existingClaim))",
                     "set uploads.cloudinary or uploads.existingClaim, not both", ".existingClaim",
                     "FieldValueForbidden"),),
@@ -302,34 +361,38 @@ def network() -> Schema:
                            "a load balancer) whose X-Forwarded-For and X-Forwarded-Proto are believed. Rate limits "
                            "key on the client address: without this, every user behind a proxy shares one budget."}},
         default={},
+        description="How the platform sits in your network.",
     )
 
 
 def development() -> Schema:
     return obj(
-        {"liveReload": {"type": "boolean", "default": False,
-                        "description": "Each service runs from a writable copy of its Python sources and restarts "
-                                       "when one changes, so that `tilt up`'s live update reaches a running pod "
-                                       "without a new image (docs/development.md). The root filesystem stays "
-                                       "read-only. Never in production."}},
+        {"liveReload": boolean(False, "Each service runs from a writable copy of its Python sources and restarts "
+                                      "when one changes, so that `tilt up`'s live update reaches a running pod "
+                                      "without a new image (docs/development.md). The root filesystem stays "
+                                      "read-only. Never in production.")},
         default={},
         description="For the inner loop on a local cluster; off by default.",
     )
 
 
 def spec_schema() -> Schema:
-    services = {c.key: component(c.default_replicas, public=c.public) for c in APP_COMPONENTS}
+    services = {c.key: component(c.name, c.default_replicas, public=c.public) for c in APP_COMPONENTS}
     return obj(
         {"version": string(128, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$",
                            description="Image tag of every component; changing it migrates, then rolls."),
-         "image": obj({"repository": string(255, default="venta/venta", pattern=IMAGE_REPOSITORY),
+         "image": obj({"repository": string(255, default="venta/venta", pattern=IMAGE_REPOSITORY,
+                                            description="The Venta image, without tag; it may name a registry "
+                                                        "(registry.example:5000/venta)."),
                        "tag": string(128, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$",
                                      description="The image tag, when it is not the version (a development "
                                                  "build, e.g. the one `tilt up` injects); defaults to version."),
-                       "pullPolicy": string(16, enum=["Always", "IfNotPresent", "Never"], default="IfNotPresent"),
-                       "pullSecrets": {"type": "array", "maxItems": 8, "items": string(253)}},
-                      default={}),
-         "services": obj(services, default={}),
+                       "pullPolicy": string(16, enum=["Always", "IfNotPresent", "Never"], default="IfNotPresent",
+                                            description="The pods' imagePullPolicy."),
+                       "pullSecrets": {"type": "array", "maxItems": 8, "items": string(253),
+                                       "description": "Secrets (in the platform's namespace) the pods pull with."}},
+                      default={}, description="The one image every Venta component runs."),
+         "services": obj(services, default={}, description="Each service's replicas, resources and autoscaling."),
          "nats": nats(),
          "postgres": postgres(),
          "redis": redis(),

@@ -10,6 +10,9 @@ from typing import Any
 import pytest
 import yaml
 from kwok import Kubectl
+from operator_e2e import wait_for
+
+from venta_operator.crd import build_crd
 
 pytestmark = pytest.mark.cluster
 
@@ -121,3 +124,25 @@ def test_defaults_are_applied_by_the_api_server(kubectl: Kubectl, namespace: str
     assert spec["postgres"]["managed"]["storage"]["size"] == "5Gi"
     assert spec["search"]["reindexSchedule"] == "0 3 * * *"
     assert spec["identity"]["mode"] == "local"
+
+
+def object_paths(schema: dict[str, Any], path: str = "vp") -> list[str]:
+    """`kubectl explain` paths of every object in the schema that has fields of its own."""
+    out = [path] if schema.get("properties") else []
+    for name, sub in schema.get("properties", {}).items():
+        out += object_paths(sub, f"{path}.{name}")
+    return out
+
+
+def test_kubectl_explain_documents_every_level(kubectl: Kubectl, namespace: str) -> None:
+    """What the API server publishes for the CRD says what each field is, at every depth (`kubectl explain` once
+    printed `<no description>` below the top level)."""
+    schema = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    paths = object_paths(schema)
+    assert "vp.spec.nats.managed" in paths and len(paths) > 40
+    # The API server publishes a CRD's OpenAPI a moment after the CRD is established.
+    wait_for(lambda: "Run by the operator" in kubectl("explain", "vp.spec.nats.managed", check=False).stdout,
+             timeout=60, what="the CRD's OpenAPI to be published")
+    for path in paths:
+        out = kubectl("explain", path).stdout
+        assert "<no description>" not in out, f"kubectl explain {path}:\n{out}"
