@@ -91,12 +91,12 @@ async def consumer_side(url: str, vendors: list[tuple[str, str]], messages: int,
         vid, owner = vendors[i % len(vendors)]
         name = f"c-{i}-{uuid.uuid4().hex[:6]}"
         final[vid] = name
-        data = VendorData(id=vid, owner_id=owner, name=name, created_at=now,
-                          updated_at=now + timedelta(seconds=60, microseconds=i))
+        data = VendorData(
+            id=vid, owner_id=owner, name=name, created_at=now, updated_at=now + timedelta(seconds=60, microseconds=i)
+        )
         envelopes.append(new_envelope("vendor.updated", data, version=1))
     started = time.perf_counter()
-    futures = [await js.publish_async(e.subject, e.encode(), headers={"Nats-Msg-Id": e.message_id})
-               for e in envelopes]
+    futures = [await js.publish_async(e.subject, e.encode(), headers={"Nats-Msg-Id": e.message_id}) for e in envelopes]
     await asyncio.gather(*futures)
     await nc.close()
     while True:
@@ -125,13 +125,20 @@ def _get_json(url: str) -> Any:
 
 
 async def index_versions(search: asyncpg.Pool) -> dict[str, tuple[int, str]]:
-    rows = await search.fetch("SELECT object_id, (doc->>'syncVersion')::bigint AS v, doc->>'name' AS name"
-                              " FROM search_vendor WHERE NOT deleted")
+    rows = await search.fetch(
+        "SELECT object_id, (doc->>'syncVersion')::bigint AS v, doc->>'name' AS name"
+        " FROM search_vendor WHERE NOT deleted"
+    )
     return {r["object_id"]: (r["v"], r["name"]) for r in rows}
 
 
-async def throughput(stub: vendor_pb2_grpc.VendorServiceStub, vendors: list[tuple[str, str]], changes: int,
-                     concurrency: int, search: asyncpg.Pool) -> float:
+async def throughput(
+    stub: vendor_pb2_grpc.VendorServiceStub,
+    vendors: list[tuple[str, str]],
+    changes: int,
+    concurrency: int,
+    search: asyncpg.Pool,
+) -> float:
     remaining = changes
     final: dict[str, str] = {}
 
@@ -155,8 +162,13 @@ async def throughput(stub: vendor_pb2_grpc.VendorServiceStub, vendors: list[tupl
         await asyncio.sleep(0.002)
 
 
-async def latency(stub: vendor_pb2_grpc.VendorServiceStub, vendors: list[tuple[str, str]], rate: float,
-                  seconds: float, search: asyncpg.Pool) -> dict[str, Any]:
+async def latency(
+    stub: vendor_pb2_grpc.VendorServiceStub,
+    vendors: list[tuple[str, str]],
+    rate: float,
+    seconds: float,
+    search: asyncpg.Pool,
+) -> dict[str, Any]:
     """Send changes on a fixed schedule (at most MAX_IN_FLIGHT outstanding: past that the schedule slips and the
     achieved rate says so) and time each until the index shows it."""
     total = int(rate * seconds)
@@ -172,7 +184,9 @@ async def latency(stub: vendor_pb2_grpc.VendorServiceStub, vendors: list[tuple[s
         while not done.is_set() or (len(seen) < len(sent) and time.perf_counter() - quiet_since < 10):
             rows = await search.fetch(  # only what changed since the last look: the poll must stay cheap
                 "SELECT (doc->>'syncVersion')::bigint AS v, doc->>'name' AS name FROM search_vendor"
-                " WHERE (doc->>'syncVersion')::bigint > $1", newest - LOOK_BACK_US)
+                " WHERE (doc->>'syncVersion')::bigint > $1",
+                newest - LOOK_BACK_US,
+            )
             now = time.perf_counter()
             for row in rows:
                 newest = max(newest, row["v"])
@@ -225,14 +239,25 @@ async def run(args: argparse.Namespace) -> None:
             grpc_port, vendors_http, sync_http = free_port(), free_port(), free_port()
             logs = open(Path(tmp) / "services.log", "ab")  # noqa: SIM115, ASYNC230 - lives as long as the services
             for name, env in (
-                ("vendors", {"VENTA_DATABASE_URL": vendors_url, "VENTA_GRPC_PORT": str(grpc_port),
-                             "VENTA_HTTP_PORT": str(vendors_http), "VENTA_DB_POOL_SIZE": str(args.concurrency)}),
+                (
+                    "vendors",
+                    {
+                        "VENTA_DATABASE_URL": vendors_url,
+                        "VENTA_GRPC_PORT": str(grpc_port),
+                        "VENTA_HTTP_PORT": str(vendors_http),
+                        "VENTA_DB_POOL_SIZE": str(args.concurrency),
+                    },
+                ),
                 ("search-sync", {"VENTA_DATABASE_URL": search_url, "VENTA_HTTP_PORT": str(sync_http)}),
             ):
-                procs.append(subprocess.Popen(  # noqa: ASYNC220 - started once, before anything is measured
-                    [sys.executable, "-m", "services.cli", "serve", name], env={**base, **env}, stdout=logs,
-                    stderr=subprocess.STDOUT,
-                ))
+                procs.append(
+                    subprocess.Popen(  # noqa: ASYNC220 - started once, before anything is measured
+                        [sys.executable, "-m", "services.cli", "serve", name],
+                        env={**base, **env},
+                        stdout=logs,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
             _wait_ready(vendors_http, procs[0], "vendors")
             _wait_ready(sync_http, procs[1], "search sync")
             search = await asyncpg.create_pool(search_url, min_size=1, max_size=2)
@@ -262,18 +287,23 @@ async def run(args: argparse.Namespace) -> None:
             pg.stop()
     latencies = steady["latencies"]
     cuts = statistics.quantiles(latencies, n=100) if len(latencies) >= 2 else [latencies[0]] * 99
-    print(f"events pipeline: {args.raw_messages} raw messages, {args.changes} changes (concurrency "
-          f"{args.concurrency}), {args.rate:.0f} changes/s for {args.seconds:.0f}s, {args.vendors} vendors")
+    print(
+        f"events pipeline: {args.raw_messages} raw messages, {args.changes} changes (concurrency "
+        f"{args.concurrency}), {args.rate:.0f} changes/s for {args.seconds:.0f}s, {args.vendors} vendors"
+    )
     print(f"raw JetStream publish+consume (nats-py):  {raw:>10.0f} msg/s")
     print(f"platform change -> index:                 {platform:>10.0f} changes/s")
     print(f"  of which JetStream -> index (search sync): {consumer:>10.0f} events/s")
-    print(f"ratio platform/raw: throughput {platform / raw:.3f}x (goal >= 0.5); "
-          f"search sync/raw {consumer / raw:.3f}x")
-    print(f"change -> searchable at {args.rate:.0f}/s: p50 {cuts[49]:.1f} ms, p99 {cuts[98]:.1f} ms, "
-          f"max {max(latencies):.1f} ms (achieved {steady['achieved']:.0f}/s, {len(latencies)}/{steady['sent']} "
-          f"seen, {steady['errors']} errors; goal p99 < 100 ms at 500/s)")
-    print(f"search sync: consumed {events['consumed']}, failed {events['failed']}, "
-          f"dead-lettered {events['deadLettered']}, lag {events['consumerLag']}")
+    print(f"ratio platform/raw: throughput {platform / raw:.3f}x (goal >= 0.5); search sync/raw {consumer / raw:.3f}x")
+    print(
+        f"change -> searchable at {args.rate:.0f}/s: p50 {cuts[49]:.1f} ms, p99 {cuts[98]:.1f} ms, "
+        f"max {max(latencies):.1f} ms (achieved {steady['achieved']:.0f}/s, {len(latencies)}/{steady['sent']} "
+        f"seen, {steady['errors']} errors; goal p99 < 100 ms at 500/s)"
+    )
+    print(
+        f"search sync: consumed {events['consumed']}, failed {events['failed']}, "
+        f"dead-lettered {events['deadLettered']}, lag {events['consumerLag']}"
+    )
 
 
 def main() -> None:

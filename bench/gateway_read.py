@@ -85,8 +85,11 @@ class Processes:
 
     def start(self, name: str, args: list[str], env: dict[str, str]) -> None:
         with open(self.logs / f"{name}.log", "wb") as log:
-            self.procs.append(subprocess.Popen([sys.executable, *args], env={**os.environ, **env}, stdout=log,
-                                               stderr=subprocess.STDOUT))
+            self.procs.append(
+                subprocess.Popen(
+                    [sys.executable, *args], env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
+                )
+            )
 
     def stop(self) -> None:
         for proc in reversed(self.procs):
@@ -120,7 +123,8 @@ async def seed(dsn: str, count: int) -> list[str]:
     conn = await asyncpg.connect(dsn)
     try:
         await conn.copy_records_to_table(
-            "vendor", records=rows,
+            "vendor",
+            records=rows,
             columns=["id", "owner_id", "name", "description", "open", "created_at", "updated_at"],
         )
     finally:
@@ -129,8 +133,11 @@ async def seed(dsn: str, count: int) -> list[str]:
 
 
 async def run(requests: int, concurrency: int) -> None:
-    with tempfile.TemporaryDirectory() as tmp, Postgres(Path(tmp) / "pg", durable=False) as pg, \
-            Redis(Path(tmp) / "redis") as redis:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Postgres(Path(tmp) / "pg", durable=False) as pg,
+        Redis(Path(tmp) / "redis") as redis,
+    ):
         vendors_db, users_db = pg.url_for("venta_vendors"), pg.url_for("venta_users")  # type: ignore[attr-defined]
         for migrations, url in ((VENDOR_MIGRATIONS, vendors_db), (USER_MIGRATIONS, users_db)):
             await upgrade(migrations, url.replace("postgresql://", "postgresql+asyncpg://"))
@@ -138,25 +145,59 @@ async def run(requests: int, concurrency: int) -> None:
         ports = {name: free_port() for name in ("vendors", "users", "identity", "gateway", "baseline")}
         side = {name: free_port() for name in ("vendors", "users")}
         common = {
-            "VENTA_LOG_LEVEL": "WARNING", "VENTA_HOST": "127.0.0.1", "VENTA_DB_POOL_SIZE": str(concurrency),
-            "VENTA_NATS_URL": "nats://127.0.0.1:1", "VENTA_OUTBOX_RELAY_ENABLED": "false",
-            "VENTA_USERS_ADDR": f"127.0.0.1:{ports['users']}", "VENTA_VENDORS_ADDR": f"127.0.0.1:{ports['vendors']}",
+            "VENTA_LOG_LEVEL": "WARNING",
+            "VENTA_HOST": "127.0.0.1",
+            "VENTA_DB_POOL_SIZE": str(concurrency),
+            "VENTA_NATS_URL": "nats://127.0.0.1:1",
+            "VENTA_OUTBOX_RELAY_ENABLED": "false",
+            "VENTA_USERS_ADDR": f"127.0.0.1:{ports['users']}",
+            "VENTA_VENDORS_ADDR": f"127.0.0.1:{ports['vendors']}",
         }
         processes = Processes(Path(tmp))
         try:
             for name, db in (("vendors", vendors_db), ("users", users_db)):
-                processes.start(name, ["-m", "services.cli", "serve", name], {
-                    **common, "VENTA_DATABASE_URL": db, "VENTA_GRPC_PORT": str(ports[name]),
-                    "VENTA_HTTP_PORT": str(side[name])})
+                processes.start(
+                    name,
+                    ["-m", "services.cli", "serve", name],
+                    {
+                        **common,
+                        "VENTA_DATABASE_URL": db,
+                        "VENTA_GRPC_PORT": str(ports[name]),
+                        "VENTA_HTTP_PORT": str(side[name]),
+                    },
+                )
             identity = f"http://127.0.0.1:{ports['identity']}"
-            processes.start("identity", ["-m", "services.cli", "serve", "identity"], {
-                **common, "VENTA_HTTP_PORT": str(ports["identity"]), "VENTA_IDENTITY_ISSUER": identity})
-            processes.start("gateway", ["-m", "services.cli", "serve", "gateway"], {
-                **common, "VENTA_HTTP_PORT": str(ports["gateway"]), "VENTA_REDIS_URL": redis.url,  # type: ignore[attr-defined]
-                "VENTA_AUTH_ISSUER": identity, "VENTA_RATE_LIMIT": "100000000/60 seconds",
-                "VENTA_CACHE_INVALIDATION_EVENTS": "false", "VENTA_LOCATION_ADDR": "127.0.0.1:1"})
-            processes.start("baseline", [__file__, "--serve-baseline", str(ports["baseline"]), "--dsn", vendors_db,
-                                         "--concurrency", str(concurrency)], {})
+            processes.start(
+                "identity",
+                ["-m", "services.cli", "serve", "identity"],
+                {**common, "VENTA_HTTP_PORT": str(ports["identity"]), "VENTA_IDENTITY_ISSUER": identity},
+            )
+            processes.start(
+                "gateway",
+                ["-m", "services.cli", "serve", "gateway"],
+                {
+                    **common,
+                    "VENTA_HTTP_PORT": str(ports["gateway"]),
+                    "VENTA_REDIS_URL": redis.url,  # type: ignore[attr-defined]
+                    "VENTA_AUTH_ISSUER": identity,
+                    "VENTA_RATE_LIMIT": "100000000/60 seconds",
+                    "VENTA_CACHE_INVALIDATION_EVENTS": "false",
+                    "VENTA_LOCATION_ADDR": "127.0.0.1:1",
+                },
+            )
+            processes.start(
+                "baseline",
+                [
+                    __file__,
+                    "--serve-baseline",
+                    str(ports["baseline"]),
+                    "--dsn",
+                    vendors_db,
+                    "--concurrency",
+                    str(concurrency),
+                ],
+                {},
+            )
             for name in ("vendors", "users"):
                 await wait_ready(f"http://127.0.0.1:{side[name]}/health/ready", processes)
             await wait_ready(f"{identity}/health", processes)
@@ -168,8 +209,9 @@ async def run(requests: int, concurrency: int) -> None:
     report(results, requests, concurrency)
 
 
-async def measure_all(ids: list[str], ports: dict[str, int], identity: str, requests: int,
-                      concurrency: int) -> dict[str, dict[str, float]]:
+async def measure_all(
+    ids: list[str], ports: dict[str, int], identity: str, requests: int, concurrency: int
+) -> dict[str, dict[str, float]]:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(limits=limits, timeout=30) as client:
         minted = await client.post(f"{identity}/v1/tokens", json={"user": "bench_user", "ttlSeconds": 3600})
@@ -212,8 +254,10 @@ def report(results: dict[str, dict[str, float]], requests: int, concurrency: int
         print(f"{name:<26}{r['rps']:>10.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}")
     for name in ("gateway, cold (miss)", "gateway, cached (Redis)"):
         r = results[name]
-        print(f"ratio {name.removeprefix('gateway, ').split(' ')[0]}/bare: throughput {r['rps'] / base['rps']:.2f}x, "
-              f"p50 {r['p50_ms'] / base['p50_ms']:.1f}x, p99 {r['p99_ms'] / base['p99_ms']:.1f}x")
+        print(
+            f"ratio {name.removeprefix('gateway, ').split(' ')[0]}/bare: throughput {r['rps'] / base['rps']:.2f}x, "
+            f"p50 {r['p50_ms'] / base['p50_ms']:.1f}x, p99 {r['p99_ms'] / base['p99_ms']:.1f}x"
+        )
 
 
 def main() -> None:

@@ -68,8 +68,14 @@ async def run(requests: int, concurrency: int, vendors: int) -> None:
         url = pg.url_for("venta_vendors")  # type: ignore[attr-defined]
         await upgrade(MIGRATIONS, url.replace("postgresql://", "postgresql+asyncpg://"))
         grpc_port, http_port = free_port(), free_port()
-        env = {**os.environ, "VENTA_DATABASE_URL": url, "VENTA_GRPC_PORT": str(grpc_port),
-               "VENTA_HTTP_PORT": str(http_port), "VENTA_LOG_LEVEL": "WARNING", "VENTA_DB_POOL_SIZE": str(concurrency)}
+        env = {
+            **os.environ,
+            "VENTA_DATABASE_URL": url,
+            "VENTA_GRPC_PORT": str(grpc_port),
+            "VENTA_HTTP_PORT": str(http_port),
+            "VENTA_LOG_LEVEL": "WARNING",
+            "VENTA_DB_POOL_SIZE": str(concurrency),
+        }
         service = subprocess.Popen(  # noqa: ASYNC220 - started once, before anything is measured
             [sys.executable, "-m", "services.cli", "serve", "vendors"], env=env
         )
@@ -77,8 +83,10 @@ async def run(requests: int, concurrency: int, vendors: int) -> None:
             _wait_ready(http_port, service)
             async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
                 stub = vendor_pb2_grpc.VendorServiceStub(channel)
-                ids = [(await stub.CreateVendor(pb.VendorCreateData(name=f"v{i}", user_id=str(uuid.uuid4())))).id
-                       for i in range(vendors)]
+                ids = [
+                    (await stub.CreateVendor(pb.VendorCreateData(name=f"v{i}", user_id=str(uuid.uuid4())))).id
+                    for i in range(vendors)
+                ]
                 pool = await asyncpg.create_pool(url, min_size=concurrency, max_size=concurrency)
                 rng = random.Random(1)
 
@@ -104,8 +112,10 @@ async def run(requests: int, concurrency: int, vendors: int) -> None:
     print(f"{'':<28}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
     for name, r in results.items():
         print(f"{name:<28}{r['rps']:>10.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}")
-    print(f"ratio gRPC/direct: throughput {grpc_r['rps'] / base['rps']:.2f}x, "
-          f"p50 {grpc_r['p50_ms'] / base['p50_ms']:.1f}x, p99 {grpc_r['p99_ms'] / base['p99_ms']:.1f}x")
+    print(
+        f"ratio gRPC/direct: throughput {grpc_r['rps'] / base['rps']:.2f}x, "
+        f"p50 {grpc_r['p50_ms'] / base['p50_ms']:.1f}x, p99 {grpc_r['p99_ms'] / base['p99_ms']:.1f}x"
+    )
 
 
 def main() -> None:

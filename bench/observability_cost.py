@@ -47,29 +47,60 @@ def _clean_environment() -> None:
         del os.environ[name]
 
 
-def start_stack(processes: Processes, name: str, *, dbs: dict[str, str], redis_url: str, concurrency: int,
-                switches: dict[str, str]) -> Stack:
+def start_stack(
+    processes: Processes, name: str, *, dbs: dict[str, str], redis_url: str, concurrency: int, switches: dict[str, str]
+) -> Stack:
     """Vendor and user services, identity provider and gateway, each its own process, with `switches`."""
     ports = {service: free_port() for service in ("vendors", "users", "identity", "gateway")}
     side = {service: free_port() for service in ("vendors", "users")}
     identity = f"http://127.0.0.1:{ports['identity']}"
     common = {
-        **switches, "VENTA_LOG_LEVEL": "WARNING", "VENTA_HOST": "127.0.0.1", "VENTA_DB_POOL_SIZE": str(concurrency),
-        "VENTA_NATS_URL": "nats://127.0.0.1:1", "VENTA_OUTBOX_RELAY_ENABLED": "false",
-        "VENTA_USERS_ADDR": f"127.0.0.1:{ports['users']}", "VENTA_VENDORS_ADDR": f"127.0.0.1:{ports['vendors']}",
+        **switches,
+        "VENTA_LOG_LEVEL": "WARNING",
+        "VENTA_HOST": "127.0.0.1",
+        "VENTA_DB_POOL_SIZE": str(concurrency),
+        "VENTA_NATS_URL": "nats://127.0.0.1:1",
+        "VENTA_OUTBOX_RELAY_ENABLED": "false",
+        "VENTA_USERS_ADDR": f"127.0.0.1:{ports['users']}",
+        "VENTA_VENDORS_ADDR": f"127.0.0.1:{ports['vendors']}",
     }
     for service in ("vendors", "users"):
-        processes.start(f"{name}-{service}", ["-m", "services.cli", "serve", service], {
-            **common, "VENTA_DATABASE_URL": dbs[service], "VENTA_GRPC_PORT": str(ports[service]),
-            "VENTA_HTTP_PORT": str(side[service]), "OTEL_SERVICE_NAME": f"{name}-{service}"})
-    processes.start(f"{name}-identity", ["-m", "services.cli", "serve", "identity"], {
-        **common, "VENTA_HTTP_PORT": str(ports["identity"]), "VENTA_IDENTITY_ISSUER": identity,
-        "VENTA_IDENTITY_KEY_DIR": str(processes.logs / f"{name}-keys"), "OTEL_SERVICE_NAME": f"{name}-identity"})
-    processes.start(f"{name}-gateway", ["-m", "services.cli", "serve", "gateway"], {
-        **common, "VENTA_HTTP_PORT": str(ports["gateway"]), "VENTA_REDIS_URL": redis_url,
-        "VENTA_AUTH_ISSUER": identity, "VENTA_RATE_LIMIT": "100000000/60 seconds",
-        "VENTA_CACHE_INVALIDATION_EVENTS": "false", "VENTA_LOCATION_ADDR": "127.0.0.1:1",
-        "OTEL_SERVICE_NAME": f"{name}-gateway"})
+        processes.start(
+            f"{name}-{service}",
+            ["-m", "services.cli", "serve", service],
+            {
+                **common,
+                "VENTA_DATABASE_URL": dbs[service],
+                "VENTA_GRPC_PORT": str(ports[service]),
+                "VENTA_HTTP_PORT": str(side[service]),
+                "OTEL_SERVICE_NAME": f"{name}-{service}",
+            },
+        )
+    processes.start(
+        f"{name}-identity",
+        ["-m", "services.cli", "serve", "identity"],
+        {
+            **common,
+            "VENTA_HTTP_PORT": str(ports["identity"]),
+            "VENTA_IDENTITY_ISSUER": identity,
+            "VENTA_IDENTITY_KEY_DIR": str(processes.logs / f"{name}-keys"),
+            "OTEL_SERVICE_NAME": f"{name}-identity",
+        },
+    )
+    processes.start(
+        f"{name}-gateway",
+        ["-m", "services.cli", "serve", "gateway"],
+        {
+            **common,
+            "VENTA_HTTP_PORT": str(ports["gateway"]),
+            "VENTA_REDIS_URL": redis_url,
+            "VENTA_AUTH_ISSUER": identity,
+            "VENTA_RATE_LIMIT": "100000000/60 seconds",
+            "VENTA_CACHE_INVALIDATION_EVENTS": "false",
+            "VENTA_LOCATION_ADDR": "127.0.0.1:1",
+            "OTEL_SERVICE_NAME": f"{name}-gateway",
+        },
+    )
     gateway = f"http://127.0.0.1:{ports['gateway']}"
     ready = tuple(f"http://127.0.0.1:{side[s]}/health/ready" for s in ("vendors", "users"))
     return Stack(gateway, identity, (*ready, f"{identity}/health", f"{gateway}/health"))
@@ -77,8 +108,11 @@ def start_stack(processes: Processes, name: str, *, dbs: dict[str, str], redis_u
 
 async def run(requests: int, concurrency: int, rounds: int, sampling_ratio: float, export: bool) -> None:
     _clean_environment()
-    with tempfile.TemporaryDirectory() as tmp, Postgres(Path(tmp) / "pg", durable=False) as pg, \
-            Redis(Path(tmp) / "redis") as redis:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Postgres(Path(tmp) / "pg", durable=False) as pg,
+        Redis(Path(tmp) / "redis") as redis,
+    ):
         dbs = {"vendors": pg.url_for("venta_vendors"), "users": pg.url_for("venta_users")}  # type: ignore[attr-defined]
         for migrations, url in ((VENDOR_MIGRATIONS, dbs["vendors"]), (USER_MIGRATIONS, dbs["users"])):
             await upgrade(migrations, url.replace("postgresql://", "postgresql+asyncpg://"))
@@ -87,16 +121,27 @@ async def run(requests: int, concurrency: int, rounds: int, sampling_ratio: floa
         sink = free_port()
         processes.start("otlp-sink", ["-m", "services.kit.testing.otlp", "--port", str(sink)], {})
         switches = {
-            "on": {**({"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink}"} if export else {}),
-                   "OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": str(sampling_ratio),
-                   "VENTA_METRICS_ENABLED": "true"},
+            "on": {
+                **({"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink}"} if export else {}),
+                "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+                "OTEL_TRACES_SAMPLER_ARG": str(sampling_ratio),
+                "VENTA_METRICS_ENABLED": "true",
+            },
             "off": {"OTEL_SDK_DISABLED": "true", "VENTA_METRICS_ENABLED": "false"},
         }
         base_redis = redis.url.rsplit("/", 1)[0]  # type: ignore[attr-defined]
         try:
-            stacks = {name: start_stack(processes, name, dbs=dbs, redis_url=f"{base_redis}/{n + 1}",
-                                      concurrency=concurrency, switches=switches[name])
-                    for n, name in enumerate(STACKS)}
+            stacks = {
+                name: start_stack(
+                    processes,
+                    name,
+                    dbs=dbs,
+                    redis_url=f"{base_redis}/{n + 1}",
+                    concurrency=concurrency,
+                    switches=switches[name],
+                )
+                for n, name in enumerate(STACKS)
+            }
             try:
                 for stack in stacks.values():
                     for url in stack.ready:
@@ -109,12 +154,19 @@ async def run(requests: int, concurrency: int, rounds: int, sampling_ratio: floa
         finally:
             processes.stop()
         exported = (Path(tmp) / "otlp-sink.log").read_text().strip() or "received ? spans"
-    report(results, requests, concurrency, rounds, f"sampling {sampling_ratio:g}, {'OTLP' if export else 'no'} export",
-           exported)
+    report(
+        results,
+        requests,
+        concurrency,
+        rounds,
+        f"sampling {sampling_ratio:g}, {'OTLP' if export else 'no'} export",
+        exported,
+    )
 
 
-async def measure_stacks(stacks: dict[str, Stack], ids: list[str], requests: int, concurrency: int,
-                         rounds: int) -> dict[str, list[dict[str, float]]]:
+async def measure_stacks(
+    stacks: dict[str, Stack], ids: list[str], requests: int, concurrency: int, rounds: int
+) -> dict[str, list[dict[str, float]]]:
     limits = httpx.Limits(max_connections=2 * concurrency, max_keepalive_connections=2 * concurrency)
     hot, cold = ids[:100], iter(ids[100:])
     rng = random.Random(1)
@@ -132,17 +184,20 @@ async def measure_stacks(stacks: dict[str, Stack], ids: list[str], requests: int
                 raise SystemExit(f"{url}: {response.status_code} {response.text[:300]}")
 
         for name in STACKS:  # warm up: connections, JWKS, the hot set into each platform's cache
-            await measure(lambda i, n=name: get(n, hot[i % len(hot)]), requests=min(400, max(requests, 200)),
-                          concurrency=concurrency)
+            await measure(
+                lambda i, n=name: get(n, hot[i % len(hot)]),
+                requests=min(400, max(requests, 200)),
+                concurrency=concurrency,
+            )
         for round_ in range(rounds):
             for name in STACKS if round_ % 2 == 0 else tuple(reversed(STACKS)):  # alternate who goes first
                 fresh = [next(cold) for _ in range(requests)]  # each id once per platform: a miss every time
                 results.setdefault(f"{name}, cold (miss)", []).append(
-                    await measure(lambda i, n=name, f=fresh: get(n, f[i]), requests=requests,
-                                  concurrency=concurrency))
+                    await measure(lambda i, n=name, f=fresh: get(n, f[i]), requests=requests, concurrency=concurrency)
+                )
                 results.setdefault(f"{name}, cached (Redis)", []).append(
-                    await measure(lambda i, n=name: get(n, rng.choice(hot)), requests=requests,
-                                  concurrency=concurrency))
+                    await measure(lambda i, n=name: get(n, rng.choice(hot)), requests=requests, concurrency=concurrency)
+                )
     return results
 
 
@@ -150,11 +205,19 @@ def _median(rows: list[dict[str, float]]) -> dict[str, float]:
     return {key: statistics.median(row[key] for row in rows) for key in rows[0]}
 
 
-def report(results: dict[str, list[dict[str, float]]], requests: int, concurrency: int, rounds: int,
-           tracing: str, exported: str) -> None:
+def report(
+    results: dict[str, list[dict[str, float]]],
+    requests: int,
+    concurrency: int,
+    rounds: int,
+    tracing: str,
+    exported: str,
+) -> None:
     medians = {name: _median(rows) for name, rows in results.items()}
-    print(f"GET /v1/vendors/{{id}}, tracing+metrics on ({tracing}) vs off: "
-          f"median of {rounds} round(s) x {requests} requests per row, concurrency {concurrency}")
+    print(
+        f"GET /v1/vendors/{{id}}, tracing+metrics on ({tracing}) vs off: "
+        f"median of {rounds} round(s) x {requests} requests per row, concurrency {concurrency}"
+    )
     print(f"{'':<22}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
     for path in ("cold (miss)", "cached (Redis)"):
         for name in STACKS:
@@ -163,8 +226,10 @@ def report(results: dict[str, list[dict[str, float]]], requests: int, concurrenc
     print(f"collector: {exported}")
     for path in ("cold (miss)", "cached (Redis)"):
         on, off = medians[f"on, {path}"], medians[f"off, {path}"]
-        print(f"ratio on/off {path.split(' ')[0]}: throughput {on['rps'] / off['rps']:.2f}x, "
-              f"p50 {on['p50_ms'] / off['p50_ms']:.2f}x, p99 {on['p99_ms'] / off['p99_ms']:.2f}x")
+        print(
+            f"ratio on/off {path.split(' ')[0]}: throughput {on['rps'] / off['rps']:.2f}x, "
+            f"p50 {on['p50_ms'] / off['p50_ms']:.2f}x, p99 {on['p99_ms'] / off['p99_ms']:.2f}x"
+        )
 
 
 def main() -> None:

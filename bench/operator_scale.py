@@ -47,8 +47,12 @@ class WideServiceRangeCluster(KwokCluster):
 
 
 def platform(name: str, namespace: str) -> dict[str, Any]:
-    return {"apiVersion": "venta.io/v1alpha1", "kind": "VentaPlatform",
-            "metadata": {"name": name, "namespace": namespace}, "spec": {"version": "1.0.0"}}
+    return {
+        "apiVersion": "venta.io/v1alpha1",
+        "kind": "VentaPlatform",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"version": "1.0.0"},
+    }
 
 
 def time_to_ready(kubectl: Kubectl, namespace: str, names: list[str], timeout: float = 900) -> list[float]:
@@ -105,8 +109,9 @@ def main(n: int = 50) -> None:
         release = install_chart(cluster, kubectl, volumes=2 * (n + 1) + 4)
         kubeconfig = service_account_kubeconfig(kubectl, release, work / "kubeconfig")
         defaults = OperatorConfig()
-        operator = OperatorProcess(kubeconfig, work / "operator.log",
-                                   settings={"VENTA_OPERATOR_DRIFT_INTERVAL_S": str(DRIFT_S)})
+        operator = OperatorProcess(
+            kubeconfig, work / "operator.log", settings={"VENTA_OPERATOR_DRIFT_INTERVAL_S": str(DRIFT_S)}
+        )
         operator.start()
         try:
             kubectl("create", "namespace", "bench-one")
@@ -129,17 +134,23 @@ def main(n: int = 50) -> None:
 
     reads = sum(v for verb, v in requests.items() if verb in ("list", "get", "discover"))
     writes = sum(v for verb, v in requests.items() if verb in ("apply", "create", "delete"))
-    print(f"Venta operator on KWOK (Kubernetes {tools.kube_version}, 12 fake nodes); operator settings: "
-          f"{defaults.workers} workers, retry {defaults.retry_delay_s:g} s, drift pass every {DRIFT_S:g} s")
+    print(
+        f"Venta operator on KWOK (Kubernetes {tools.kube_version}, 12 fake nodes); operator settings: "
+        f"{defaults.workers} workers, retry {defaults.retry_delay_s:g} s, drift pass every {DRIFT_S:g} s"
+    )
     print(f"apply -> Ready, 1 platform:                 {one:6.1f} s")
-    print(f"apply -> Ready, {n} platforms: first       {many[0]:6.1f} s, median {statistics.median(many):6.1f} s, "
-          f"all {many[-1]:6.1f} s")
+    print(
+        f"apply -> Ready, {n} platforms: first       {many[0]:6.1f} s, median {statistics.median(many):6.1f} s, "
+        f"all {many[-1]:6.1f} s"
+    )
     print(f"  ratio all-{n} / one:                      {many[-1] / one:6.2f}x  (linear would be {n}x)")
     by_verb = ", ".join(f"{verb} {count:.0f}" for verb, count in sorted(requests.items()) if count)
     print(f"no-op reconcile of one platform:            {reads:.0f} reads ({by_verb}), {writes:.0f} writes")
     print(f"drift passes over {n + 1} converged platforms: {passes:.0f} passes, {writes_during:.0f} writes")
-    print(f"operator memory (RSS) with {n + 1} platforms:  {rss / 2**20:6.1f} MiB "
-          f"({rss / 2**20 / (n + 1):.2f} MiB per platform, upper bound)")
+    print(
+        f"operator memory (RSS) with {n + 1} platforms:  {rss / 2**20:6.1f} MiB "
+        f"({rss / 2**20 / (n + 1):.2f} MiB per platform, upper bound)"
+    )
     print(f"operator CPU for the whole run:             {cpu:6.1f} s")
 
 

@@ -86,8 +86,15 @@ async def request_loop(platform: Platform, seconds: float, *, during: str | None
             await asyncio.sleep(seconds)
         else:
             await asyncio.sleep(3)
-            await asyncio.to_thread(platform.kubectl, "patch", "vp", platform.name, "--type=merge",
-                                    "-p", json.dumps({"spec": {"version": during}}))
+            await asyncio.to_thread(
+                platform.kubectl,
+                "patch",
+                "vp",
+                platform.name,
+                "--type=merge",
+                "-p",
+                json.dumps({"spec": {"version": during}}),
+            )
 
             def rolled() -> bool:
                 status = platform.resource().get("status") or {}
@@ -111,8 +118,14 @@ def main() -> None:
         path = Path(work) / "platform.yaml"
         example(images, path)
         node.control_plane.create_persistent_volumes(4, capacity="5Gi", prefix="venta")
-        helm = ["--set", f"image.repository={images.repository}", "--set", f"image.tag={TAG}",
-                "--set", "image.pullPolicy=Never"]
+        helm = [
+            "--set",
+            f"image.repository={images.repository}",
+            "--set",
+            f"image.tag={TAG}",
+            "--set",
+            "image.pullPolicy=Never",
+        ]
         installer = Installer(node, helm, path)
         platform = Platform(node, "venta")
         began = time.monotonic()
@@ -122,19 +135,38 @@ def main() -> None:
         rest, rest_s = asyncio.run(request_loop(platform, args.loop_seconds))
         rolling, rolling_s = asyncio.run(request_loop(platform, 0, during=NEXT_TAG))
     rows = [
-        ("apply -> Ready (helm install .. Ready=True)", f"{ready_s:.1f} s",
-         f"./venta up -> ready: {local_s:.1f} s", f"{ready_s / local_s:.2f}x"),
+        (
+            "apply -> Ready (helm install .. Ready=True)",
+            f"{ready_s:.1f} s",
+            f"./venta up -> ready: {local_s:.1f} s",
+            f"{ready_s / local_s:.2f}x",
+        ),
         ("  of which", ", ".join(f"{k}: {v} s" for k, v in installer.timings.items()), "", ""),
-        ("rollout to a new version", f"{rolling_s:.1f} s, {rolling.failed_total} failed of "
-         f"{len(rolling.acknowledged) + rolling.reads + rolling.failed_total} requests", "", ""),
-        ("request p50 during rollout", f"{percentile(rolling.latencies, 50) * 1000:.1f} ms",
-         f"at rest: {percentile(rest.latencies, 50) * 1000:.1f} ms",
-         f"{percentile(rolling.latencies, 50) / percentile(rest.latencies, 50):.2f}x"),
-        ("request p99 during rollout", f"{percentile(rolling.latencies, 99) * 1000:.1f} ms",
-         f"at rest: {percentile(rest.latencies, 99) * 1000:.1f} ms",
-         f"{percentile(rolling.latencies, 99) / percentile(rest.latencies, 99):.2f}x"),
-        ("requests/s", f"{len(rolling.latencies) / rolling_s:.1f} during rollout",
-         f"at rest: {len(rest.latencies) / rest_s:.1f}", ""),
+        (
+            "rollout to a new version",
+            f"{rolling_s:.1f} s, {rolling.failed_total} failed of "
+            f"{len(rolling.acknowledged) + rolling.reads + rolling.failed_total} requests",
+            "",
+            "",
+        ),
+        (
+            "request p50 during rollout",
+            f"{percentile(rolling.latencies, 50) * 1000:.1f} ms",
+            f"at rest: {percentile(rest.latencies, 50) * 1000:.1f} ms",
+            f"{percentile(rolling.latencies, 50) / percentile(rest.latencies, 50):.2f}x",
+        ),
+        (
+            "request p99 during rollout",
+            f"{percentile(rolling.latencies, 99) * 1000:.1f} ms",
+            f"at rest: {percentile(rest.latencies, 99) * 1000:.1f} ms",
+            f"{percentile(rolling.latencies, 99) / percentile(rest.latencies, 99):.2f}x",
+        ),
+        (
+            "requests/s",
+            f"{len(rolling.latencies) / rolling_s:.1f} during rollout",
+            f"at rest: {len(rest.latencies) / rest_s:.1f}",
+            "",
+        ),
     ]
     width = max(len(r[0]) for r in rows)
     print(f"\nreal node (1 platform), {time.strftime('%Y-%m-%d %H:%M')}; one client, sequential create+read:")

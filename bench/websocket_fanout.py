@@ -33,8 +33,10 @@ import socketio
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE_LAT, BASE_LONG, STEP = 10.0, 20.0, 1e-5
-VIEWPORT = {"swLocation": {"lat": BASE_LAT - 1, "long": BASE_LONG - 1},
-            "neLocation": {"lat": BASE_LAT + 1, "long": BASE_LONG + 1}}
+VIEWPORT = {
+    "swLocation": {"lat": BASE_LAT - 1, "long": BASE_LONG - 1},
+    "neLocation": {"lat": BASE_LAT + 1, "long": BASE_LONG + 1},
+}
 
 
 # ---- the baseline: python-socketio alone -----------------------------------------------------------------------------
@@ -48,13 +50,21 @@ def serve_baseline(port: int) -> None:
     @sio.on("updateUserLocation", namespace="/user")  # type: ignore[untyped-decorator]
     async def watch(sid: str, data: Any) -> None:
         await sio.enter_room(sid, "bench-vendor", namespace="/user")
-        await sio.emit("vendor_channels", [{"id": "bench-vendor", "location": {"lat": BASE_LAT, "long": BASE_LONG}}],
-                       to=sid, namespace="/user")
+        await sio.emit(
+            "vendor_channels",
+            [{"id": "bench-vendor", "location": {"lat": BASE_LAT, "long": BASE_LONG}}],
+            to=sid,
+            namespace="/user",
+        )
 
     @sio.on("updateVendorLocation", namespace="/vendor")  # type: ignore[untyped-decorator]
     async def move(sid: str, data: Any) -> None:
-        await sio.emit("vendor_sync", {"id": "bench-vendor", "location": {"lat": data["lat"], "long": data["long"]}},
-                       room="bench-vendor", namespace="/user")
+        await sio.emit(
+            "vendor_sync",
+            {"id": "bench-vendor", "location": {"lat": data["lat"], "long": data["long"]}},
+            room="bench-vendor",
+            namespace="/user",
+        )
 
     @sio.on("connect", namespace="/user")  # type: ignore[untyped-decorator]
     async def connect_user(sid: str, environ: Any, auth: Any = None) -> None:
@@ -97,8 +107,13 @@ class Watchers:
                 if data:
                     joined.set()
 
-            await client.connect(url, namespaces=["/user"], transports=["websocket"],
-                                 auth={"token": token} if token else None, wait_timeout=30)
+            await client.connect(
+                url,
+                namespaces=["/user"],
+                transports=["websocket"],
+                auth={"token": token} if token else None,
+                wait_timeout=30,
+            )
             await client.emit("updateUserLocation", VIEWPORT, namespace="/user")
             await asyncio.wait_for(joined.wait(), 30)
             self.clients.append(client)
@@ -110,14 +125,32 @@ class Watchers:
         await asyncio.gather(*(c.disconnect() for c in self.clients), return_exceptions=True)
 
 
-async def run_round(name: str, url: str, *, watchers: int, updates: int, rate: float, user_token: str | None,
-                    vendor_token: str | None, vendor_id: str) -> dict[str, float]:
+async def run_round(
+    name: str,
+    url: str,
+    *,
+    watchers: int,
+    updates: int,
+    rate: float,
+    user_token: str | None,
+    vendor_token: str | None,
+    vendor_id: str,
+) -> dict[str, float]:
     vendor = socketio.AsyncClient(reconnection=False)
-    await vendor.connect(url, namespaces=["/vendor"], transports=["websocket"],
-                         auth={"token": vendor_token} if vendor_token else None, wait_timeout=30)
+    await vendor.connect(
+        url,
+        namespaces=["/vendor"],
+        transports=["websocket"],
+        auth={"token": vendor_token} if vendor_token else None,
+        wait_timeout=30,
+    )
     # the vendor is on the map before anyone looks, so every watcher's viewport finds it
-    await vendor.call("updateVendorLocation", {"vendorId": vendor_id, "lat": BASE_LAT, "long": BASE_LONG},
-                      namespace="/vendor", timeout=10)
+    await vendor.call(
+        "updateVendorLocation",
+        {"vendorId": vendor_id, "lat": BASE_LAT, "long": BASE_LONG},
+        namespace="/vendor",
+        timeout=10,
+    )
     audience = Watchers()
     connect_started = time.perf_counter()
     try:
@@ -133,8 +166,11 @@ async def run_round(name: str, url: str, *, watchers: int, updates: int, rate: f
         due = started + (step - 1) / rate
         await asyncio.sleep(max(0.0, due - time.perf_counter()))
         audience.sent[step] = time.perf_counter()
-        await vendor.emit("updateVendorLocation", {"vendorId": vendor_id, "lat": BASE_LAT + step * STEP,
-                                                   "long": BASE_LONG}, namespace="/vendor")
+        await vendor.emit(
+            "updateVendorLocation",
+            {"vendorId": vendor_id, "lat": BASE_LAT + step * STEP, "long": BASE_LONG},
+            namespace="/vendor",
+        )
     expected = watchers * updates
     with contextlib.suppress(TimeoutError):  # what did not arrive within a minute is reported as missing
         await asyncio.wait_for(audience.all_in.wait(), 60)
@@ -142,11 +178,19 @@ async def run_round(name: str, url: str, *, watchers: int, updates: int, rate: f
     await audience.close()
     cuts = statistics.quantiles(audience.latencies, n=100) if len(audience.latencies) > 1 else [0.0] * 99
     elapsed = max(audience.last_at - started, 1e-9)
-    result = {"delivered": len(audience.latencies), "expected": expected, "per_s": len(audience.latencies) / elapsed,
-              "p50_ms": cuts[49] * 1000, "p99_ms": cuts[98] * 1000, "connect_s": connect_s}
-    print(f"  {name:<22} delivered {result['delivered']}/{expected}  {result['per_s']:9.0f}/s  "
-          f"p50 {result['p50_ms']:7.1f} ms  p99 {result['p99_ms']:7.1f} ms  (connecting {watchers}: {connect_s:.1f} s)",
-          flush=True)
+    result = {
+        "delivered": len(audience.latencies),
+        "expected": expected,
+        "per_s": len(audience.latencies) / elapsed,
+        "p50_ms": cuts[49] * 1000,
+        "p99_ms": cuts[98] * 1000,
+        "connect_s": connect_s,
+    }
+    print(
+        f"  {name:<22} delivered {result['delivered']}/{expected}  {result['per_s']:9.0f}/s  "
+        f"p50 {result['p50_ms']:7.1f} ms  p99 {result['p99_ms']:7.1f} ms  (connecting {watchers}: {connect_s:.1f} s)",
+        flush=True,
+    )
     return result
 
 
@@ -156,14 +200,18 @@ async def accounts(identity_url: str, users_addr: str, vendors_addr: str) -> tup
     from services.contracts.venta.vendor.v1 import vendor_pb2, vendor_pb2_grpc
 
     async with httpx.AsyncClient() as client:
-        tokens = [(await client.post(f"{identity_url}/v1/tokens", json={"user": who})).json()["token"]
-                  for who in ("user_bench_watcher", "user_bench_vendor")]
+        tokens = [
+            (await client.post(f"{identity_url}/v1/tokens", json={"user": who})).json()["token"]
+            for who in ("user_bench_watcher", "user_bench_vendor")
+        ]
     async with grpc.aio.insecure_channel(users_addr) as channel:
         owner = await user_pb2_grpc.UserServiceStub(channel).GetUserByClerkId(
-            user_pb2.GetUserByClerkIdRequest(clerk_id="user_bench_vendor"))
+            user_pb2.GetUserByClerkIdRequest(clerk_id="user_bench_vendor")
+        )
     async with grpc.aio.insecure_channel(vendors_addr) as channel:
         created = await vendor_pb2_grpc.VendorServiceStub(channel).CreateVendor(
-            vendor_pb2.VendorCreateData(name="Bench Truck", user_id=owner.id))
+            vendor_pb2.VendorCreateData(name="Bench Truck", user_id=owner.id)
+        )
     return tokens[0], tokens[1], str(created.id)
 
 
@@ -182,8 +230,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--watchers", type=int, default=1000)
     parser.add_argument("--updates", type=int, default=100)
-    parser.add_argument("--rate", type=float, default=4.0,
-                        help="vendor location updates per second (x watchers = deliveries per second asked for)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=4.0,
+        help="vendor location updates per second (x watchers = deliveries per second asked for)",
+    )
     parser.add_argument("--port-offset", type=int, default=7000)
     parser.add_argument("--serve-baseline", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -201,8 +253,9 @@ def main() -> None:
     os.environ["VENTA_VENDOR_LOCATION_LIMIT"] = "10000"  # the bench, not the abuse limit, sets the pace
     os.environ["VENTA_LOG_LEVEL"] = "WARNING"
     data_dir = Path(tempfile.mkdtemp(prefix="venta-bench-ws-"))
-    platform = LocalPlatform(data_dir=data_dir, only=["users", "vendors", "location", "identity", "websocket"],
-                             port_offset=args.port_offset)
+    platform = LocalPlatform(
+        data_dir=data_dir, only=["users", "vendors", "location", "identity", "websocket"], port_offset=args.port_offset
+    )
     baseline_port = free_port()
     baseline = subprocess.Popen([sys.executable, __file__, "--serve-baseline", str(baseline_port)], cwd=ROOT)
     try:
@@ -213,24 +266,45 @@ def main() -> None:
             return f"127.0.0.1:{SERVICES[name].http_port + args.port_offset}"
 
         async def measure() -> dict[str, dict[str, float]]:
-            grpc_addr = {n: f"127.0.0.1:{SERVICES[n].grpc_port + args.port_offset}"  # type: ignore[operator]
-                         for n in ("users", "vendors")}
-            user_token, vendor_token, vendor_id = await accounts(f"http://{url('identity')}", grpc_addr["users"],
-                                                                 grpc_addr["vendors"])
-            print(f"\n{args.watchers} watchers, {args.updates} updates at {args.rate:.0f}/s "
-                  f"({args.watchers * args.updates} deliveries per round)", flush=True)
+            grpc_addr = {
+                n: f"127.0.0.1:{SERVICES[n].grpc_port + args.port_offset}"  # type: ignore[operator]
+                for n in ("users", "vendors")
+            }
+            user_token, vendor_token, vendor_id = await accounts(
+                f"http://{url('identity')}", grpc_addr["users"], grpc_addr["vendors"]
+            )
+            print(
+                f"\n{args.watchers} watchers, {args.updates} updates at {args.rate:.0f}/s "
+                f"({args.watchers * args.updates} deliveries per round)",
+                flush=True,
+            )
             common = {"watchers": args.watchers, "updates": args.updates, "rate": args.rate}
-            bare = await run_round("bare python-socketio", f"http://127.0.0.1:{baseline_port}", user_token=None,
-                                   vendor_token=None, vendor_id="bench-vendor", **common)
-            venta = await run_round("venta websocket", f"http://{url('websocket')}", user_token=user_token,
-                                    vendor_token=vendor_token, vendor_id=vendor_id, **common)
+            bare = await run_round(
+                "bare python-socketio",
+                f"http://127.0.0.1:{baseline_port}",
+                user_token=None,
+                vendor_token=None,
+                vendor_id="bench-vendor",
+                **common,
+            )
+            venta = await run_round(
+                "venta websocket",
+                f"http://{url('websocket')}",
+                user_token=user_token,
+                vendor_token=vendor_token,
+                vendor_id=vendor_id,
+                **common,
+            )
             return {"bare": bare, "venta": venta}
 
         results = asyncio.run(measure())
         bare, venta = results["bare"], results["venta"]
-        print(f"\nratio venta/bare: deliveries/s {venta['per_s'] / bare['per_s']:.2f}x, "
-              f"p50 latency {venta['p50_ms'] / max(bare['p50_ms'], 1e-9):.2f}x, "
-              f"p99 latency {venta['p99_ms'] / max(bare['p99_ms'], 1e-9):.2f}x", flush=True)
+        print(
+            f"\nratio venta/bare: deliveries/s {venta['per_s'] / bare['per_s']:.2f}x, "
+            f"p50 latency {venta['p50_ms'] / max(bare['p50_ms'], 1e-9):.2f}x, "
+            f"p99 latency {venta['p99_ms'] / max(bare['p99_ms'], 1e-9):.2f}x",
+            flush=True,
+        )
     finally:
         baseline.terminate()
         baseline.wait(10)

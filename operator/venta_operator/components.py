@@ -56,12 +56,28 @@ def _serve(name: str) -> tuple[str, ...]:
 USERS = Component("users", "users", _serve("users"), 9000, 5000, "venta_users", needs=frozenset({DB}))
 LOCATION = Component("location", "location", _serve("location"), 9001, 5001, "venta_location", needs=frozenset({DB}))
 VENDORS = Component("vendors", "vendors", _serve("vendors"), 9005, 5005, "venta_vendors", needs=frozenset({DB}))
-GATEWAY = Component("gateway", "gateway", _serve("gateway"), 5002, public=True, default_replicas=2,
-                    needs=frozenset({REDIS, ALGOLIA, CLERK, REVENUECAT, SEARCH_DB, UPLOADS}))
-WEBSOCKET = Component("websocket", "websocket", _serve("websocket"), 5004, public=True, default_replicas=2,
-                      sticky=True, needs=frozenset({REDIS}))
-SEARCH_SYNC = Component("searchSync", "search-sync", _serve("search-sync"), 5006, database="venta_search",
-                        needs=frozenset({DB, ALGOLIA}))
+GATEWAY = Component(
+    "gateway",
+    "gateway",
+    _serve("gateway"),
+    5002,
+    public=True,
+    default_replicas=2,
+    needs=frozenset({REDIS, ALGOLIA, CLERK, REVENUECAT, SEARCH_DB, UPLOADS}),
+)
+WEBSOCKET = Component(
+    "websocket",
+    "websocket",
+    _serve("websocket"),
+    5004,
+    public=True,
+    default_replicas=2,
+    sticky=True,
+    needs=frozenset({REDIS}),
+)
+SEARCH_SYNC = Component(
+    "searchSync", "search-sync", _serve("search-sync"), 5006, database="venta_search", needs=frozenset({DB, ALGOLIA})
+)
 # Only in identity mode "local": a small token issuer serving a JWKS, so the gateway verifies tokens one way.
 IDENTITY = Component("identity", "identity", _serve("identity"), 5010, needs=frozenset({SIGNING_KEYS}))
 

@@ -28,7 +28,8 @@ class OperatorConfig(BaseSettings):
     metrics_port: int = Field(default=8080, ge=0, le=65535, description="0 disables the /metrics endpoint")
     dashboards_dir: Path | None = Field(default=None, description="Grafana dashboards (*.json) given to platforms")
     alert_rules_file: Path | None = Field(
-        default=None, description="Prometheus rule file whose groups become every platform's PrometheusRule")
+        default=None, description="Prometheus rule file whose groups become every platform's PrometheusRule"
+    )
 
 
 def load_dashboards(directory: Path | None) -> dict[str, str]:

@@ -33,12 +33,14 @@ use_platform_format()  # `kopf run` configured logging before importing this mod
 
 
 @kopf.on.startup()
-async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo,
-                    logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any) -> None:
+async def configure(
+    settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any
+) -> None:
     settings.queueing.worker_limit = CONFIG.workers
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=STORAGE_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=STORAGE_PREFIX, key="last-handled-configuration")
+        prefix=STORAGE_PREFIX, key="last-handled-configuration"
+    )
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     settings.scanning.disabled = True  # the CRD is installed before the operator: no cluster-wide CRD watch (RBAC)
@@ -47,9 +49,13 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo,
     memo.reconciler = Reconciler(memo.kube, dashboards=dashboards, alert_rules=alert_rules)
     if CONFIG.metrics_port:
         serve(CONFIG.metrics_port)
-    logger.info("venta operator ready: %d workers, drift pass every %ss, %d dashboards, %d alert rules",
-                CONFIG.workers, CONFIG.drift_interval_s, len(dashboards),
-                sum(len(group["rules"]) for group in alert_rules))
+    logger.info(
+        "venta operator ready: %d workers, drift pass every %ss, %d dashboards, %d alert rules",
+        CONFIG.workers,
+        CONFIG.drift_interval_s,
+        len(dashboards),
+        sum(len(group["rules"]) for group in alert_rules),
+    )
 
 
 @kopf.on.cleanup()
@@ -61,8 +67,7 @@ async def close(memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.resume(*RESOURCE)
 @kopf.on.update(*RESOURCE)
 @kopf.on.create(*RESOURCE)
-async def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, reason: str, retry: int,
-                    **_: Any) -> None:
+async def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, reason: str, retry: int, **_: Any) -> None:
     await on_change(str(reason), body, patch, memo, retry)
 
 
@@ -112,10 +117,20 @@ async def _pass(trigger: str, body: kopf.Body, patch: kopf.Patch, memo: kopf.Mem
     async with lock:
         with request_scope():
             outcome = await _measured_pass(trigger, body, patch, memo)
-            log.info("%s pass: stage %s, %d writes, %s", trigger, outcome.stage, len(outcome.writes),
-                     "ready" if outcome.ready else outcome.message or "not ready",
-                     extra={"k8s_ref": kopf.build_object_reference(body), "trigger": trigger,
-                            "stage": outcome.stage, "writes": len(outcome.writes), "ready": outcome.ready})
+            log.info(
+                "%s pass: stage %s, %d writes, %s",
+                trigger,
+                outcome.stage,
+                len(outcome.writes),
+                "ready" if outcome.ready else outcome.message or "not ready",
+                extra={
+                    "k8s_ref": kopf.build_object_reference(body),
+                    "trigger": trigger,
+                    "stage": outcome.stage,
+                    "writes": len(outcome.writes),
+                    "ready": outcome.ready,
+                },
+            )
     return outcome
 
 
@@ -142,11 +157,13 @@ async def _measured_pass(trigger: str, body: kopf.Body, patch: kopf.Patch, memo:
 
 def _fail(body: kopf.Body, patch: kopf.Patch, raw: dict[str, Any], reason: str, message: str) -> None:
     RECONCILE_FAILURES.labels(reason=reason).inc()
-    log.warning("pass failed (%s): %s", reason, message,
-                extra={"k8s_ref": kopf.build_object_reference(body), "reason": reason})
+    log.warning(
+        "pass failed (%s): %s", reason, message, extra={"k8s_ref": kopf.build_object_reference(body), "reason": reason}
+    )
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     generation = int(raw["metadata"].get("generation", 1))
-    for key, value in status_patch(failure_status(raw["status"], generation, now, reason, message),
-                                   raw["status"]).items():
+    for key, value in status_patch(
+        failure_status(raw["status"], generation, now, reason, message), raw["status"]
+    ).items():
         patch.status[key] = value
     kopf.event(body, type="Warning", reason=reason, message=message[:1024])

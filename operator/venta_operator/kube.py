@@ -94,21 +94,35 @@ class ApiServer:
             aio_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         else:
             await aio_config.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration)
+                config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration
+            )
         return cls(aio_client.ApiClient(configuration=configuration))
 
     async def close(self) -> None:
         await self._api.close()  # type: ignore[no-untyped-call]
 
-    async def _request(self, verb: str, kind: str, method: str, path: str, *,
-                       query: list[tuple[str, str]] | None = None, body: Obj | None = None,
-                       content_type: str = "application/json") -> Obj | None:
+    async def _request(
+        self,
+        verb: str,
+        kind: str,
+        method: str,
+        path: str,
+        *,
+        query: list[tuple[str, str]] | None = None,
+        body: Obj | None = None,
+        content_type: str = "application/json",
+    ) -> Obj | None:
         API_REQUESTS.labels(verb=verb, kind=kind).inc()
         headers = {"Accept": "application/json", "Content-Type": content_type}
         try:
             method, url, headers, data, _ = await self._api.param_serialize(
-                method=method, resource_path=path, query_params=query or [], header_params=headers, body=body,
-                auth_settings=["BearerToken"])
+                method=method,
+                resource_path=path,
+                query_params=query or [],
+                header_params=headers,
+                body=body,
+                auth_settings=["BearerToken"],
+            )
             response = await self._api.call_api(method, url, header_params=headers, body=data)
             raw: bytes = await response.read()  # type: ignore[no-untyped-call]
         except aio_client.ApiException as exc:
@@ -126,8 +140,9 @@ class ApiServer:
         return json.loads(raw) if raw else {}
 
     async def list(self, kind: str, namespace: str, selector: str) -> list[Obj]:
-        result = await self._request("list", kind, "GET", KINDS[kind].path(namespace),
-                                     query=[("labelSelector", selector)])
+        result = await self._request(
+            "list", kind, "GET", KINDS[kind].path(namespace), query=[("labelSelector", selector)]
+        )
         if result is None:  # the kind is not served (an optional CRD went away)
             return []
         items: list[Obj] = result.get("items", [])
@@ -143,9 +158,14 @@ class ApiServer:
     async def apply(self, manifest: Obj) -> Obj:
         kind, meta = manifest["kind"], manifest["metadata"]
         result = await self._request(
-            "apply", kind, "PATCH", KINDS[kind].path(meta["namespace"], meta["name"]),
-            query=[("fieldManager", FIELD_MANAGER), ("force", "true")], body=manifest,
-            content_type="application/apply-patch+yaml")
+            "apply",
+            kind,
+            "PATCH",
+            KINDS[kind].path(meta["namespace"], meta["name"]),
+            query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
+            body=manifest,
+            content_type="application/apply-patch+yaml",
+        )
         if result is None:
             raise KubeError(404, f"{kind} {meta['name']}: namespace or kind not found")
         return result
@@ -153,16 +173,27 @@ class ApiServer:
     async def create(self, manifest: Obj) -> Obj | None:
         kind, meta = manifest["kind"], manifest["metadata"]
         try:
-            return await self._request("create", kind, "POST", KINDS[kind].path(meta["namespace"]),
-                                       query=[("fieldManager", FIELD_MANAGER)], body=manifest)
+            return await self._request(
+                "create",
+                kind,
+                "POST",
+                KINDS[kind].path(meta["namespace"]),
+                query=[("fieldManager", FIELD_MANAGER)],
+                body=manifest,
+            )
         except KubeError as exc:
             if exc.status == 409:
                 return None
             raise
 
     async def delete(self, kind: str, namespace: str, name: str) -> None:
-        await self._request("delete", kind, "DELETE", KINDS[kind].path(namespace, name),
-                            body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"})
+        await self._request(
+            "delete",
+            kind,
+            "DELETE",
+            KINDS[kind].path(namespace, name),
+            body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"},
+        )
 
     async def served_kinds(self, api_version: str) -> frozenset[str]:
         result = await self._request("discover", api_version, "GET", f"/apis/{api_version}")

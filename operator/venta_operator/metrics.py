@@ -16,7 +16,9 @@ RECONCILE_FAILURES = Counter(
     "venta_operator_reconcile_failures_total", "Reconcile passes that ended in an error, by reason", ["reason"]
 )
 RECONCILE_DURATION = Histogram(
-    "venta_operator_reconcile_duration_seconds", "Time of one reconcile pass", ["trigger"],
+    "venta_operator_reconcile_duration_seconds",
+    "Time of one reconcile pass",
+    ["trigger"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
 MANAGED_PLATFORMS = Gauge("venta_operator_managed_platforms", "VentaPlatform objects the operator watches")

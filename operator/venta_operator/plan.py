@@ -68,8 +68,14 @@ def key_of(manifest: Manifest) -> Key:
 
 
 def owner_reference(p: Platform, uid: str) -> Manifest:
-    return {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": KIND, "name": p.name, "uid": uid,
-            "controller": True, "blockOwnerDeletion": True}
+    return {
+        "apiVersion": f"{API_GROUP}/{API_VERSION}",
+        "kind": KIND,
+        "name": p.name,
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
 
 
 def finalize(manifest: Manifest, p: Platform, uid: str) -> Manifest:
@@ -83,8 +89,15 @@ def finalize(manifest: Manifest, p: Platform, uid: str) -> Manifest:
 
 def desired(p: Platform, facts: Facts) -> Plan:
     plan = Plan(secrets=generated_secret_names(p))
-    foundation = [service_account(p), *configmaps(p, facts.dashboards), *statefulsets(p), *infra_deployments(p),
-                  *services(p), *network_policies(p), *monitoring(p, facts.available_kinds, facts.alert_rules)]
+    foundation = [
+        service_account(p),
+        *configmaps(p, facts.dashboards),
+        *statefulsets(p),
+        *infra_deployments(p),
+        *services(p),
+        *network_policies(p),
+        *monitoring(p, facts.available_kinds, facts.alert_rules),
+    ]
     plan.apply += foundation
     plan.keep |= {("Secret", name) for name in plan.secrets}
 

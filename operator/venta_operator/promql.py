@@ -19,11 +19,49 @@ from dataclasses import dataclass
 
 # Aggregations (`sum by (x) (...)` puts a keyword, not `(`, after them), binary and set operators, modifiers:
 # identifiers that are never metric names (PromQL's lexer reserves them too).
-AGGREGATIONS = frozenset({"sum", "min", "max", "avg", "group", "stddev", "stdvar", "count", "count_values",
-                          "bottomk", "topk", "quantile", "limitk", "limit_ratio"})
-KEYWORDS = AGGREGATIONS | frozenset({"and", "or", "unless", "atan2", "by", "without", "on", "ignoring", "group_left",
-                                     "group_right", "bool", "offset", "start", "end", "inf", "nan", "smoothed",
-                                     "anchored", "fill", "fill_left", "fill_right"})
+AGGREGATIONS = frozenset(
+    {
+        "sum",
+        "min",
+        "max",
+        "avg",
+        "group",
+        "stddev",
+        "stdvar",
+        "count",
+        "count_values",
+        "bottomk",
+        "topk",
+        "quantile",
+        "limitk",
+        "limit_ratio",
+    }
+)
+KEYWORDS = AGGREGATIONS | frozenset(
+    {
+        "and",
+        "or",
+        "unless",
+        "atan2",
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+        "bool",
+        "offset",
+        "start",
+        "end",
+        "inf",
+        "nan",
+        "smoothed",
+        "anchored",
+        "fill",
+        "fill_left",
+        "fill_right",
+    }
+)
 # Modifiers followed by a parenthesised list of label names (not expressions).
 LABEL_LIST_MODIFIERS = frozenset({"by", "without", "on", "ignoring", "group_left", "group_right"})
 
@@ -70,7 +108,7 @@ def tokens(expr: str) -> list[Token]:
     while pos < len(expr):
         match = _TOKEN.match(expr, pos)
         if match is None:
-            raise PromQLSyntaxError(f"cannot read PromQL at offset {pos}: {expr[pos:pos + 20]!r}")
+            raise PromQLSyntaxError(f"cannot read PromQL at offset {pos}: {expr[pos : pos + 20]!r}")
         kind = match.lastgroup or ""
         if kind != "space":
             out.append(Token(kind, match.group(), match.start(), match.end()))
@@ -119,13 +157,13 @@ def selectors(expr: str) -> list[Selector]:
         elif tok.kind == "ident" and tok.text.lower() not in KEYWORDS and not (following and following.text == "("):
             if following is not None and following.text == "{":
                 close = _closing(toks, i + 1, "{", "}")
-                out.append(Selector(tok.text, expr[following.end:toks[close].start], toks[close].start, True))
+                out.append(Selector(tok.text, expr[following.end : toks[close].start], toks[close].start, True))
                 i = close + 1
                 continue
             out.append(Selector(tok.text, "", tok.end, False))
         elif tok.text == "{":
             close = _closing(toks, i, "{", "}")
-            out.append(Selector(None, expr[tok.end:toks[close].start], toks[close].start, True))
+            out.append(Selector(None, expr[tok.end : toks[close].start], toks[close].start, True))
             i = close + 1
             continue
         i += 1
@@ -154,7 +192,7 @@ def with_matcher(expr: str, label: str, value: str) -> str:
     matcher = f"{label}={quoted}"
     out, last = [], 0
     for sel in selectors(expr):
-        out.append(expr[last:sel.insert_at])
+        out.append(expr[last : sel.insert_at])
         if not sel.braces:
             out.append("{" + matcher + "}")
         elif sel.matchers.strip() == "" or sel.matchers.rstrip().endswith(","):

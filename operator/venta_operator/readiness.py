@@ -20,8 +20,12 @@ class Replicas:
     updated: int
 
     def as_status(self) -> dict[str, int]:
-        return {"desiredReplicas": self.desired, "replicas": self.current, "readyReplicas": self.ready,
-                "updatedReplicas": self.updated}
+        return {
+            "desiredReplicas": self.desired,
+            "replicas": self.current,
+            "readyReplicas": self.ready,
+            "updatedReplicas": self.updated,
+        }
 
 
 @dataclass(frozen=True)
@@ -71,8 +75,7 @@ def deployment(obj: Obj | None, name: str) -> Readiness:
         return Readiness(False, "RollingOut", f"Deployment {name}: change not yet observed", r)
     available = int((obj.get("status") or {}).get("availableReplicas", 0))
     if r.updated < r.desired or r.current > r.updated or available < r.desired or r.ready < r.desired:
-        return Readiness(False, "RollingOut",
-                         f"Deployment {name}: {r.ready}/{r.desired} ready, {r.updated} updated", r)
+        return Readiness(False, "RollingOut", f"Deployment {name}: {r.ready}/{r.desired} ready, {r.updated} updated", r)
     return Readiness(True, "Available", f"{r.ready}/{r.desired} replicas ready", r)
 
 
@@ -99,8 +102,9 @@ def job(obj: Obj | None, name: str) -> Readiness:
         return Readiness(True, "Completed", f"Job {name} completed")
     failed = _condition(obj, "Failed")
     if failed and failed.get("status") == "True":
-        return Readiness(False, "Failed", f"Job {name} failed: {failed.get('message', failed.get('reason', ''))}",
-                         failed=True)
+        return Readiness(
+            False, "Failed", f"Job {name} failed: {failed.get('message', failed.get('reason', ''))}", failed=True
+        )
     return Readiness(False, "Running", f"Job {name} is running")
 
 

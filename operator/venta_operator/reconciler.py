@@ -70,8 +70,9 @@ def _password() -> str:
 def generate_signing_key() -> str:
     """A fresh RSA key for the local identity issuer (what its own key ring would make, PKCS#8 PEM)."""
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                 serialization.NoEncryption()).decode()
+    return private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
 
 
 def referenced_secrets(p: Platform) -> list[SecretKeyRef]:
@@ -79,8 +80,10 @@ def referenced_secrets(p: Platform) -> list[SecretKeyRef]:
     spec, refs = p.spec, []
     if spec.postgres.external is not None:
         creds = spec.postgres.external.credentials_secret_ref
-        refs += [SecretKeyRef(name=creds.name, key=creds.username_key),
-                 SecretKeyRef(name=creds.name, key=creds.password_key)]
+        refs += [
+            SecretKeyRef(name=creds.name, key=creds.username_key),
+            SecretKeyRef(name=creds.name, key=creds.password_key),
+        ]
     if spec.redis.external is not None and spec.redis.external.password_secret_ref is not None:
         refs.append(spec.redis.external.password_secret_ref)
     if spec.search.provider == "algolia" and spec.search.algolia and spec.search.algolia.api_key_secret_ref:
@@ -96,11 +99,17 @@ def referenced_secrets(p: Platform) -> list[SecretKeyRef]:
 
 
 class Reconciler:
-    def __init__(self, kube: Kube, *, clock: Callable[[], datetime] = _now,
-                 new_password: Callable[[], str] = _password, new_signing_key: Callable[[], str] = generate_signing_key,
-                 discovery_ttl: float = 300.0,
-                 dashboards: Mapping[str, str] | None = None,
-                 alert_rules: Sequence[Obj] | None = None) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        *,
+        clock: Callable[[], datetime] = _now,
+        new_password: Callable[[], str] = _password,
+        new_signing_key: Callable[[], str] = generate_signing_key,
+        discovery_ttl: float = 300.0,
+        dashboards: Mapping[str, str] | None = None,
+        alert_rules: Sequence[Obj] | None = None,
+    ) -> None:
         self._kube = kube
         self._dashboards = dict(dashboards or {})
         self._alert_rules = list(alert_rules or [])
@@ -130,8 +139,18 @@ class Reconciler:
                 await self._prune(p, plan, uid, live, outcome)
         problems += [f"applying failed: {e.message}" for e in outcome.errors]
         now = self._clock().strftime("%Y-%m-%dT%H:%M:%SZ")
-        outcome.status = compute(p, Observation(live=live, generation=generation, now=now, paused=paused,
-                                                stage=outcome.stage, problems=problems, previous=previous))
+        outcome.status = compute(
+            p,
+            Observation(
+                live=live,
+                generation=generation,
+                now=now,
+                paused=paused,
+                stage=outcome.stage,
+                problems=problems,
+                previous=previous,
+            ),
+        )
         outcome.ready = any(c["type"] == "Ready" and c["status"] == "True" for c in outcome.status["conditions"])
         self._report(outcome, previous)
         return outcome
@@ -158,8 +177,9 @@ class Reconciler:
     async def _check_references(self, p: Platform) -> list[str]:
         refs = referenced_secrets(p)
         names = sorted({r.name for r in refs})
-        found = dict(zip(names, await self._gather(self._kube.get("Secret", p.namespace, n) for n in names),
-                         strict=True))
+        found = dict(
+            zip(names, await self._gather(self._kube.get("Secret", p.namespace, n) for n in names), strict=True)
+        )
         problems = []
         for ref in refs:
             secret = found.get(ref.name)
@@ -192,8 +212,12 @@ class Reconciler:
         for name in generated_secret_names(p):
             if ("Secret", name) in live:
                 continue
-            values = {key: await asyncio.to_thread(self._new_signing_key) if kind == SIGNING_KEY  # ~0.1 s of CPU
-                      else self._new_password() for key, kind in secret_keys(name, p.name).items()}
+            values = {
+                key: await asyncio.to_thread(self._new_signing_key)
+                if kind == SIGNING_KEY  # ~0.1 s of CPU
+                else self._new_password()
+                for key, kind in secret_keys(name, p.name).items()
+            }
             manifest = credentials_secret(p, name, values)
             if secret_owned(p, name):
                 manifest["metadata"]["ownerReferences"] = [owner_reference(p, uid)]
@@ -228,6 +252,7 @@ class Reconciler:
 
     async def _prune(self, p: Platform, plan: Plan, uid: str, live: dict[Key, Obj], outcome: Outcome) -> None:
         """Delete children this platform controls but no longer wants (a disabled HPA, an old migration Job)."""
+
         def ours(obj: Obj) -> bool:
             refs = obj.get("metadata", {}).get("ownerReferences") or []
             return any(r.get("uid") == uid and r.get("controller") for r in refs)
@@ -251,17 +276,23 @@ class Reconciler:
         """The Events of this pass: what changed, what failed, pause and readiness transitions; none when idle."""
         events = outcome.events
         if outcome.paused != bool(previous.get("paused")):
-            events.append(("Normal", "Paused" if outcome.paused else "Resumed",
-                           "reconciliation paused by annotation or spec" if outcome.paused
-                           else "reconciliation resumed"))
+            events.append(
+                (
+                    "Normal",
+                    "Paused" if outcome.paused else "Resumed",
+                    "reconciliation paused by annotation or spec" if outcome.paused else "reconciliation resumed",
+                )
+            )
         if outcome.writes:
             shown = ", ".join(sorted(outcome.writes)[:25])
             more = f" and {len(outcome.writes) - 25} more" if len(outcome.writes) > 25 else ""
-            events.append(("Normal", "Applied",
-                           f"{len(outcome.writes)} change(s) in stage {outcome.stage}: {shown}{more}"))
+            events.append(
+                ("Normal", "Applied", f"{len(outcome.writes)} change(s) in stage {outcome.stage}: {shown}{more}")
+            )
         events += [("Warning", "ApplyFailed", error.message) for error in outcome.errors]
-        was_ready = any(c.get("type") == "Ready" and c.get("status") == "True"
-                        for c in previous.get("conditions") or [])
+        was_ready = any(
+            c.get("type") == "Ready" and c.get("status") == "True" for c in previous.get("conditions") or []
+        )
         if outcome.ready and not was_ready:
             events.append(("Normal", "Ready", "every component is ready"))
 

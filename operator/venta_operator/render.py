@@ -23,8 +23,12 @@ def render(body: dict[str, Any], namespace: str) -> list[dict[str, Any]]:
     body.setdefault("metadata", {}).setdefault("namespace", namespace)
     p = platform_from(body)
     uid = "00000000-0000-0000-0000-000000000000"
-    plan = desired(p, Facts(uid=uid, available_kinds=OPTIONAL_KINDS, postgres_ready=True,
-                            migration_complete=True, services_ready=True))
+    plan = desired(
+        p,
+        Facts(
+            uid=uid, available_kinds=OPTIONAL_KINDS, postgres_ready=True, migration_complete=True, services_ready=True
+        ),
+    )
     secrets = []
     for name in generated_secret_names(p):
         secret = credentials_secret(p, name, {k: "<generated>" for k in secret_keys(name, p.name)})

@@ -247,7 +247,8 @@ def _check(spec: PlatformSpec) -> None:
         raise SpecError("spec.uploads: set cloudinary or existingClaim, not both")
     clerk = spec.identity.clerk
     if spec.identity.mode == "clerk" and (
-        clerk is None or not (clerk.jwks_url and clerk.issuer and clerk.webhook_secret_ref)):
+        clerk is None or not (clerk.jwks_url and clerk.issuer and clerk.webhook_secret_ref)
+    ):
         raise SpecError("spec.identity.clerk: jwksUrl, issuer and webhookSecretRef are required")
 
 

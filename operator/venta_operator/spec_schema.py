@@ -38,8 +38,14 @@ def boolean(default: bool, description: str) -> Schema:
     return {"type": "boolean", "default": default, "description": description}
 
 
-def obj(properties: Schema, *, required: tuple[str, ...] = (), default: Any = None,
-        rules: tuple[Schema, ...] = (), description: str | None = None) -> Schema:
+def obj(
+    properties: Schema,
+    *,
+    required: tuple[str, ...] = (),
+    default: Any = None,
+    rules: tuple[Schema, ...] = (),
+    description: str | None = None,
+) -> Schema:
     schema: Schema = {"type": "object", "properties": properties}
     if description:
         schema["description"] = description
@@ -69,32 +75,45 @@ def quantity(default: str, description: str) -> Schema:
 def secret_key_ref(description: str) -> Schema:
     """A reference to one key of a Secret in the platform's namespace: credentials never appear in the spec."""
     return obj(
-        {"name": string(253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
-                        description="The Secret, in the platform's namespace."),
-         "key": string(253, pattern=r"^[-._a-zA-Z0-9]+$", description="The key in the Secret's data.")},
-        required=("name", "key"), description=description,
+        {
+            "name": string(
+                253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", description="The Secret, in the platform's namespace."
+            ),
+            "key": string(253, pattern=r"^[-._a-zA-Z0-9]+$", description="The key in the Secret's data."),
+        },
+        required=("name", "key"),
+        description=description,
     )
 
 
 def resources(req_cpu: str, req_mem: str, lim_cpu: str, lim_mem: str) -> Schema:
     """Requests and limits (both always set: the linter and the scheduler need them), requests <= limits."""
+
     def pair(cpu: str, mem: str, what: str) -> Schema:
-        return obj({"cpu": quantity(cpu, f"CPU {what} (cores, e.g. 250m)."),
-                    "memory": quantity(mem, f"Memory {what} (e.g. 256Mi).")},
-                   default={}, description=f"The container's {what}.")
+        return obj(
+            {
+                "cpu": quantity(cpu, f"CPU {what} (cores, e.g. 250m)."),
+                "memory": quantity(mem, f"Memory {what} (e.g. 256Mi)."),
+            },
+            default={},
+            description=f"The container's {what}.",
+        )
 
     def not_above(res: str) -> str:
         req, lim = f"self.requests.{res}", f"self.limits.{res}"
-        return (f"!isQuantity({req}) || !isQuantity({lim}) || "
-                f"quantity({req}).compareTo(quantity({lim})) <= 0")
+        return f"!isQuantity({req}) || !isQuantity({lim}) || quantity({req}).compareTo(quantity({lim})) <= 0"
 
     return obj(
-        {"requests": pair(req_cpu, req_mem, "requests: what the scheduler reserves"),
-         "limits": pair(lim_cpu, lim_mem, "limits: the most it may use")},
+        {
+            "requests": pair(req_cpu, req_mem, "requests: what the scheduler reserves"),
+            "limits": pair(lim_cpu, lim_mem, "limits: the most it may use"),
+        },
         default={},
         description="Requests and limits of the container (both always set; requests may not exceed limits).",
-        rules=(rule(not_above("cpu"), "requests.cpu must not exceed limits.cpu", ".requests.cpu"),
-               rule(not_above("memory"), "requests.memory must not exceed limits.memory", ".requests.memory")),
+        rules=(
+            rule(not_above("cpu"), "requests.cpu must not exceed limits.cpu", ".requests.cpu"),
+            rule(not_above("memory"), "requests.memory must not exceed limits.memory", ".requests.memory"),
+        ),
     )
 
 
@@ -107,21 +126,32 @@ def component(name: str, default_replicas: int, *, public: bool) -> Schema:
         "replicas": integer(0, 100, default_replicas, "Pods of the service (ignored while autoscaling is enabled)."),
         "resources": resources(*APP_RESOURCES),
         "autoscaling": obj(
-            {"enabled": boolean(False, "A HorizontalPodAutoscaler owns the replica count instead of `replicas`."),
-             "minReplicas": integer(1, 100, 2, "The fewest pods the autoscaler keeps."),
-             "maxReplicas": integer(1, 100, 10, "The most pods the autoscaler makes."),
-             "targetCPUUtilizationPercentage": integer(1, 100, 70, "Average CPU use, as a percentage of the "
-                                                                   "requests, that the autoscaler aims at.")},
+            {
+                "enabled": boolean(False, "A HorizontalPodAutoscaler owns the replica count instead of `replicas`."),
+                "minReplicas": integer(1, 100, 2, "The fewest pods the autoscaler keeps."),
+                "maxReplicas": integer(1, 100, 10, "The most pods the autoscaler makes."),
+                "targetCPUUtilizationPercentage": integer(
+                    1, 100, 70, "Average CPU use, as a percentage of the requests, that the autoscaler aims at."
+                ),
+            },
             default={},
             description="Scaling on CPU by a HorizontalPodAutoscaler.",
-            rules=(rule("self.minReplicas <= self.maxReplicas",
-                        "autoscaling.minReplicas must be less than or equal to autoscaling.maxReplicas",
-                        ".minReplicas"),),
+            rules=(
+                rule(
+                    "self.minReplicas <= self.maxReplicas",
+                    "autoscaling.minReplicas must be less than or equal to autoscaling.maxReplicas",
+                    ".minReplicas",
+                ),
+            ),
         ),
     }
     if public:
-        props["serviceType"] = string(16, enum=["ClusterIP", "NodePort", "LoadBalancer"], default="ClusterIP",
-                                      description="The type of the Service clients reach it through.")
+        props["serviceType"] = string(
+            16,
+            enum=["ClusterIP", "NodePort", "LoadBalancer"],
+            default="ClusterIP",
+            description="The type of the Service clients reach it through.",
+        )
     return obj(props, default={}, description=f"The {name} service's pods.")
 
 
@@ -129,18 +159,35 @@ def storage(size: str) -> Schema:
     """A StatefulSet's volume claim template cannot change, so neither can these fields once set."""
     immutable = "cannot change (it is the StatefulSet's volume claim template): create a new platform to move data"
     return obj(
-        {"size": string(32, default=size, description="The volume's size; fixed once the platform exists.",
-                        **{"x-kubernetes-validations": [QUANTITY_RULE, rule("self == oldSelf", f"size {immutable}")]}),
-         "storageClassName": string(253, description="The StorageClass of the volume (default: the cluster's "
-                                                     "default class); fixed once the platform exists."),
-         "deleteWithPlatform": {"type": "boolean", "default": True,
-                                "description": "Delete the volume when the platform is deleted (false keeps the "
-                                               "data, and the generated credentials with it)."}},
+        {
+            "size": string(
+                32,
+                default=size,
+                description="The volume's size; fixed once the platform exists.",
+                **{"x-kubernetes-validations": [QUANTITY_RULE, rule("self == oldSelf", f"size {immutable}")]},
+            ),
+            "storageClassName": string(
+                253,
+                description="The StorageClass of the volume (default: the cluster's "
+                "default class); fixed once the platform exists.",
+            ),
+            "deleteWithPlatform": {
+                "type": "boolean",
+                "default": True,
+                "description": "Delete the volume when the platform is deleted (false keeps the "
+                "data, and the generated credentials with it).",
+            },
+        },
         default={},
         description="The PersistentVolumeClaim of the StatefulSet.",
-        rules=(rule("has(self.storageClassName) == has(oldSelf.storageClassName) && "
-                    "(!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)",
-                    f"storageClassName {immutable}", ".storageClassName"),),
+        rules=(
+            rule(
+                "has(self.storageClassName) == has(oldSelf.storageClassName) && "
+                "(!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)",
+                f"storageClassName {immutable}",
+                ".storageClassName",
+            ),
+        ),
     )
 
 
@@ -152,131 +199,244 @@ MANAGED = "Run by the operator in the platform's namespace."
 
 
 def exclusive(name: str) -> Schema:
-    return rule("has(self.managed) != has(self.external)",
-                f"exactly one of {name}.managed or {name}.external must be set", reason="FieldValueForbidden")
+    return rule(
+        "has(self.managed) != has(self.external)",
+        f"exactly one of {name}.managed or {name}.external must be set",
+        reason="FieldValueForbidden",
+    )
 
 
 def nats() -> Schema:
     return obj(
-        {"managed": obj({"image": image("nats:2.11-alpine"),
-                         "storage": storage("1Gi"),
-                         "resources": resources("50m", "64Mi", "500m", "512Mi")}, description=MANAGED),
-         "external": obj({"url": string(512, pattern=r"^(nats|tls)://[^\s]+$",
-                                        description="The server, e.g. nats://nats.example:4222 (no credentials).")},
-                         required=("url",), description="A NATS server with JetStream that you run.",
-                         rules=(rule("!self.url.contains('@')",
-                                     "nats.external.url must not carry credentials", ".url"),))},
-        default={"managed": {}}, rules=(exclusive("nats"),),
+        {
+            "managed": obj(
+                {
+                    "image": image("nats:2.11-alpine"),
+                    "storage": storage("1Gi"),
+                    "resources": resources("50m", "64Mi", "500m", "512Mi"),
+                },
+                description=MANAGED,
+            ),
+            "external": obj(
+                {
+                    "url": string(
+                        512,
+                        pattern=r"^(nats|tls)://[^\s]+$",
+                        description="The server, e.g. nats://nats.example:4222 (no credentials).",
+                    )
+                },
+                required=("url",),
+                description="A NATS server with JetStream that you run.",
+                rules=(rule("!self.url.contains('@')", "nats.external.url must not carry credentials", ".url"),),
+            ),
+        },
+        default={"managed": {}},
+        rules=(exclusive("nats"),),
         description="NATS with JetStream: a StatefulSet the operator manages, or an external server.",
     )
 
 
 def postgres() -> Schema:
     creds = obj(
-        {"name": string(253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
-                        description="The Secret, in the platform's namespace."),
-         "usernameKey": string(253, default="username", description="The key of the user name."),
-         "passwordKey": string(253, default="password", description="The key of the password.")},
-        required=("name",), description="Secret holding the user name and password of the external server.",
+        {
+            "name": string(
+                253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", description="The Secret, in the platform's namespace."
+            ),
+            "usernameKey": string(253, default="username", description="The key of the user name."),
+            "passwordKey": string(253, default="password", description="The key of the password."),
+        },
+        required=("name",),
+        description="Secret holding the user name and password of the external server.",
     )
     return obj(
-        {"managed": obj({"image": image("postgres:16"),
-                         "storage": storage("5Gi"),
-                         "resources": resources("250m", "256Mi", "2", "1Gi")},
-                        description=MANAGED + " Its credentials are generated into a Secret."),
-         "external": obj({"host": string(253, pattern=r"^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?$",
-                                         description="The server's host name or address."),
-                          "port": integer(1, 65535, 5432, "The server's port."),
-                          "credentialsSecretRef": creds},
-                         required=("host", "credentialsSecretRef"),
-                         description="A PostgreSQL server that you run; the user may create databases.")},
-        default={"managed": {}}, rules=(exclusive("postgres"),),
+        {
+            "managed": obj(
+                {
+                    "image": image("postgres:16"),
+                    "storage": storage("5Gi"),
+                    "resources": resources("250m", "256Mi", "2", "1Gi"),
+                },
+                description=MANAGED + " Its credentials are generated into a Secret.",
+            ),
+            "external": obj(
+                {
+                    "host": string(
+                        253,
+                        pattern=r"^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?$",
+                        description="The server's host name or address.",
+                    ),
+                    "port": integer(1, 65535, 5432, "The server's port."),
+                    "credentialsSecretRef": creds,
+                },
+                required=("host", "credentialsSecretRef"),
+                description="A PostgreSQL server that you run; the user may create databases.",
+            ),
+        },
+        default={"managed": {}},
+        rules=(exclusive("postgres"),),
         description="PostgreSQL, one database per service: a StatefulSet with generated credentials, or external.",
     )
 
 
 def redis() -> Schema:
     return obj(
-        {"managed": obj({"image": image("redis:7"),
-                         "resources": resources("50m", "64Mi", "500m", "256Mi")},
-                        description=MANAGED + " Nothing is persisted: it holds caches and presence."),
-         "external": obj({"url": string(512, pattern=r"^rediss?://[^\s]+$",
-                                        description="The server, e.g. rediss://cache.example:6380/0 (no password)."),
-                          "passwordSecretRef": secret_key_ref("The Redis password, if the server needs one.")},
-                         required=("url",), description="A Redis server that you run.",
-                         rules=(rule("!self.url.contains('@')",
-                                     "redis.external.url must not carry credentials: use passwordSecretRef",
-                                     ".url"),))},
-        default={"managed": {}}, rules=(exclusive("redis"),),
+        {
+            "managed": obj(
+                {"image": image("redis:7"), "resources": resources("50m", "64Mi", "500m", "256Mi")},
+                description=MANAGED + " Nothing is persisted: it holds caches and presence.",
+            ),
+            "external": obj(
+                {
+                    "url": string(
+                        512,
+                        pattern=r"^rediss?://[^\s]+$",
+                        description="The server, e.g. rediss://cache.example:6380/0 (no password).",
+                    ),
+                    "passwordSecretRef": secret_key_ref("The Redis password, if the server needs one."),
+                },
+                required=("url",),
+                description="A Redis server that you run.",
+                rules=(
+                    rule(
+                        "!self.url.contains('@')",
+                        "redis.external.url must not carry credentials: use passwordSecretRef",
+                        ".url",
+                    ),
+                ),
+            ),
+        },
+        default={"managed": {}},
+        rules=(exclusive("redis"),),
         description="Redis (caches, rate limits, Socket.IO fan-out): a Deployment, or external.",
     )
 
 
 def search() -> Schema:
     return obj(
-        {"provider": string(16, enum=["postgres", "algolia"], default="postgres",
-                            description="Where the vendor index lives: PostgreSQL full-text and geo search in the "
-                                        "platform's own database, or Algolia."),
-         "index": string(128, default="vendor", pattern=r"^[A-Za-z0-9_.-]+$", description="The index's name."),
-         "reindexSchedule": string(64, default="0 3 * * *", description="Cron schedule of the full re-index; "
-                                                                      "empty disables the CronJob.",
-                                   **{"x-kubernetes-validations": [
-                                     rule(f"self == '' || self.matches('{CRON_PATTERN}')",
-                                          "search.reindexSchedule must be a cron schedule of 5 fields "
-                                          "(e.g. '0 3 * * *') or a macro such as @daily")]}),
-         "reindexOnCreate": boolean(True, "Fill the index once when the platform first comes up."),
-         "algolia": obj({"appId": string(64, description="The Algolia application ID."),
-                         "apiKeySecretRef": secret_key_ref("The Algolia admin API key.")},
-                        description="Required when provider is algolia.")},
+        {
+            "provider": string(
+                16,
+                enum=["postgres", "algolia"],
+                default="postgres",
+                description="Where the vendor index lives: PostgreSQL full-text and geo search in the "
+                "platform's own database, or Algolia.",
+            ),
+            "index": string(128, default="vendor", pattern=r"^[A-Za-z0-9_.-]+$", description="The index's name."),
+            "reindexSchedule": string(
+                64,
+                default="0 3 * * *",
+                description="Cron schedule of the full re-index; empty disables the CronJob.",
+                **{
+                    "x-kubernetes-validations": [
+                        rule(
+                            f"self == '' || self.matches('{CRON_PATTERN}')",
+                            "search.reindexSchedule must be a cron schedule of 5 fields "
+                            "(e.g. '0 3 * * *') or a macro such as @daily",
+                        )
+                    ]
+                },
+            ),
+            "reindexOnCreate": boolean(True, "Fill the index once when the platform first comes up."),
+            "algolia": obj(
+                {
+                    "appId": string(64, description="The Algolia application ID."),
+                    "apiKeySecretRef": secret_key_ref("The Algolia admin API key."),
+                },
+                description="Required when provider is algolia.",
+            ),
+        },
         default={},
         description="The vendor search index, kept in step with the vendor service's events by search sync.",
-        rules=(rule("self.provider != 'algolia' || (has(self.algolia) && has(self.algolia.appId) "
-                    "&& has(self.algolia.apiKeySecretRef))",
-                    "search.algolia.appId and search.algolia.apiKeySecretRef are required when provider is algolia",
-                    ".algolia", "FieldValueRequired"),),
+        rules=(
+            rule(
+                "self.provider != 'algolia' || (has(self.algolia) && has(self.algolia.appId) "
+                "&& has(self.algolia.apiKeySecretRef))",
+                "search.algolia.appId and search.algolia.apiKeySecretRef are required when provider is algolia",
+                ".algolia",
+                "FieldValueRequired",
+            ),
+        ),
     )
 
 
 def identity() -> Schema:
     clerk = obj(
-        {"jwksUrl": string(512, pattern=r"^https://[^\s]+$",
-                           description="Your Clerk instance's JWKS, which tokens are verified against."),
-         "issuer": string(512, pattern=r"^https://[^\s]+$", description="The iss claim tokens must carry."),
-         "authorizedParties": {"type": "array", "maxItems": 16, "items": string(512, pattern=r"^https?://[^\s]+$"),
-                               "description": "Origins allowed in a token's azp claim (your app's frontends); "
-                                              "when empty, azp is not checked."},
-         "secretKeySecretRef": secret_key_ref("Clerk's secret key (optional: the services make no calls to "
-                                              "Clerk's backend API; tokens are verified against the JWKS)."),
-         "webhookSecretRef": secret_key_ref("The Svix signing secret of Clerk's webhooks.")},
+        {
+            "jwksUrl": string(
+                512,
+                pattern=r"^https://[^\s]+$",
+                description="Your Clerk instance's JWKS, which tokens are verified against.",
+            ),
+            "issuer": string(512, pattern=r"^https://[^\s]+$", description="The iss claim tokens must carry."),
+            "authorizedParties": {
+                "type": "array",
+                "maxItems": 16,
+                "items": string(512, pattern=r"^https?://[^\s]+$"),
+                "description": "Origins allowed in a token's azp claim (your app's frontends); "
+                "when empty, azp is not checked.",
+            },
+            "secretKeySecretRef": secret_key_ref(
+                "Clerk's secret key (optional: the services make no calls to "
+                "Clerk's backend API; tokens are verified against the JWKS)."
+            ),
+            "webhookSecretRef": secret_key_ref("The Svix signing secret of Clerk's webhooks."),
+        },
         description="Required when mode is clerk.",
     )
     needed = ("jwksUrl", "issuer", "webhookSecretRef")
     return obj(
-        {"mode": string(16, enum=["clerk", "local"], default="local",
-                        description="Who issues users' tokens: Clerk, or the platform's own identity service "
-                                    "(for development and tests)."),
-         "clerk": clerk,
-         "revenueCatWebhookSecretRef": secret_key_ref("Shared secret of RevenueCat's webhook.")},
+        {
+            "mode": string(
+                16,
+                enum=["clerk", "local"],
+                default="local",
+                description="Who issues users' tokens: Clerk, or the platform's own identity service "
+                "(for development and tests).",
+            ),
+            "clerk": clerk,
+            "revenueCatWebhookSecretRef": secret_key_ref("Shared secret of RevenueCat's webhook."),
+        },
         default={},
         description="How users are authenticated, and the webhooks of the identity and billing providers.",
-        rules=(rule("self.mode != 'clerk' || (has(self.clerk) && "
-                    + " && ".join(f"has(self.clerk.{f})" for f in needed) + ")",
-                    "identity.clerk.jwksUrl, issuer and webhookSecretRef are required "
-                    "when mode is clerk", ".clerk", "FieldValueRequired"),),
+        rules=(
+            rule(
+                "self.mode != 'clerk' || (has(self.clerk) && "
+                + " && ".join(f"has(self.clerk.{f})" for f in needed)
+                + ")",
+                "identity.clerk.jwksUrl, issuer and webhookSecretRef are required when mode is clerk",
+                ".clerk",
+                "FieldValueRequired",
+            ),
+        ),
     )
 
 
 def resilience() -> Schema:
     return obj(
-        {"breakerFailMax": integer(1, 1000, 5, "Failures in a row that open a circuit breaker to a dependency."),
-         "breakerResetTimeoutSeconds": {"type": "number", "minimum": 1, "maximum": 3600, "default": 30,
-                                        "description": "Seconds an open breaker waits before it lets a call "
-                                                       "through to try the dependency again."},
-         "grpcTimeoutSeconds": {"type": "number", "minimum": 0.1, "maximum": 300, "default": 5,
-                                "description": "Deadline of each call between services."},
-         "rateLimit": string(64, default="100/60seconds",
-                             pattern=r"^[1-9][0-9]*/([1-9][0-9]*)?(second|minute|hour|day)s?$",
-                             description="Requests per client address of the public API, e.g. 100/60seconds.")},
+        {
+            "breakerFailMax": integer(1, 1000, 5, "Failures in a row that open a circuit breaker to a dependency."),
+            "breakerResetTimeoutSeconds": {
+                "type": "number",
+                "minimum": 1,
+                "maximum": 3600,
+                "default": 30,
+                "description": "Seconds an open breaker waits before it lets a call "
+                "through to try the dependency again.",
+            },
+            "grpcTimeoutSeconds": {
+                "type": "number",
+                "minimum": 0.1,
+                "maximum": 300,
+                "default": 5,
+                "description": "Deadline of each call between services.",
+            },
+            "rateLimit": string(
+                64,
+                default="100/60seconds",
+                pattern=r"^[1-9][0-9]*/([1-9][0-9]*)?(second|minute|hour|day)s?$",
+                description="Requests per client address of the public API, e.g. 100/60seconds.",
+            ),
+        },
         default={},
         description="Circuit breakers, deadlines and rate limits of every service.",
     )
@@ -284,25 +444,68 @@ def resilience() -> Schema:
 
 def observability() -> Schema:
     return obj(
-        {"logLevel": string(8, enum=["DEBUG", "INFO", "WARNING", "ERROR"], default="INFO",
-                            description="The services' log level (JSON logs on standard output)."),
-         "tracing": obj({"endpoint": string(512, pattern=r"^https?://[^\s]+$",
-                                            description="An OTLP/gRPC collector, e.g. http://otel-collector:4317; "
-                                                        "unset, no spans are exported."),
-                         "samplingRatio": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.1,
-                                           "description": "The share of new traces recorded (parent-based)."}},
-                        default={}, description="OpenTelemetry traces of every service."),
-         "serviceMonitor": obj({"enabled": boolean(True, "A ServiceMonitor per service, when the cluster serves "
-                                                         "monitoring.coreos.com/v1."),
-                                "interval": string(16, default="30s", pattern=r"^[0-9]+(ms|s|m|h)$",
-                                                   description="How often Prometheus scrapes the services.")},
-                               default={}, description="Prometheus scraping through the Prometheus Operator."),
-         "alerts": obj({"enabled": boolean(True, "A PrometheusRule with the platform's alerts, when the cluster "
-                                                 "serves monitoring.coreos.com/v1.")},
-                       default={}, description="The platform's alerts (docs/runbooks.md)."),
-         "dashboards": obj({"enabled": boolean(True, "A ConfigMap of Grafana dashboards for the Grafana sidecar "
-                                                     "(label grafana_dashboard=1).")},
-                           default={}, description="Grafana dashboards of the platform.")},
+        {
+            "logLevel": string(
+                8,
+                enum=["DEBUG", "INFO", "WARNING", "ERROR"],
+                default="INFO",
+                description="The services' log level (JSON logs on standard output).",
+            ),
+            "tracing": obj(
+                {
+                    "endpoint": string(
+                        512,
+                        pattern=r"^https?://[^\s]+$",
+                        description="An OTLP/gRPC collector, e.g. http://otel-collector:4317; "
+                        "unset, no spans are exported.",
+                    ),
+                    "samplingRatio": {
+                        "type": "number",
+                        "minimum": 0,
+                        "maximum": 1,
+                        "default": 0.1,
+                        "description": "The share of new traces recorded (parent-based).",
+                    },
+                },
+                default={},
+                description="OpenTelemetry traces of every service.",
+            ),
+            "serviceMonitor": obj(
+                {
+                    "enabled": boolean(
+                        True, "A ServiceMonitor per service, when the cluster serves monitoring.coreos.com/v1."
+                    ),
+                    "interval": string(
+                        16,
+                        default="30s",
+                        pattern=r"^[0-9]+(ms|s|m|h)$",
+                        description="How often Prometheus scrapes the services.",
+                    ),
+                },
+                default={},
+                description="Prometheus scraping through the Prometheus Operator.",
+            ),
+            "alerts": obj(
+                {
+                    "enabled": boolean(
+                        True,
+                        "A PrometheusRule with the platform's alerts, when the cluster "
+                        "serves monitoring.coreos.com/v1.",
+                    )
+                },
+                default={},
+                description="The platform's alerts (docs/runbooks.md).",
+            ),
+            "dashboards": obj(
+                {
+                    "enabled": boolean(
+                        True, "A ConfigMap of Grafana dashboards for the Grafana sidecar (label grafana_dashboard=1)."
+                    )
+                },
+                default={},
+                description="Grafana dashboards of the platform.",
+            ),
+        },
         default={},
         description="Logs, traces, metrics scraping, alerts and dashboards.",
     )
@@ -310,10 +513,15 @@ def observability() -> Schema:
 
 def network_policy() -> Schema:
     return obj(
-        {"enabled": boolean(False, "NetworkPolicies that let each component receive only what it needs."),
-         "metricsNamespaceLabels": {"type": "object", "maxProperties": 8,
-                                    "additionalProperties": string(63),
-                                    "description": "Labels of the namespaces allowed to scrape metrics."}},
+        {
+            "enabled": boolean(False, "NetworkPolicies that let each component receive only what it needs."),
+            "metricsNamespaceLabels": {
+                "type": "object",
+                "maxProperties": 8,
+                "additionalProperties": string(63),
+                "description": "Labels of the namespaces allowed to scrape metrics.",
+            },
+        },
         default={},
         description="NetworkPolicies of the platform's pods (enforced only by a CNI that implements them).",
     )
@@ -329,37 +537,71 @@ IMAGE_REPOSITORY = rf"^([A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]+)?/)?{_PATH_COMPONENT}(
 def uploads() -> Schema:
     """Where uploaded images go: Cloudinary, or a directory of the gateway's (a claim the user provides, or scratch)."""
     return obj(
-        {"publicBaseUrl": string(512, pattern=r"^https?://[^\s]+$",
-                                 description="Where clients reach the gateway (e.g. https://api.venta.example): "
-                                             "the base of the URLs of images the platform keeps itself. Defaults "
-                                             "to the gateway Service's in-cluster URL."),
-         "cloudinary": obj({"urlSecretRef": secret_key_ref("A Secret key holding "
-                                                           "cloudinary://<api_key>:<api_secret>@<cloud_name>."),
-                            "folder": string(128, default="venta", pattern=r"^[A-Za-z0-9_/-]+$",
-                                             description="The Cloudinary folder images go to.")},
-                           required=("urlSecretRef",), description="Images go to Cloudinary."),
-         "existingClaim": string(253, pattern=DNS_SUBDOMAIN,
-                                 description="A PersistentVolumeClaim in the platform's namespace for images kept by "
-                                             "the platform itself (ReadWriteMany when gateway replicas may run on "
-                                             "several nodes). Without it and without Cloudinary, each gateway pod "
-                                             "keeps uploads in scratch space that is lost with the pod.")},
+        {
+            "publicBaseUrl": string(
+                512,
+                pattern=r"^https?://[^\s]+$",
+                description="Where clients reach the gateway (e.g. https://api.venta.example): "
+                "the base of the URLs of images the platform keeps itself. Defaults "
+                "to the gateway Service's in-cluster URL.",
+            ),
+            "cloudinary": obj(
+                {
+                    "urlSecretRef": secret_key_ref(
+                        "A Secret key holding cloudinary://<api_key>:<api_secret>@<cloud_name>."
+                    ),
+                    "folder": string(
+                        128,
+                        default="venta",
+                        pattern=r"^[A-Za-z0-9_/-]+$",
+                        description="The Cloudinary folder images go to.",
+                    ),
+                },
+                required=("urlSecretRef",),
+                description="Images go to Cloudinary.",
+            ),
+            "existingClaim": string(
+                253,
+                pattern=DNS_SUBDOMAIN,
+                description="A PersistentVolumeClaim in the platform's namespace for images kept by "
+                "the platform itself (ReadWriteMany when gateway replicas may run on "
+                "several nodes). Without it and without Cloudinary, each gateway pod "
+                "keeps uploads in scratch space that is lost with the pod.",
+            ),
+        },
         default={},
         description="Where images uploaded through the gateway are kept.",
-        rules=(rule("!(has(self.cloudinary) && has(self.existingClaim))",
-                    "set uploads.cloudinary or uploads.existingClaim, not both", ".existingClaim",
-                    "FieldValueForbidden"),),
+        rules=(
+            rule(
+                "!(has(self.cloudinary) && has(self.existingClaim))",
+                "set uploads.cloudinary or uploads.existingClaim, not both",
+                ".existingClaim",
+                "FieldValueForbidden",
+            ),
+        ),
     )
 
 
 def network() -> Schema:
     return obj(
-        {"trustedProxies": {
-            "type": "array", "maxItems": 32, "x-kubernetes-list-type": "set",
-            "items": string(64, **{"x-kubernetes-validations": [
-                rule("isIP(self) || isCIDR(self)", "must be an IP address or a CIDR, such as 10.0.0.0/8")]}),
-            "description": "Addresses or networks of the proxies in front of the gateway (an ingress controller, "
-                           "a load balancer) whose X-Forwarded-For and X-Forwarded-Proto are believed. Rate limits "
-                           "key on the client address: without this, every user behind a proxy shares one budget."}},
+        {
+            "trustedProxies": {
+                "type": "array",
+                "maxItems": 32,
+                "x-kubernetes-list-type": "set",
+                "items": string(
+                    64,
+                    **{
+                        "x-kubernetes-validations": [
+                            rule("isIP(self) || isCIDR(self)", "must be an IP address or a CIDR, such as 10.0.0.0/8")
+                        ]
+                    },
+                ),
+                "description": "Addresses or networks of the proxies in front of the gateway (an ingress controller, "
+                "a load balancer) whose X-Forwarded-For and X-Forwarded-Proto are believed. Rate limits "
+                "key on the client address: without this, every user behind a proxy shares one budget.",
+            }
+        },
         default={},
         description="How the platform sits in your network.",
     )
@@ -367,10 +609,15 @@ def network() -> Schema:
 
 def development() -> Schema:
     return obj(
-        {"liveReload": boolean(False, "Each service runs from a writable copy of its Python sources and restarts "
-                                      "when one changes, so that `tilt up`'s live update reaches a running pod "
-                                      "without a new image (docs/development.md). The root filesystem stays "
-                                      "read-only. Never in production.")},
+        {
+            "liveReload": boolean(
+                False,
+                "Each service runs from a writable copy of its Python sources and restarts "
+                "when one changes, so that `tilt up`'s live update reaches a running pod "
+                "without a new image (docs/development.md). The root filesystem stays "
+                "read-only. Never in production.",
+            )
+        },
         default={},
         description="For the inner loop on a local cluster; off by default.",
     )
@@ -379,33 +626,61 @@ def development() -> Schema:
 def spec_schema() -> Schema:
     services = {c.key: component(c.name, c.default_replicas, public=c.public) for c in APP_COMPONENTS}
     return obj(
-        {"version": string(128, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$",
-                           description="Image tag of every component; changing it migrates, then rolls."),
-         "image": obj({"repository": string(255, default="venta/venta", pattern=IMAGE_REPOSITORY,
-                                            description="The Venta image, without tag; it may name a registry "
-                                                        "(registry.example:5000/venta)."),
-                       "tag": string(128, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$",
-                                     description="The image tag, when it is not the version (a development "
-                                                 "build, e.g. the one `tilt up` injects); defaults to version."),
-                       "pullPolicy": string(16, enum=["Always", "IfNotPresent", "Never"], default="IfNotPresent",
-                                            description="The pods' imagePullPolicy."),
-                       "pullSecrets": {"type": "array", "maxItems": 8, "items": string(253),
-                                       "description": "Secrets (in the platform's namespace) the pods pull with."}},
-                      default={}, description="The one image every Venta component runs."),
-         "services": obj(services, default={}, description="Each service's replicas, resources and autoscaling."),
-         "nats": nats(),
-         "postgres": postgres(),
-         "redis": redis(),
-         "search": search(),
-         "identity": identity(),
-         "resilience": resilience(),
-         "observability": observability(),
-         "networkPolicy": network_policy(),
-         "network": network(),
-         "uploads": uploads(),
-         "development": development(),
-         "paused": {"type": "boolean", "default": False,
-                    "description": "Stop reconciling (same as the venta.io/pause-reconciliation annotation)."}},
+        {
+            "version": string(
+                128,
+                pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$",
+                description="Image tag of every component; changing it migrates, then rolls.",
+            ),
+            "image": obj(
+                {
+                    "repository": string(
+                        255,
+                        default="venta/venta",
+                        pattern=IMAGE_REPOSITORY,
+                        description="The Venta image, without tag; it may name a registry "
+                        "(registry.example:5000/venta).",
+                    ),
+                    "tag": string(
+                        128,
+                        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$",
+                        description="The image tag, when it is not the version (a development "
+                        "build, e.g. the one `tilt up` injects); defaults to version.",
+                    ),
+                    "pullPolicy": string(
+                        16,
+                        enum=["Always", "IfNotPresent", "Never"],
+                        default="IfNotPresent",
+                        description="The pods' imagePullPolicy.",
+                    ),
+                    "pullSecrets": {
+                        "type": "array",
+                        "maxItems": 8,
+                        "items": string(253),
+                        "description": "Secrets (in the platform's namespace) the pods pull with.",
+                    },
+                },
+                default={},
+                description="The one image every Venta component runs.",
+            ),
+            "services": obj(services, default={}, description="Each service's replicas, resources and autoscaling."),
+            "nats": nats(),
+            "postgres": postgres(),
+            "redis": redis(),
+            "search": search(),
+            "identity": identity(),
+            "resilience": resilience(),
+            "observability": observability(),
+            "networkPolicy": network_policy(),
+            "network": network(),
+            "uploads": uploads(),
+            "development": development(),
+            "paused": {
+                "type": "boolean",
+                "default": False,
+                "description": "Stop reconciling (same as the venta.io/pause-reconciliation annotation).",
+            },
+        },
         required=("version",),
     )
 

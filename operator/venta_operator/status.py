@@ -62,8 +62,14 @@ def services_ready(p: Platform, live: dict[Key, Obj]) -> bool:
 
 
 def _condition(kind: str, ok: bool, reason: str, message: str, obs: Observation) -> Obj:
-    return {"type": kind, "status": "True" if ok else "False", "reason": reason, "message": message[:1024],
-            "observedGeneration": obs.generation, "lastTransitionTime": obs.now}
+    return {
+        "type": kind,
+        "status": "True" if ok else "False",
+        "reason": reason,
+        "message": message[:1024],
+        "observedGeneration": obs.generation,
+        "lastTransitionTime": obs.now,
+    }
 
 
 def _keep_transition_times(new: list[Obj], old: list[Obj]) -> list[Obj]:
@@ -127,15 +133,18 @@ def compute(p: Platform, obs: Observation) -> Obj:
     else:
         ready = _condition("Ready", False, "ComponentsNotReady", "not ready: " + ", ".join(not_ready), obs)
     if obs.paused:
-        progressing = _condition("Progressing", False, "ReconciliationPaused",
-                                 "reconciliation is paused; children are not changed", obs)
+        progressing = _condition(
+            "Progressing", False, "ReconciliationPaused", "reconciliation is paused; children are not changed", obs
+        )
     elif all_ready:
         progressing = _condition("Progressing", False, "Complete", f"version {p.spec.version} rolled out", obs)
     else:
-        progressing = _condition("Progressing", True, f"Stage{obs.stage.capitalize()}",
-                                 f"converging (stage {obs.stage})", obs)
-    degraded = _condition("Degraded", bool(failures), "Failing" if failures else "AsExpected",
-                          "; ".join(failures) or "no failures", obs)
+        progressing = _condition(
+            "Progressing", True, f"Stage{obs.stage.capitalize()}", f"converging (stage {obs.stage})", obs
+        )
+    degraded = _condition(
+        "Degraded", bool(failures), "Failing" if failures else "AsExpected", "; ".join(failures) or "no failures", obs
+    )
     conditions = [ready, progressing, degraded, *conditions]
 
     # While paused the spec is not acted on, so the status does not claim to describe a newer generation.
@@ -147,8 +156,11 @@ def compute(p: Platform, obs: Observation) -> Obj:
         "components": {key: r.replicas.as_status() for key, (_, r) in states.items() if r.replicas},
         "endpoints": status_endpoints(p),
         "gatewaySelector": ",".join(f"{k}={v}" for k, v in selector_labels(p.name, "gateway").items()),
-        "migration": {"job": job_name, "version": p.spec.version,
-                      "state": "Succeeded" if migration.ready else migration.reason},
+        "migration": {
+            "job": job_name,
+            "version": p.spec.version,
+            "state": "Succeeded" if migration.ready else migration.reason,
+        },
     }
     if (version := _running_version(p, obs.live, all_ready, obs.previous)) is not None:
         status["version"] = version
@@ -175,8 +187,19 @@ def status_patch(new: Obj, current: Obj) -> Obj:
     return patch
 
 
-_OWNED = frozenset({"observedGeneration", "paused", "conditions", "components", "endpoints", "gatewaySelector",
-                    "migration", "version", "lastReindex"})
+_OWNED = frozenset(
+    {
+        "observedGeneration",
+        "paused",
+        "conditions",
+        "components",
+        "endpoints",
+        "gatewaySelector",
+        "migration",
+        "version",
+        "lastReindex",
+    }
+)
 
 
 def failure_status(previous: Obj, generation: int, now: str, reason: str, message: str) -> Obj:
@@ -184,5 +207,7 @@ def failure_status(previous: Obj, generation: int, now: str, reason: str, messag
     obs = Observation(live={}, generation=generation, now=now, previous=previous)
     failed = [_condition("Ready", False, reason, message, obs), _condition("Degraded", True, reason, message, obs)]
     others = [c for c in previous.get("conditions") or [] if c.get("type") not in ("Ready", "Degraded")]
-    return {"observedGeneration": generation,
-            "conditions": _keep_transition_times(failed, previous.get("conditions") or []) + others}
+    return {
+        "observedGeneration": generation,
+        "conditions": _keep_transition_times(failed, previous.get("conditions") or []) + others,
+    }

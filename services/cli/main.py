@@ -39,9 +39,11 @@ async def _migrate(names: list[str]) -> None:
     named = [variable for variable in ONE_DATABASE if os.environ.get(variable)]
     if len(names) > 1 and named:
         # Each service has a database of its own; one name for all would put every service's tables in it.
-        raise ConfigError(f"{' and '.join(named)} name one database, but {', '.join(names)} each have their own: "
-                          "migrate one service at a time with it, or unset it (host, port, user and password "
-                          "come from VENTA_DB_HOST/PORT/USER/PASSWORD)")
+        raise ConfigError(
+            f"{' and '.join(named)} name one database, but {', '.join(names)} each have their own: "
+            "migrate one service at a time with it, or unset it (host, port, user and password "
+            "come from VENTA_DB_HOST/PORT/USER/PASSWORD)"
+        )
     for name in names:
         entry = SERVICES[name]
         assert entry.migrations is not None
@@ -91,8 +93,9 @@ def parser() -> argparse.ArgumentParser:
     token.add_argument("--ttl", type=int, help="lifetime in seconds (default: the provider's, 1 h)")
     watch = commands.add_parser("watch", help="watch the live map: a viewport's vendors, as they move")
     watch.add_argument("--token", required=True, help="a bearer token (./venta token --user <id>)")
-    watch.add_argument("--viewport", required=True, metavar="S,W,N,E", type=live.parse_box,
-                       help="south,west,north,east in degrees")
+    watch.add_argument(
+        "--viewport", required=True, metavar="S,W,N,E", type=live.parse_box, help="south,west,north,east in degrees"
+    )
     watch.add_argument("--url", default="http://127.0.0.1:5004", help="the Socket.IO gateway")
     watch.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl-C)")
     move = commands.add_parser("move", help="move a vendor you own on the live map (one step every 2 s)")

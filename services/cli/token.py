@@ -22,8 +22,9 @@ def mint(user: str, *, identity_url: str, ttl_s: int | None = None, admin_token:
     try:
         response = httpx.post(f"{identity_url.rstrip('/')}/v1/tokens", json=body, headers=headers, timeout=10)
     except httpx.HTTPError as exc:
-        raise SystemExit(f"venta token: the identity provider at {identity_url} does not answer ({exc}); "
-                         "is `./venta up` running?") from None
+        raise SystemExit(
+            f"venta token: the identity provider at {identity_url} does not answer ({exc}); is `./venta up` running?"
+        ) from None
     if response.status_code != 200:
         try:
             message = response.json()["error"]["message"]

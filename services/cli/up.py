@@ -117,8 +117,11 @@ class LocalPlatform:
             "VENTA_UPLOAD_DIR": str(self.data_dir / "uploads"),
             "VENTA_PUBLIC_URL": self._url_of("gateway"),
             # the gateway queries the index search sync writes (the self-hosted provider's database)
-            **({"VENTA_SEARCH_DATABASE_URL": self._database_url(SERVICES["search-sync"])}
-               if "search-sync" in SERVICES and SERVICES["search-sync"].database else {}),
+            **(
+                {"VENTA_SEARCH_DATABASE_URL": self._database_url(SERVICES["search-sync"])}
+                if "search-sync" in SERVICES and SERVICES["search-sync"].database
+                else {}
+            ),
         }
 
     def _spawn(self, entry: ServiceEntry) -> Running:
@@ -166,8 +169,10 @@ class LocalPlatform:
                 print(f" --identity-url {self._url_of('identity')}", end="")
             print()
         if any(r.entry.name == "websocket" for r in self.running):
-            print(f"  Live map: {self._url_of('websocket')} (Socket.IO /user, /vendor)   "
-                  f"./venta watch --url {self._url_of('websocket')} --token <token> --viewport=S,W,N,E")
+            print(
+                f"  Live map: {self._url_of('websocket')} (Socket.IO /user, /vendor)   "
+                f"./venta watch --url {self._url_of('websocket')} --token <token> --viewport=S,W,N,E"
+            )
         print(f"\nPress Ctrl-C to stop (data is kept in {self.data_dir}).\n", flush=True)
 
     # ---- lifecycle ------------------------------------------------------------------------------------------

@@ -22,8 +22,9 @@ from services.kit.search.settings import SearchSettings
 MiB = 1024 * 1024
 
 
-class GatewaySettings(KitSettings, DatabaseSettings, GrpcSettings, EventSettings, SearchSettings, AuthSettings,
-                      RedisSettings):
+class GatewaySettings(
+    KitSettings, DatabaseSettings, GrpcSettings, EventSettings, SearchSettings, AuthSettings, RedisSettings
+):
     model_config = SettingsConfigDict(env_prefix="VENTA_", extra="ignore", frozen=True)
 
     service_name: str = "gateway"

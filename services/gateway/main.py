@@ -116,5 +116,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
 def build(settings: GatewaySettings) -> AsgiServiceHost:
     """What `venta serve gateway` runs."""
-    return AsgiServiceHost.from_settings(settings, create_app(settings),
-                                         forwarded_allow_ips=settings.forwarded_allow_ips)
+    return AsgiServiceHost.from_settings(
+        settings, create_app(settings), forwarded_allow_ips=settings.forwarded_allow_ips
+    )

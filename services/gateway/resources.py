@@ -124,8 +124,14 @@ class Resources:
 
     async def close(self) -> None:
         """Close everything, each independently: one failing close must not leave the others open."""
-        closers = [self.users.close, self.vendors.close, self.location.close, self.http.aclose, self.redis.aclose,
-                   self.search.close]
+        closers = [
+            self.users.close,
+            self.vendors.close,
+            self.location.close,
+            self.http.aclose,
+            self.redis.aclose,
+            self.search.close,
+        ]
         if self.invalidator is not None:
             closers.insert(0, self.invalidator.stop)
         for close in closers:
@@ -133,4 +139,3 @@ class Resources:
                 await close()
             except Exception:
                 log.exception("closing %s failed", getattr(close, "__qualname__", close))
-

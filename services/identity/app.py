@@ -133,8 +133,12 @@ def create_app(settings: IdentitySettings) -> FastAPI:
     async def rotate(request: Request) -> Rotated:
         keys: KeyRing = request.app.state.keys
         if not keys.rotatable:
-            raise ApiError(ErrorType.CONFLICT, "KEYS_READ_ONLY", "the signing keys come from a read-only directory "
-                           "(in a cluster, the platform's identity-keys Secret): replace the key there and restart")
+            raise ApiError(
+                ErrorType.CONFLICT,
+                "KEYS_READ_ONLY",
+                "the signing keys come from a read-only directory "
+                "(in a cluster, the platform's identity-keys Secret): replace the key there and restart",
+            )
         key = await asyncio.to_thread(keys.rotate)
         return Rotated(kid=key.kid, published=[k.kid for k in keys.keys])
 
@@ -145,4 +149,3 @@ def create_app(settings: IdentitySettings) -> FastAPI:
 def build(settings: IdentitySettings) -> AsgiServiceHost:
     """What `venta serve identity` runs."""
     return AsgiServiceHost.from_settings(settings, create_app(settings))
-

@@ -42,8 +42,7 @@ def stop_requested() -> asyncio.Event:
     return stop
 
 
-async def serve(host: Host, *, drain_delay_s: float = 0.0,
-                ended: Callable[[], Awaitable[Any]] | None = None) -> None:
+async def serve(host: Host, *, drain_delay_s: float = 0.0, ended: Callable[[], Awaitable[Any]] | None = None) -> None:
     """Start `host`, serve until a stop signal (or until `ended()`, the host's own end, completes), drain, stop."""
     stop = stop_requested()
     await host.start()

@@ -42,6 +42,7 @@ def trace_exemplar() -> dict[str, str] | None:
         return None
     return {"trace_id": format(context.trace_id, "032x"), "span_id": format(context.span_id, "016x")}
 
+
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 GRPC_SERVER_REQUESTS = Counter("venta_grpc_server_requests_total", "gRPC calls handled", ["service", "method", "code"])

@@ -67,9 +67,7 @@ async def set_location(
     return vendor
 
 
-async def delete_vendor(
-    session: AsyncSession, *, vendor_id: uuid.UUID, caller_id: uuid.UUID, outbox: Outbox
-) -> Vendor:
+async def delete_vendor(session: AsyncSession, *, vendor_id: uuid.UUID, caller_id: uuid.UUID, outbox: Outbox) -> Vendor:
     vendor = await _owned(session, vendor_id=vendor_id, caller_id=caller_id)
     vendor.touch()  # the deletion is a change too: its event carries the next version
     await outbox.add(session, events.DELETED, events.vendor_data(vendor))

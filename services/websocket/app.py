@@ -42,10 +42,10 @@ class WebsocketHost:
         self.redis = async_redis(settings.redis_dsn, timeout_s=settings.redis_timeout_s)
         self.http_client = httpx.AsyncClient(timeout=httpx.Timeout(5.0), follow_redirects=False)
         self.users = peer_client(settings, "users", settings.users_addr, user_pb2_grpc.UserServiceStub)
-        self.location = peer_client(settings, "location", settings.location_addr,
-                                    location_pb2_grpc.LocationServiceStub)
-        self.authenticator, self.jwks = build_authenticator(settings, http=self.http_client, users=self.users,
-                                                            cache=self.redis)
+        self.location = peer_client(settings, "location", settings.location_addr, location_pb2_grpc.LocationServiceStub)
+        self.authenticator, self.jwks = build_authenticator(
+            settings, http=self.http_client, users=self.users, cache=self.redis
+        )
         self.sio = socketio.AsyncServer(
             async_mode="aiohttp",
             client_manager=socketio.AsyncRedisManager(settings.redis_dsn, channel=settings.socketio_channel),
@@ -57,21 +57,34 @@ class WebsocketHost:
             async_handlers=False,  # one socket's events are handled in the order they were sent
             transports=["websocket", "polling"],
         )
-        self.presence = PresenceStore(self.redis, channel=settings.socketio_channel,
-                                      away_after_s=settings.presence_away_after_s,
-                                      offline_after_s=settings.presence_offline_after_s,
-                                      watch_ttl_s=settings.watch_ttl_s)
+        self.presence = PresenceStore(
+            self.redis,
+            channel=settings.socketio_channel,
+            away_after_s=settings.presence_away_after_s,
+            offline_after_s=settings.presence_offline_after_s,
+            watch_ttl_s=settings.watch_ttl_s,
+        )
         self.notifier = Notifier(settings, client_name=f"{settings.service_name}-notifier")
-        self.live = LiveMap(sio=self.sio, location=self.location, presence=self.presence, notifier=self.notifier,
-                            max_viewport_vendors=settings.max_viewport_vendors)
+        self.live = LiveMap(
+            sio=self.sio,
+            location=self.location,
+            presence=self.presence,
+            notifier=self.notifier,
+            max_viewport_vendors=settings.max_viewport_vendors,
+        )
         rates = SocketRateLimits(
             service=settings.service_name,
-            limits={"updateUserLocation": settings.user_location_limit,
-                    "updateVendorLocation": settings.vendor_location_limit},
+            limits={
+                "updateUserLocation": settings.user_location_limit,
+                "updateVendorLocation": settings.vendor_location_limit,
+            },
             window_s=settings.rate_window_s,
         )
-        shared: dict[str, Any] = {"live": self.live, "authenticator": self.authenticator,
-                                  "limits": Limits(settings.max_payload_bytes, rates)}
+        shared: dict[str, Any] = {
+            "live": self.live,
+            "authenticator": self.authenticator,
+            "limits": Limits(settings.max_payload_bytes, rates),
+        }
         self.user_namespace = UserNamespace(**shared)
         self.vendor_namespace = VendorNamespace(users=self.users, **shared)
         self.sio.register_namespace(self.user_namespace)

@@ -41,8 +41,15 @@ def _point(location: location_pb2.Location) -> dict[str, float]:
 
 
 class LiveMap:
-    def __init__(self, *, sio: socketio.AsyncServer, location: PeerClient[Any], presence: PresenceStore,
-                 notifier: Notifier, max_viewport_vendors: int) -> None:
+    def __init__(
+        self,
+        *,
+        sio: socketio.AsyncServer,
+        location: PeerClient[Any],
+        presence: PresenceStore,
+        notifier: Notifier,
+        max_viewport_vendors: int,
+    ) -> None:
         self.sio = sio
         self.location = location
         self.presence = presence
@@ -63,16 +70,18 @@ class LiveMap:
             location_pb2.LocationUpdate(entity_id=vendor_id, location=location_pb2.Location(lat=lat, long=long)),
         )
         await self.vendor_alive(vendor_id=vendor_id, sid=sid)
-        await self.emit("vendor_sync", {"id": vendor_id, "location": {"lat": lat, "long": long}},
-                        room=vendor_id, namespace=USERS)
+        await self.emit(
+            "vendor_sync", {"id": vendor_id, "location": {"lat": lat, "long": long}}, room=vendor_id, namespace=USERS
+        )
         return str(answer.updated_at)
 
     async def vendor_alive(self, *, vendor_id: str, sid: str) -> None:
         before = await self.presence.seen(vendor_id, sid, time.time())
         if before is State.OFFLINE:
             PRESENCE_TRANSITIONS.labels(State.ONLINE.value).inc()
-            self.notifier.publish("websocket.vendor.connected",
-                                  WebsocketVendorData(vendor_id=vendor_id, socket_id=sid, timestamp=_now()))
+            self.notifier.publish(
+                "websocket.vendor.connected", WebsocketVendorData(vendor_id=vendor_id, socket_id=sid, timestamp=_now())
+            )
         elif before is State.AWAY:
             PRESENCE_TRANSITIONS.labels(State.ONLINE.value).inc()
 
@@ -80,16 +89,18 @@ class LiveMap:
         """Announce a vendor that went OFFLINE (the caller won the transition: this runs once per going)."""
         PRESENCE_TRANSITIONS.labels(State.OFFLINE.value).inc()
         try:
-            await self.location.call("RemoveVendorLocation",
-                                     location_pb2.RemoveLocationRequest(entity_id=gone.vendor_id))
+            await self.location.call(
+                "RemoveVendorLocation", location_pb2.RemoveLocationRequest(entity_id=gone.vendor_id)
+            )
         except Exception as exc:  # noqa: BLE001 - the announcement must still go out; the index entry ages out
             log.warning("could not remove the location of offline vendor %s (%s)", gone.vendor_id, exc)
         await self.emit("vendor_disconnect", {"id": gone.vendor_id}, room=gone.vendor_id, namespace=USERS)
         affected = await self.presence.watchers(gone.vendor_id, time.time())
         self.notifier.publish(
             "websocket.vendor.disconnected",
-            WebsocketVendorData(vendor_id=gone.vendor_id, socket_id=gone.socket_id, timestamp=_now(),
-                                affected_users=affected),
+            WebsocketVendorData(
+                vendor_id=gone.vendor_id, socket_id=gone.socket_id, timestamp=_now(), affected_users=affected
+            ),
         )
 
     async def vendor_socket_closed(self, *, vendor_ids: set[str], sid: str) -> None:
@@ -116,20 +127,28 @@ class LiveMap:
             await self.sio.leave_room(sid, vendor_id, namespace=USERS)
         for vendor_id in entered:
             await self.sio.enter_room(sid, vendor_id, namespace=USERS)
-        await self.presence.watch(user_id=user_id, sid=sid, entered=entered, left=left,
-                                  viewport=view.model_dump(by_alias=True), now=time.time())
+        await self.presence.watch(
+            user_id=user_id,
+            sid=sid,
+            entered=entered,
+            left=left,
+            viewport=view.model_dump(by_alias=True),
+            now=time.time(),
+        )
         channels = [{"id": v.id, "location": _point(v.location)} for v in vendors]
         await self.emit("vendor_channels", channels, room=sid, namespace=USERS, local=True)
         return inside
 
     def user_connected(self, *, user_id: str, sid: str) -> None:
-        self.notifier.publish("websocket.user.connected",
-                              WebsocketUserData(user_id=user_id, socket_id=sid, timestamp=_now()))
+        self.notifier.publish(
+            "websocket.user.connected", WebsocketUserData(user_id=user_id, socket_id=sid, timestamp=_now())
+        )
 
     async def user_socket_closed(self, *, user_id: str, sid: str, watching: set[str]) -> None:
         await self.presence.unwatch(user_id=user_id, sid=sid, vendor_ids=watching)
-        self.notifier.publish("websocket.user.disconnected",
-                              WebsocketUserData(user_id=user_id, socket_id=sid, timestamp=_now()))
+        self.notifier.publish(
+            "websocket.user.disconnected", WebsocketUserData(user_id=user_id, socket_id=sid, timestamp=_now())
+        )
 
     # ---- presence sweeps ---------------------------------------------------------------------------------------
 

@@ -39,8 +39,11 @@ tracer = trace.get_tracer("venta.websocket")
 Handler = Callable[[str, "Caller", Any], Awaitable[dict[str, Any] | None]]
 OWNERSHIP_TTL_S = 30.0
 
-_REMOTE_CODES = {"NOT_FOUND": ErrorCode.NOT_FOUND, "PERMISSION_DENIED": ErrorCode.FORBIDDEN,
-                 "INVALID_ARGUMENT": ErrorCode.INVALID_PAYLOAD}
+_REMOTE_CODES = {
+    "NOT_FOUND": ErrorCode.NOT_FOUND,
+    "PERMISSION_DENIED": ErrorCode.FORBIDDEN,
+    "INVALID_ARGUMENT": ErrorCode.INVALID_PAYLOAD,
+}
 
 
 @dataclass
@@ -81,9 +84,12 @@ class EventNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         EVENTS_RECEIVED.labels(self.namespace, label).inc()
         request_id_var.set(sid)
         parent = _client_trace(data)
-        with (EVENT_DURATION.labels(self.namespace, label).time(),
-              tracer.start_as_current_span(f"socket.io {self.namespace} {label}", context=parent,
-                                           kind=SpanKind.SERVER) as span):
+        with (
+            EVENT_DURATION.labels(self.namespace, label).time(),
+            tracer.start_as_current_span(
+                f"socket.io {self.namespace} {label}", context=parent, kind=SpanKind.SERVER
+            ) as span,
+        ):
             span.set_attribute("messaging.system", "socket.io")
             span.set_attribute("socketio.namespace", self.namespace)
             try:
@@ -153,8 +159,9 @@ class UserNamespace(EventNamespace):
         last = await _quietly(self.live.presence.last_viewport(caller.principal.user_id))
         if last is not None:  # a reconnect (perhaps to another replica): the user's rooms come back at once
             try:
-                caller.vendors = await self.live.viewport(sid=sid, user_id=caller.principal.user_id,
-                                                          view=Viewport.model_validate(last), watching=set())
+                caller.vendors = await self.live.viewport(
+                    sid=sid, user_id=caller.principal.user_id, view=Viewport.model_validate(last), watching=set()
+                )
             except Exception as exc:  # noqa: BLE001 - the next viewport update will do it
                 log.info("could not restore the viewport of %s (%s)", caller.principal.user_id, exc)
 
@@ -171,8 +178,9 @@ class UserNamespace(EventNamespace):
     async def update_viewport(self, sid: str, caller: Caller, data: Any) -> dict[str, Any]:
         await self.limits.rates.check("updateUserLocation", sid)
         view = parse(Viewport, data, max_bytes=self.limits.max_payload_bytes)
-        caller.vendors = await self.live.viewport(sid=sid, user_id=caller.principal.user_id, view=view,
-                                                  watching=caller.vendors)
+        caller.vendors = await self.live.viewport(
+            sid=sid, user_id=caller.principal.user_id, view=view, watching=caller.vendors
+        )
         return {"vendors": len(caller.vendors)}
 
 
@@ -194,8 +202,9 @@ class VendorNamespace(EventNamespace):
         if vendor_id in caller.vendors:
             return
         if vendor_id not in caller.owned or time.monotonic() > caller.owned_until:
-            answer = await self.users.call("GetUserVendors",
-                                           user_pb2.UserVendorRequest(user_id=caller.principal.user_id))
+            answer = await self.users.call(
+                "GetUserVendors", user_pb2.UserVendorRequest(user_id=caller.principal.user_id)
+            )
             caller.owned = frozenset(v.id for v in answer.vendors)
             caller.owned_until = time.monotonic() + OWNERSHIP_TTL_S
         if vendor_id not in caller.owned:
@@ -212,8 +221,9 @@ class VendorNamespace(EventNamespace):
         await self.limits.rates.check("updateVendorLocation", sid)
         payload = parse(VendorLocation, data, max_bytes=self.limits.max_payload_bytes)
         await self._check_owner(caller, payload.vendor_id)
-        updated_at = await self.live.vendor_moved(vendor_id=payload.vendor_id, sid=sid, lat=payload.lat,
-                                                  long=payload.long)
+        updated_at = await self.live.vendor_moved(
+            vendor_id=payload.vendor_id, sid=sid, lat=payload.lat, long=payload.long
+        )
         return {"vendorId": payload.vendor_id, "updatedAt": updated_at}
 
     async def heartbeat(self, sid: str, caller: Caller, data: Any) -> dict[str, Any]:

@@ -68,8 +68,15 @@ class Offline:
 
 
 class PresenceStore:
-    def __init__(self, redis_client: redis.asyncio.Redis, *, channel: str, away_after_s: float,
-                 offline_after_s: float, watch_ttl_s: int) -> None:
+    def __init__(
+        self,
+        redis_client: redis.asyncio.Redis,
+        *,
+        channel: str,
+        away_after_s: float,
+        offline_after_s: float,
+        watch_ttl_s: int,
+    ) -> None:
         self.redis = redis_client
         self.prefix = f"venta:ws:{channel}:"
         self.seen_key = self.prefix + "presence:seen"
@@ -100,8 +107,9 @@ class PresenceStore:
         gone: list[Offline] = []
         for raw in await self.redis.zrangebyscore(self.seen_key, "-inf", offline_cutoff):
             vendor_id = _text(raw)
-            held_by = await self._go_offline(keys=[self._key(vendor_id), self.seen_key],
-                                             args=[vendor_id, "", offline_cutoff])
+            held_by = await self._go_offline(
+                keys=[self._key(vendor_id), self.seen_key], args=[vendor_id, "", offline_cutoff]
+            )
             if held_by:
                 gone.append(Offline(vendor_id, _text(held_by)))
         away: list[str] = []
@@ -125,8 +133,9 @@ class PresenceStore:
     def _watchers_key(self, vendor_id: str) -> str:
         return f"{self.prefix}watchers:{vendor_id}"
 
-    async def watch(self, *, user_id: str, sid: str, entered: set[str], left: set[str], viewport: dict[str, Any],
-                    now: float) -> None:
+    async def watch(
+        self, *, user_id: str, sid: str, entered: set[str], left: set[str], viewport: dict[str, Any], now: float
+    ) -> None:
         member = f"{user_id}|{sid}"
         pipe = self.redis.pipeline(transaction=False)
         for vendor_id in entered:

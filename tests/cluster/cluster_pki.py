@@ -19,8 +19,15 @@ from pathlib import Path
 from cluster_tools import ClusterError
 
 # kwokctl's own names (pkg/kwokctl/pki), then ours
-DEFAULT_NAMES = ("kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local",
-                 "localhost", "127.0.0.1", "::1")
+DEFAULT_NAMES = (
+    "kubernetes",
+    "kubernetes.default",
+    "kubernetes.default.svc",
+    "kubernetes.default.svc.cluster.local",
+    "localhost",
+    "127.0.0.1",
+    "::1",
+)
 VALID_DAYS = 3650
 
 
@@ -40,19 +47,61 @@ def write_pki(directory: Path, extra_names: Sequence[str]) -> None:
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     ca_key, ca_crt = directory / "ca.key", directory / "ca.crt"
     key, crt = directory / "admin.key", directory / "admin.crt"
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out", str(ca_crt),
-             "-days", str(VALID_DAYS), "-subj", "/CN=kwok-ca",
-             "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign")
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(ca_key),
+        "-out",
+        str(ca_crt),
+        "-days",
+        str(VALID_DAYS),
+        "-subj",
+        "/CN=kwok-ca",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign",
+    )
     names = ",".join(_alt_name(n) for n in dict.fromkeys([*DEFAULT_NAMES, *extra_names]))
     with tempfile.TemporaryDirectory() as scratch:
         csr, extensions = Path(scratch) / "admin.csr", Path(scratch) / "extensions.cnf"
-        extensions.write_text(f"subjectAltName={names}\nextendedKeyUsage=serverAuth,clientAuth\n"
-                              "keyUsage=critical,digitalSignature,keyEncipherment\nbasicConstraints=CA:FALSE\n")
-        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr),
-                 "-subj", "/O=system:masters/CN=kwok-admin")
-        _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca_crt), "-CAkey", str(ca_key), "-set_serial",
-                 "0x" + Path("/proc/sys/kernel/random/uuid").read_text().strip().replace("-", "")[:30],
-                 "-days", str(VALID_DAYS), "-extfile", str(extensions), "-out", str(crt))
+        extensions.write_text(
+            f"subjectAltName={names}\nextendedKeyUsage=serverAuth,clientAuth\n"
+            "keyUsage=critical,digitalSignature,keyEncipherment\nbasicConstraints=CA:FALSE\n"
+        )
+        _openssl(
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(csr),
+            "-subj",
+            "/O=system:masters/CN=kwok-admin",
+        )
+        _openssl(
+            "x509",
+            "-req",
+            "-in",
+            str(csr),
+            "-CA",
+            str(ca_crt),
+            "-CAkey",
+            str(ca_key),
+            "-set_serial",
+            "0x" + Path("/proc/sys/kernel/random/uuid").read_text().strip().replace("-", "")[:30],
+            "-days",
+            str(VALID_DAYS),
+            "-extfile",
+            str(extensions),
+            "-out",
+            str(crt),
+        )
     for path in (ca_key, key):
         path.chmod(0o600)

@@ -39,8 +39,9 @@ class LocalImages:
         prefix = "VENTA_IMAGE_"
         names = {k.removeprefix(prefix): v for k, v in values.items() if k.startswith(prefix) and "_ARCHIVE" not in k}
         archives = {key: Path(values.get(f"{prefix}{key}_ARCHIVE", "")) for key in names}
-        return cls(names, archives, Path(values["VENTA_IMAGES_CONTAINERS_CONF"]),
-                   Path(values["VENTA_IMAGES_STORAGE_CONF"]))
+        return cls(
+            names, archives, Path(values["VENTA_IMAGES_CONTAINERS_CONF"]), Path(values["VENTA_IMAGES_STORAGE_CONF"])
+        )
 
     def name(self, key: str) -> str:
         if key not in self.names:
@@ -55,8 +56,11 @@ class LocalImages:
 
     def podman(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """Run podman on the images' storage (never the host's default one)."""
-        env = {**os.environ, "CONTAINERS_CONF": str(self.containers_conf),
-               "CONTAINERS_STORAGE_CONF": str(self.storage_conf)}
+        env = {
+            **os.environ,
+            "CONTAINERS_CONF": str(self.containers_conf),
+            "CONTAINERS_STORAGE_CONF": str(self.storage_conf),
+        }
         return run_command(["podman", *args], env=env, check=check, timeout=timeout)
 
 
@@ -67,8 +71,14 @@ def build_images(*args: str, quiet: bool = False, timeout: float = 3600) -> Loca
     The script's progress goes to stderr unless ``quiet``; on failure its output is in the exception.
     """
     try:
-        result = subprocess.run(["bash", str(BUILD_SCRIPT), *args], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE if quiet else None, text=True, timeout=timeout, check=False)
+        result = subprocess.run(
+            ["bash", str(BUILD_SCRIPT), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE if quiet else None,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
     except subprocess.TimeoutExpired as error:
         raise ClusterError(f"{BUILD_SCRIPT} timed out after {timeout}s") from error
     if result.returncode != 0:

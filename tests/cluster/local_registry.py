@@ -32,10 +32,12 @@ class LocalRegistry:
             "version: 0.1\n"
             "log: {level: warn}\n"
             f"storage: {{filesystem: {{rootdirectory: {self._dir / 'data'}}}, delete: {{enabled: true}}}}\n"
-            f"http: {{addr: '127.0.0.1:{self.port}'}}\n")
+            f"http: {{addr: '127.0.0.1:{self.port}'}}\n"
+        )
         with (self._dir / "registry.log").open("ab") as log:
-            self._proc = subprocess.Popen([str(self.binary), "serve", str(config)], stdout=log,
-                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            self._proc = subprocess.Popen(
+                [str(self.binary), "serve", str(config)], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
         deadline = time.monotonic() + timeout_s
         while not self._answers():
             if self._proc.poll() is not None or time.monotonic() > deadline:

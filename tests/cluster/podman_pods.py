@@ -34,10 +34,31 @@ Manifest = dict[str, Any]
 
 # Fields translated below, and fields that do not change how a container runs here (requests and limits,
 # the pull policy: the image is local).
-CONTAINER_FIELDS = {"name", "image", "imagePullPolicy", "command", "args", "env", "ports", "resources",
-                    "securityContext", "volumeMounts", "startupProbe", "livenessProbe", "readinessProbe"}
-POD_FIELDS = {"serviceAccountName", "automountServiceAccountToken", "enableServiceLinks", "securityContext",
-              "containers", "volumes", "terminationGracePeriodSeconds", "affinity"}
+CONTAINER_FIELDS = {
+    "name",
+    "image",
+    "imagePullPolicy",
+    "command",
+    "args",
+    "env",
+    "ports",
+    "resources",
+    "securityContext",
+    "volumeMounts",
+    "startupProbe",
+    "livenessProbe",
+    "readinessProbe",
+}
+POD_FIELDS = {
+    "serviceAccountName",
+    "automountServiceAccountToken",
+    "enableServiceLinks",
+    "securityContext",
+    "containers",
+    "volumes",
+    "terminationGracePeriodSeconds",
+    "affinity",
+}
 
 
 @dataclass
@@ -96,12 +117,16 @@ def _size(limit: str) -> str:
 
 def _expand(text: str, env: Mapping[str, str]) -> str:
     """The kubelet's $(VAR) expansion in command and args (only defined variables; $$ escapes)."""
-    return re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)",
-                  lambda m: "$" if m.group(0) == "$$" else env.get(m.group(1), m.group(0)), text)
+    return re.sub(
+        r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)",
+        lambda m: "$" if m.group(0) == "$$" else env.get(m.group(1), m.group(0)),
+        text,
+    )
 
 
-def _volume_args(pod: Manifest, container: Manifest, workdir: Path, config_maps: Mapping[str, Mapping[str, str]],
-                 gid: int) -> list[str]:
+def _volume_args(
+    pod: Manifest, container: Manifest, workdir: Path, config_maps: Mapping[str, Mapping[str, str]], gid: int
+) -> list[str]:
     volumes = {v["name"]: v for v in pod.get("volumes", [])}
     args: list[str] = []
     for mount in container.get("volumeMounts", []):
@@ -131,9 +156,15 @@ def _volume_args(pod: Manifest, container: Manifest, workdir: Path, config_maps:
 
 
 @contextmanager
-def run_pod_container(images: LocalImages, pod: Manifest, *, image: str, workdir: Path,
-                      secrets_data: Mapping[str, Mapping[str, str]] | None = None,
-                      config_maps: Mapping[str, Mapping[str, str]] | None = None) -> Iterator[PodContainer]:
+def run_pod_container(
+    images: LocalImages,
+    pod: Manifest,
+    *,
+    image: str,
+    workdir: Path,
+    secrets_data: Mapping[str, Mapping[str, str]] | None = None,
+    config_maps: Mapping[str, Mapping[str, str]] | None = None,
+) -> Iterator[PodContainer]:
     """Start the pod's only container from ``image``; removed (with its anonymous volumes) on exit."""
     unknown = set(pod) - POD_FIELDS
     [container] = pod["containers"]
@@ -148,8 +179,18 @@ def run_pod_container(images: LocalImages, pod: Manifest, *, image: str, workdir
         ref = var.get("valueFrom", {}).get("secretKeyRef")
         env[var["name"]] = (secrets_data or {})[ref["name"]][ref["key"]] if ref else var["value"]
     name = f"venta-pod-{secrets.token_hex(4)}"
-    args = ["run", "--detach", "--name", name, "--network", "slirp4netns", "--user", f"{uid}:{gid}",
-            "--pull=never", *(f"--env={k}={v}" for k, v in env.items())]
+    args = [
+        "run",
+        "--detach",
+        "--name",
+        name,
+        "--network",
+        "slirp4netns",
+        "--user",
+        f"{uid}:{gid}",
+        "--pull=never",
+        *(f"--env={k}={v}" for k, v in env.items()),
+    ]
     if security.get("readOnlyRootFilesystem"):
         args += ["--read-only", "--read-only-tmpfs=false"]  # only the declared volumes are writable
     if "ALL" in security.get("capabilities", {}).get("drop", []):

@@ -53,8 +53,15 @@ def selector_names(ast: Any) -> set[str]:
 
 
 class PrometheusServer:
-    def __init__(self, binary: Path, workdir: Path, *, targets: Mapping[str, Sequence[str]],
-                 rule_files: Sequence[Path] = (), interval: str = "1s") -> None:
+    def __init__(
+        self,
+        binary: Path,
+        workdir: Path,
+        *,
+        targets: Mapping[str, Sequence[str]],
+        rule_files: Sequence[Path] = (),
+        interval: str = "1s",
+    ) -> None:
         self.binary, self.workdir = binary, workdir
         self.targets, self.rule_files, self.interval = targets, rule_files, interval
         self.port = free_port()
@@ -65,11 +72,16 @@ class PrometheusServer:
 
     def config(self) -> dict[str, Any]:
         return {
-            "global": {"scrape_interval": self.interval, "scrape_timeout": self.interval,
-                       "evaluation_interval": self.interval},
+            "global": {
+                "scrape_interval": self.interval,
+                "scrape_timeout": self.interval,
+                "evaluation_interval": self.interval,
+            },
             "rule_files": [str(path) for path in self.rule_files],
-            "scrape_configs": [{"job_name": job, "static_configs": [{"targets": list(addresses)}]}
-                               for job, addresses in self.targets.items()],
+            "scrape_configs": [
+                {"job_name": job, "static_configs": [{"targets": list(addresses)}]}
+                for job, addresses in self.targets.items()
+            ],
         }
 
     def start(self, timeout_s: float = 60) -> PrometheusServer:
@@ -78,9 +90,16 @@ class PrometheusServer:
         config.write_text(yaml.safe_dump(self.config()))
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [str(self.binary), f"--config.file={config}", f"--storage.tsdb.path={self.workdir / 'data'}",
-                 f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
-                stdout=log, stderr=subprocess.STDOUT)
+                [
+                    str(self.binary),
+                    f"--config.file={config}",
+                    f"--storage.tsdb.path={self.workdir / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                    "--log.level=warn",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         self.wait(self._ready, timeout_s, "Prometheus to be ready")
         return self
 

@@ -87,8 +87,11 @@ def rule_groups(path: Path) -> list[dict[str, Any]]:
 
 
 def rule_queries(path: Path) -> list[Query]:
-    return [Query(f"{path.name}: {rule.get('alert') or rule.get('record')}", rule["expr"])
-            for group in rule_groups(path) for rule in group["rules"]]
+    return [
+        Query(f"{path.name}: {rule.get('alert') or rule.get('record')}", rule["expr"])
+        for group in rule_groups(path)
+        for rule in group["rules"]
+    ]
 
 
 def platform_queries() -> list[Query]:

@@ -38,16 +38,20 @@ class Workload:
     async def run(self) -> None:
         """Traffic through every service, the event pipeline end to end, sockets left open."""
         owner = await self.token(f"obs-owner-{uuid.uuid4().hex[:8]}")
-        async with httpx.AsyncClient(base_url=self.url("gateway"), timeout=15,
-                                     headers={"Authorization": f"Bearer {owner}"}) as api:
+        async with httpx.AsyncClient(
+            base_url=self.url("gateway"), timeout=15, headers={"Authorization": f"Bearer {owner}"}
+        ) as api:
             created = await api.post("/v1/vendors", json={"name": "Observability tacos"})
             assert created.status_code == 201, created.text
             self.vendor_id = created.json()["id"]
             for _ in range(2):  # a cache miss, then a hit
                 assert (await api.get(f"/v1/vendors/{self.vendor_id}")).status_code == 200
             assert (await api.put(f"/v1/vendors/{self.vendor_id}", json={"description": "al pastor"})).is_success
-            for path, params in (("/v1/users/me/vendors", {}), ("/v1/vendors/search", {"q": "tacos"}),
-                                 ("/v1/vendors/nearby", {"sw": "40.5,-74.3", "ne": "40.9,-73.7"})):
+            for path, params in (
+                ("/v1/users/me/vendors", {}),
+                ("/v1/vendors/search", {"q": "tacos"}),
+                ("/v1/vendors/nearby", {"sw": "40.5,-74.3", "ne": "40.9,-73.7"}),
+            ):
                 assert (await api.get(path, params=params)).status_code == 200, path
             statuses = [(await api.get(f"/v1/vendors/{uuid.uuid4()}")).status_code for _ in range(110)]
             assert 404 in statuses and 429 in statuses, statuses  # NOT_FOUND from vendors, then the rate limit
@@ -75,8 +79,9 @@ class Workload:
         """Bytes that are not an event, on a subject both vendor consumers read: each dead-letters them."""
         client = await nats.connect(self.platform.urls["nats"] or "")
         try:
-            await client.jetstream().publish("events.vendor.updated", b"not json", headers={
-                "Nats-Msg-Id": f"obs-poison-{uuid.uuid4()}"})
+            await client.jetstream().publish(
+                "events.vendor.updated", b"not json", headers={"Nats-Msg-Id": f"obs-poison-{uuid.uuid4()}"}
+            )
         finally:
             await client.close()
 
@@ -86,10 +91,13 @@ class Workload:
         running.proc.terminate()
         await asyncio.to_thread(running.proc.wait, 30)
         owner = await self.token(f"obs-owner-{uuid.uuid4().hex[:8]}")
-        async with httpx.AsyncClient(base_url=self.url("gateway"), timeout=15,
-                                     headers={"Authorization": f"Bearer {owner}"}) as api:
-            statuses = [(await api.get("/v1/vendors/nearby", params={"sw": "40.5,-74.3", "ne": "40.9,-73.7"}))
-                        .status_code for _ in range(12)]
+        async with httpx.AsyncClient(
+            base_url=self.url("gateway"), timeout=15, headers={"Authorization": f"Bearer {owner}"}
+        ) as api:
+            statuses = [
+                (await api.get("/v1/vendors/nearby", params={"sw": "40.5,-74.3", "ne": "40.9,-73.7"})).status_code
+                for _ in range(12)
+            ]
             ready = await api.get("/health/ready")  # the readiness check of the stopped peer fails
         assert ready.status_code == 503, ready.text
         return statuses

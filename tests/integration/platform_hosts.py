@@ -98,12 +98,23 @@ class Hosts:
         self.sockets: list[WebsocketHost] = []
         self.search_database = f"gw_search_{uuid.uuid4().hex[:8]}"
 
-    async def start_grpc(self, build: Callable[[Any], GrpcServiceHost], settings_cls: type[Any],
-                         migrations: Path, *, database: str | None = None, **overrides: Any) -> GrpcServiceHost:
+    async def start_grpc(
+        self,
+        build: Callable[[Any], GrpcServiceHost],
+        settings_cls: type[Any],
+        migrations: Path,
+        *,
+        database: str | None = None,
+        **overrides: Any,
+    ) -> GrpcServiceHost:
         overrides.setdefault("grpc_port", 0)
         settings = settings_cls(
-            http_port=0, host="127.0.0.1", shutdown_grace_s=1.0, nats_url=self.nats.url,
-            database_url=self.postgres.url_for(database or f"gw_{uuid.uuid4().hex[:12]}"), **overrides,
+            http_port=0,
+            host="127.0.0.1",
+            shutdown_grace_s=1.0,
+            nats_url=self.nats.url,
+            database_url=self.postgres.url_for(database or f"gw_{uuid.uuid4().hex[:12]}"),
+            **overrides,
         )
         await upgrade(migrations, settings.dsn)
         host = build(settings)
@@ -114,15 +125,20 @@ class Hosts:
     async def start_services(self) -> tuple[GrpcServiceHost, GrpcServiceHost, GrpcServiceHost]:
         vendors = await self.start_grpc(vendors_app.build, VendorSettings, vendors_app.MIGRATIONS)
         location = await self.start_grpc(location_app.build, LocationSettings, location_app.MIGRATIONS)
-        users = await self.start_grpc(users_app.build, UserSettings, users_app.MIGRATIONS,
-                                      vendors_addr=f"127.0.0.1:{vendors.grpc_port}")
+        users = await self.start_grpc(
+            users_app.build, UserSettings, users_app.MIGRATIONS, vendors_addr=f"127.0.0.1:{vendors.grpc_port}"
+        )
         return vendors, users, location
 
     async def start_search_sync(self) -> SearchSyncHost:
         """Search sync on its own index database and its own durable consumer, so tests never share an index."""
         settings = SearchSyncSettings(
-            http_port=0, host="127.0.0.1", nats_url=self.nats.url, consumer_name=f"sync-{uuid.uuid4().hex[:8]}",
-            database_url=self.postgres.url_for(self.search_database), consumer_fetch_timeout_s=0.2,
+            http_port=0,
+            host="127.0.0.1",
+            nats_url=self.nats.url,
+            consumer_name=f"sync-{uuid.uuid4().hex[:8]}",
+            database_url=self.postgres.url_for(self.search_database),
+            consumer_fetch_timeout_s=0.2,
         )
         await ensure_database(settings.dsn)  # before two components race to create it
         host = SearchSyncHost(settings)
@@ -133,23 +149,45 @@ class Hosts:
 
     async def start_identity(self, users: GrpcServiceHost, **overrides: Any) -> AsgiServiceHost:
         port = free_port()
-        settings = IdentitySettings(http_port=port, identity_issuer=f"http://127.0.0.1:{port}",
-                                    users_addr=f"127.0.0.1:{users.grpc_port}", shutdown_grace_s=1.0, **overrides)
+        settings = IdentitySettings(
+            http_port=port,
+            identity_issuer=f"http://127.0.0.1:{port}",
+            users_addr=f"127.0.0.1:{users.grpc_port}",
+            shutdown_grace_s=1.0,
+            **overrides,
+        )
         host = build_identity(settings)
         await host.start()
         self.http.append(host)
         return host
 
-    def gateway_settings(self, *, vendors: GrpcServiceHost, users: GrpcServiceHost, location: GrpcServiceHost,
-                         identity: AsgiServiceHost, upload_dir: Path, **overrides: Any) -> GatewaySettings:
+    def gateway_settings(
+        self,
+        *,
+        vendors: GrpcServiceHost,
+        users: GrpcServiceHost,
+        location: GrpcServiceHost,
+        identity: AsgiServiceHost,
+        upload_dir: Path,
+        **overrides: Any,
+    ) -> GatewaySettings:
         values: dict[str, Any] = {
-            "http_port": 0, "host": "127.0.0.1", "shutdown_grace_s": 1.0,
-            "vendors_addr": f"127.0.0.1:{vendors.grpc_port}", "users_addr": f"127.0.0.1:{users.grpc_port}",
-            "location_addr": f"127.0.0.1:{location.grpc_port}", "redis_url": self.redis.url,
+            "http_port": 0,
+            "host": "127.0.0.1",
+            "shutdown_grace_s": 1.0,
+            "vendors_addr": f"127.0.0.1:{vendors.grpc_port}",
+            "users_addr": f"127.0.0.1:{users.grpc_port}",
+            "location_addr": f"127.0.0.1:{location.grpc_port}",
+            "redis_url": self.redis.url,
             "search_database_url": self.postgres.url_for(self.search_database),
-            "nats_url": self.nats.url, "auth_issuer": identity.url, "upload_dir": upload_dir,
-            "clerk_webhook_secret": CLERK_SECRET, "revenuecat_webhook_secret": REVENUECAT_SECRET,
-            "rate_limit": "100000/60 seconds", "rate_limit_routes": {}, "jwks_min_refresh_interval_s": 1.0,
+            "nats_url": self.nats.url,
+            "auth_issuer": identity.url,
+            "upload_dir": upload_dir,
+            "clerk_webhook_secret": CLERK_SECRET,
+            "revenuecat_webhook_secret": REVENUECAT_SECRET,
+            "rate_limit": "100000/60 seconds",
+            "rate_limit_routes": {},
+            "jwks_min_refresh_interval_s": 1.0,
             "cache_invalidation_events": False,  # the module's platform turns it on; extra gateways need not
         }
         values.update(overrides)
@@ -161,12 +199,19 @@ class Hosts:
         self.http.append(host)
         return host
 
-    def websocket_settings(self, *, users: GrpcServiceHost, location: GrpcServiceHost, identity: AsgiServiceHost,
-                           **overrides: Any) -> WebsocketSettings:
+    def websocket_settings(
+        self, *, users: GrpcServiceHost, location: GrpcServiceHost, identity: AsgiServiceHost, **overrides: Any
+    ) -> WebsocketSettings:
         values: dict[str, Any] = {
-            "http_port": 0, "host": "127.0.0.1", "shutdown_grace_s": 1.0, "redis_url": self.redis.url,
-            "nats_url": self.nats.url, "auth_issuer": identity.url, "jwks_min_refresh_interval_s": 1.0,
-            "users_addr": f"127.0.0.1:{users.grpc_port}", "location_addr": f"127.0.0.1:{location.grpc_port}",
+            "http_port": 0,
+            "host": "127.0.0.1",
+            "shutdown_grace_s": 1.0,
+            "redis_url": self.redis.url,
+            "nats_url": self.nats.url,
+            "auth_issuer": identity.url,
+            "jwks_min_refresh_interval_s": 1.0,
+            "users_addr": f"127.0.0.1:{users.grpc_port}",
+            "location_addr": f"127.0.0.1:{location.grpc_port}",
         }
         values.update(overrides)
         return WebsocketSettings(**values)

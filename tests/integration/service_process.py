@@ -26,16 +26,26 @@ class ServiceProcess:
         self.name = name
         self.http_port = free_port()
         self.grpc_port = free_port()
-        self.env = {**os.environ, "VENTA_HOST": "127.0.0.1", "VENTA_HTTP_PORT": str(self.http_port),
-                    "VENTA_GRPC_PORT": str(self.grpc_port), "VENTA_SHUTDOWN_GRACE_S": "2", **env}
+        self.env = {
+            **os.environ,
+            "VENTA_HOST": "127.0.0.1",
+            "VENTA_HTTP_PORT": str(self.http_port),
+            "VENTA_GRPC_PORT": str(self.grpc_port),
+            "VENTA_SHUTDOWN_GRACE_S": "2",
+            **env,
+        }
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, **env: str) -> None:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "serve", self.name], cwd=ROOT, env={**self.env, **env},
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                [sys.executable, "-m", "services.cli", "serve", self.name],
+                cwd=ROOT,
+                env={**self.env, **env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
 
     async def wait_ready(self, path: str = "/health/ready", timeout_s: float = 60.0) -> None:

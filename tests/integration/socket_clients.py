@@ -38,8 +38,14 @@ class SocketClient:
 
     async def connect(self, *, auth: Any = None, headers: dict[str, str] | None = None, query: str = "") -> None:
         url = f"{self.url}?{query}" if query else self.url
-        await self.sio.connect(url, namespaces=[self.namespace], auth=auth, headers=headers or {},
-                               transports=self.transports, wait_timeout=10)
+        await self.sio.connect(
+            url,
+            namespaces=[self.namespace],
+            auth=auth,
+            headers=headers or {},
+            transports=self.transports,
+            wait_timeout=10,
+        )
 
     async def call(self, event: str, data: Any = None, wait_s: float = 10.0) -> Any:
         """Emit and wait for the server's acknowledgement."""

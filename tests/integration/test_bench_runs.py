@@ -12,7 +12,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_grpc_get_vendor_bench_prints_ratio() -> None:
     done = subprocess.run(
         [sys.executable, "bench/grpc_get_vendor.py", "--requests", "200", "--concurrency", "4", "--vendors", "20"],
-        cwd=ROOT, capture_output=True, text=True, timeout=180,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "ratio gRPC/direct: throughput" in done.stdout
@@ -21,7 +24,10 @@ def test_grpc_get_vendor_bench_prints_ratio() -> None:
 def test_observability_cost_bench_prints_ratios() -> None:
     done = subprocess.run(
         [sys.executable, "bench/observability_cost.py", "--requests", "100", "--concurrency", "4", "--rounds", "1"],
-        cwd=ROOT, capture_output=True, text=True, timeout=240,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "ratio on/off cold: throughput" in done.stdout
@@ -32,9 +38,22 @@ def test_observability_cost_bench_prints_ratios() -> None:
 
 def test_websocket_fanout_bench_prints_ratios() -> None:
     done = subprocess.run(
-        [sys.executable, "bench/websocket_fanout.py", "--watchers", "20", "--updates", "10", "--rate", "10",
-         "--port-offset", "7300"],
-        cwd=ROOT, capture_output=True, text=True, timeout=240,
+        [
+            sys.executable,
+            "bench/websocket_fanout.py",
+            "--watchers",
+            "20",
+            "--updates",
+            "10",
+            "--rate",
+            "10",
+            "--port-offset",
+            "7300",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "delivered 200/200" in done.stdout, done.stdout  # both rounds, every delivery

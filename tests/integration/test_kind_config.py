@@ -30,8 +30,13 @@ def tools() -> ClusterTools:
 
 def kindcheck(tools: ClusterTools, config: Path) -> subprocess.CompletedProcess[str]:
     assert tools.kindcheck and tools.kind_containerd_config
-    return subprocess.run([str(tools.kindcheck), str(config), str(tools.kind_containerd_config)],
-                          capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [str(tools.kindcheck), str(config), str(tools.kind_containerd_config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_the_committed_config_loads_and_points_containerd_at_the_local_registry(tools: ClusterTools) -> None:
@@ -54,19 +59,30 @@ def test_the_committed_config_loads_and_points_containerd_at_the_local_registry(
     assert "venta-registry" in (ROOT / "deploy" / "kind" / "up.sh").read_text()
 
 
-@pytest.mark.parametrize("text, error", [
-    ("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n  - role: control-plane\n    extraMount: []\n",
-     "field extraMount not found"),
-    ("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha3\n", "unknown apiVersion"),
-    ("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nname: Not_A_Name\n", "not a valid cluster name"),
-    ("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n  - role: worker\n",
-     "must have at least one control-plane node"),
-    ("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\ncontainerdConfigPatches:\n  - '[plugins'\n",
-     "containerdConfigPatches"),
-    ("{{{ not yaml", "could not determine kind / apiVersion"),
-], ids=["unknown-field", "old-api-version", "bad-name", "no-control-plane", "bad-toml-patch", "garbage"])
-def test_kind_refuses_a_broken_config_with_its_own_message(tools: ClusterTools, tmp_path: Path, text: str,
-                                                           error: str) -> None:
+@pytest.mark.parametrize(
+    "text, error",
+    [
+        (
+            "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n  - role: control-plane\n    extraMount: []\n",
+            "field extraMount not found",
+        ),
+        ("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha3\n", "unknown apiVersion"),
+        ("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nname: Not_A_Name\n", "not a valid cluster name"),
+        (
+            "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n  - role: worker\n",
+            "must have at least one control-plane node",
+        ),
+        (
+            "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\ncontainerdConfigPatches:\n  - '[plugins'\n",
+            "containerdConfigPatches",
+        ),
+        ("{{{ not yaml", "could not determine kind / apiVersion"),
+    ],
+    ids=["unknown-field", "old-api-version", "bad-name", "no-control-plane", "bad-toml-patch", "garbage"],
+)
+def test_kind_refuses_a_broken_config_with_its_own_message(
+    tools: ClusterTools, tmp_path: Path, text: str, error: str
+) -> None:
     config = tmp_path / "cluster.yaml"
     config.write_text(text)
     result = kindcheck(tools, config)

@@ -30,8 +30,12 @@ def test_venta_up_smoke_and_restart(tmp_path: Path) -> None:
         assert "vendors: ready" in lines
 
         vendors = f"127.0.0.1:{SERVICES['vendors'].grpc_port + offset}"  # type: ignore[operator]
-        smoke = subprocess.run([sys.executable, "-m", "services.cli", "smoke", "--vendors-addr", vendors],
-                               capture_output=True, text=True, timeout=60)
+        smoke = subprocess.run(
+            [sys.executable, "-m", "services.cli", "smoke", "--vendors-addr", vendors],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert smoke.returncode == 0, smoke.stdout + smoke.stderr
         assert "venta.vendor.v1.VendorService" in smoke.stdout
         assert "updated as stranger: PERMISSION_DENIED" in smoke.stdout

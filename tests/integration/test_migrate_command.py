@@ -24,8 +24,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def migrate(postgres: Postgres, **extra: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VENTA_")}
     env |= {"VENTA_DB_HOST": "127.0.0.1", "VENTA_DB_PORT": str(postgres.port), "VENTA_DB_USER": "postgres", **extra}
-    return subprocess.run([sys.executable, "-m", "services.cli", "migrate", "--all"], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", "migrate", "--all"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 async def tables(postgres: Postgres, database: str) -> set[str]:
@@ -40,8 +47,9 @@ async def tables(postgres: Postgres, database: str) -> set[str]:
 async def test_each_service_is_migrated_into_its_own_database(fresh_postgres: Postgres) -> None:
     done = migrate(fresh_postgres)
     assert done.returncode == 0, done.stderr
-    users, vendors, location = (cls.model_fields["db_name"].default
-                                for cls in (UserSettings, VendorSettings, LocationSettings))
+    users, vendors, location = (
+        cls.model_fields["db_name"].default for cls in (UserSettings, VendorSettings, LocationSettings)
+    )
     assert {"user", "event_outbox"} <= await tables(fresh_postgres, users)
     assert {"vendor", "event_outbox"} <= await tables(fresh_postgres, vendors)
     assert "user" not in await tables(fresh_postgres, vendors)
@@ -51,8 +59,10 @@ async def test_each_service_is_migrated_into_its_own_database(fresh_postgres: Po
 
 
 async def test_one_database_name_for_every_service_is_refused(fresh_postgres: Postgres) -> None:
-    for variable, value in (("VENTA_DB_NAME", "venta_users"),
-                            ("VENTA_DATABASE_URL", fresh_postgres.url_for("venta_users"))):
+    for variable, value in (
+        ("VENTA_DB_NAME", "venta_users"),
+        ("VENTA_DATABASE_URL", fresh_postgres.url_for("venta_users")),
+    ):
         done = migrate(fresh_postgres, **{variable: value})
         assert done.returncode == 2, done.stderr
         assert f"{variable} name one database" in done.stderr and "Traceback" not in done.stderr

@@ -29,8 +29,12 @@ def served(replica: ServiceProcess, method: str) -> float:
     """Calls of `method` this replica answered, from its own /metrics."""
     with urllib.request.urlopen(f"http://127.0.0.1:{replica.http_port}/metrics", timeout=5) as response:
         text = response.read().decode()
-    return sum(s.value for family in text_string_to_metric_families(text) for s in family.samples
-               if s.name == "venta_grpc_server_requests_total" and s.labels.get("method") == method)
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "venta_grpc_server_requests_total" and s.labels.get("method") == method
+    )
 
 
 async def test_calls_spread_over_replicas_and_survive_recycling_and_a_leaving_replica(
@@ -45,12 +49,18 @@ async def test_calls_spread_over_replicas_and_survive_recycling_and_a_leaving_re
     for replica in (first, second):
         replica.start()
     target = f"ipv4:127.0.0.1:{first.grpc_port},127.0.0.1:{second.grpc_port}"
-    client = PeerClient(target_name="vendors", address=target, stub=vendor_pb2_grpc.VendorServiceStub,
-                        timeout_s=5, breaker=make_breaker("test->vendors", fail_max=5, reset_timeout_s=30))
+    client = PeerClient(
+        target_name="vendors",
+        address=target,
+        stub=vendor_pb2_grpc.VendorServiceStub,
+        timeout_s=5,
+        breaker=make_breaker("test->vendors", fail_max=5, reset_timeout_s=30),
+    )
     try:
         await asyncio.gather(first.wait_ready(), second.wait_ready())
-        created = await client.call("CreateVendor", vendor_pb2.VendorCreateData(
-            name="Tacos", user_id=str(uuid.uuid4())))
+        created = await client.call(
+            "CreateVendor", vendor_pb2.VendorCreateData(name="Tacos", user_id=str(uuid.uuid4()))
+        )
         for _ in range(40):
             await client.call("GetVendorById", vendor_pb2.VendorLookupByIdData(id=created.id))
         counts = [served(r, "GetVendorById") for r in (first, second)]

@@ -25,8 +25,15 @@ pytestmark = [
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
-HARDENED = ("--rm", "--network=none", "--read-only", "--read-only-tmpfs=false", "--tmpfs=/tmp", "--cap-drop=ALL",
-            "--security-opt=no-new-privileges")
+HARDENED = (
+    "--rm",
+    "--network=none",
+    "--read-only",
+    "--read-only-tmpfs=false",
+    "--tmpfs=/tmp",
+    "--cap-drop=ALL",
+    "--security-opt=no-new-privileges",
+)
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +57,11 @@ def test_installs_exactly_the_runtime_lock(images: LocalImages) -> None:
     def normalise(name: str) -> str:
         return re.sub(r"[-_.]+", "-", name).lower()
 
-    locked = {normalise(line.split("==")[0]) for line in (ROOT / "requirements.lock").read_text().splitlines()
-              if line and line[0].isalnum()}
+    locked = {
+        normalise(line.split("==")[0])
+        for line in (ROOT / "requirements.lock").read_text().splitlines()
+        if line and line[0].isalnum()
+    }
     installed = {normalise(p["name"]) for p in json.loads(_run(images, "pip", "list", "--format=json"))}
     assert installed - locked <= {"venta", "pip", "setuptools"}, "installed but not in requirements.lock"
     assert not locked - installed, "in requirements.lock but not installed"

@@ -59,20 +59,28 @@ def _pod(workload: dict | None) -> dict:
 
 
 async def test_postgres_initialises_serves_and_stops_fast(images: LocalImages, tmp_path: Path) -> None:
-    secret = {POSTGRES_ADMIN_PASSWORD_KEY: ADMIN_PASSWORD, POSTGRES_USER_KEY: APP_USER,
-              POSTGRES_PASSWORD_KEY: APP_PASSWORD}
+    secret = {
+        POSTGRES_ADMIN_PASSWORD_KEY: ADMIN_PASSWORD,
+        POSTGRES_USER_KEY: APP_USER,
+        POSTGRES_PASSWORD_KEY: APP_PASSWORD,
+    }
     init = {postgres_init_name(PLATFORM.name): postgres_init_configmap(PLATFORM)["data"]}
     pod = _pod(postgres_statefulset(PLATFORM))
-    run = {"image": images.name("POSTGRES"), "workdir": tmp_path, "config_maps": init,
-           "secrets_data": {postgres_secret_name(PLATFORM.name): secret}}
+    run = {
+        "image": images.name("POSTGRES"),
+        "workdir": tmp_path,
+        "config_maps": init,
+        "secrets_data": {postgres_secret_name(PLATFORM.name): secret},
+    }
     with run_pod_container(images, pod, **run) as pg:
         pg.wait_ready(90)
         port = pg.ports["postgres"]
         admin = await asyncpg.connect(host="127.0.0.1", port=port, user="postgres", password=ADMIN_PASSWORD)
         assert await admin.fetchval("SHOW listen_addresses") == "*"
         # The operator's init script (sourced from the ConfigMap) made the application role and databases.
-        app = await asyncpg.connect(host="127.0.0.1", port=port, user=APP_USER, password=APP_PASSWORD,
-                                    database="venta_users")
+        app = await asyncpg.connect(
+            host="127.0.0.1", port=port, user=APP_USER, password=APP_PASSWORD, database="venta_users"
+        )
         assert await app.fetchval("SELECT current_user") == APP_USER
         with pytest.raises(asyncpg.InvalidPasswordError):  # not loopback: scram-sha-256, as upstream
             await asyncpg.connect(host="127.0.0.1", port=port, user="postgres", password="wrong")
@@ -86,8 +94,9 @@ async def test_postgres_initialises_serves_and_stops_fast(images: LocalImages, t
     with run_pod_container(images, pod, **run) as pg:
         pg.wait_ready(60)
         assert "Skipping initialization" in pg.logs()
-        app = await asyncpg.connect(host="127.0.0.1", port=pg.ports["postgres"], user=APP_USER,
-                                    password=APP_PASSWORD, database="venta_search")
+        app = await asyncpg.connect(
+            host="127.0.0.1", port=pg.ports["postgres"], user=APP_USER, password=APP_PASSWORD, database="venta_search"
+        )
         await app.close()
 
 
@@ -100,24 +109,38 @@ async def test_postgres_takes_user_database_and_sql_scripts(images: LocalImages,
     container["env"] = [e for name, e in env.items() if not name.startswith("VENTA_")]
     init = next(v for v in pod["volumes"] if v["name"] == "init")["configMap"]
     init["items"] = [{"key": "a.sql", "path": "20-a.sql"}, {"key": "b.sql.gz", "path": "30-b.txt"}]
-    scripts = {"a.sql": "CREATE TABLE marker AS SELECT current_database() AS db, current_user AS who;",
-               "b.sql.gz": "not run: only *.sh, *.sql, *.sql.gz and *.sql.xz are"}
-    with run_pod_container(images, pod, image=images.name("POSTGRES"), workdir=tmp_path,
-                           config_maps={init["name"]: scripts},
-                           secrets_data={postgres_secret_name(PLATFORM.name): {
-                               POSTGRES_ADMIN_PASSWORD_KEY: ADMIN_PASSWORD}}) as pg:
+    scripts = {
+        "a.sql": "CREATE TABLE marker AS SELECT current_database() AS db, current_user AS who;",
+        "b.sql.gz": "not run: only *.sh, *.sql, *.sql.gz and *.sql.xz are",
+    }
+    with run_pod_container(
+        images,
+        pod,
+        image=images.name("POSTGRES"),
+        workdir=tmp_path,
+        config_maps={init["name"]: scripts},
+        secrets_data={postgres_secret_name(PLATFORM.name): {POSTGRES_ADMIN_PASSWORD_KEY: ADMIN_PASSWORD}},
+    ) as pg:
         # The manifest's own probe says `-U postgres`; pg_isready only checks that the server answers.
         pg.wait_ready(90)
-        conn = await asyncpg.connect(host="127.0.0.1", port=pg.ports["postgres"], user="owner",
-                                     password=ADMIN_PASSWORD, database="shop")
+        conn = await asyncpg.connect(
+            host="127.0.0.1", port=pg.ports["postgres"], user="owner", password=ADMIN_PASSWORD, database="shop"
+        )
         assert tuple(await conn.fetchrow("SELECT db, who FROM marker")) == ("shop", "owner")
         await conn.close()
         assert "ignoring /docker-entrypoint-initdb.d/30-b.txt" in pg.logs()
 
 
 def test_postgres_refuses_to_initialise_without_a_password(images: LocalImages) -> None:
-    done = images.podman("run", "--rm", "--network=none", "--user=999:999", "--tmpfs=/var/lib/postgresql/data",
-                         images.name("POSTGRES"), check=False)
+    done = images.podman(
+        "run",
+        "--rm",
+        "--network=none",
+        "--user=999:999",
+        "--tmpfs=/var/lib/postgresql/data",
+        images.name("POSTGRES"),
+        check=False,
+    )
     assert done.returncode == 1
     assert "superuser password is not specified" in done.stderr
 
@@ -128,8 +151,9 @@ def test_postgres_runs_other_commands_as_given(images: LocalImages) -> None:
 
 
 async def test_nats_runs_jetstream_from_the_operator_manifest(images: LocalImages, tmp_path: Path) -> None:
-    with run_pod_container(images, _pod(nats_statefulset(PLATFORM)), image=images.name("NATS"),
-                           workdir=tmp_path) as server:
+    with run_pod_container(
+        images, _pod(nats_statefulset(PLATFORM)), image=images.name("NATS"), workdir=tmp_path
+    ) as server:
         server.wait_ready(30)  # the manifest's probe: /healthz?js-enabled-only=true
         client = await nats.connect(f"nats://127.0.0.1:{server.ports['client']}")
         js = client.jetstream()
@@ -141,17 +165,32 @@ async def test_nats_runs_jetstream_from_the_operator_manifest(images: LocalImage
 
 
 def test_nats_refuses_to_start_without_its_store(images: LocalImages) -> None:
-    done = images.podman("run", "--rm", "--network=none", "--user=10001:10001", "--read-only",
-                         "--read-only-tmpfs=false", images.name("NATS"), "--jetstream", "--store_dir", "/data",
-                         check=False, timeout=30)
+    done = images.podman(
+        "run",
+        "--rm",
+        "--network=none",
+        "--user=10001:10001",
+        "--read-only",
+        "--read-only-tmpfs=false",
+        images.name("NATS"),
+        "--jetstream",
+        "--store_dir",
+        "/data",
+        check=False,
+        timeout=30,
+    )
     assert done.returncode != 0
     assert "Can't start JetStream" in done.stderr
 
 
 async def test_redis_answers_with_the_password_only(images: LocalImages, tmp_path: Path) -> None:
-    with run_pod_container(images, _pod(redis_deployment(PLATFORM)), image=images.name("REDIS"), workdir=tmp_path,
-                           secrets_data={redis_secret_name(PLATFORM.name): {REDIS_PASSWORD_KEY: REDIS_PASSWORD}},
-                           ) as server:
+    with run_pod_container(
+        images,
+        _pod(redis_deployment(PLATFORM)),
+        image=images.name("REDIS"),
+        workdir=tmp_path,
+        secrets_data={redis_secret_name(PLATFORM.name): {REDIS_PASSWORD_KEY: REDIS_PASSWORD}},
+    ) as server:
         server.wait_ready(30)  # the manifest's probe: sh -c 'redis-cli -a "$REDIS_PASSWORD" ... ping'
         port = server.ports["redis"]
         async with aioredis.Redis(host="127.0.0.1", port=port, password=REDIS_PASSWORD) as client:
@@ -162,7 +201,16 @@ async def test_redis_answers_with_the_password_only(images: LocalImages, tmp_pat
 
 
 def test_redis_refuses_unknown_options(images: LocalImages) -> None:
-    done = images.podman("run", "--rm", "--network=none", "--user=10001:10001", images.name("REDIS"),
-                         "--no-such-option", "1", check=False, timeout=30)
+    done = images.podman(
+        "run",
+        "--rm",
+        "--network=none",
+        "--user=10001:10001",
+        images.name("REDIS"),
+        "--no-such-option",
+        "1",
+        check=False,
+        timeout=30,
+    )
     assert done.returncode == 1
     assert "Bad directive" in done.stderr

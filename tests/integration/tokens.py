@@ -22,8 +22,15 @@ def b64(data: bytes) -> str:
 
 def claims(issuer: str, subject: str, **changes: Any) -> dict[str, Any]:
     now = int(time.time())
-    base: dict[str, Any] = {"iss": issuer, "sub": subject, "azp": "venta-local", "iat": now, "nbf": now,
-                            "exp": now + 600, "sid": "sess_test"}
+    base: dict[str, Any] = {
+        "iss": issuer,
+        "sub": subject,
+        "azp": "venta-local",
+        "iat": now,
+        "nbf": now,
+        "exp": now + 600,
+        "sid": "sess_test",
+    }
     base.update(changes)
     return {k: v for k, v in base.items() if v is not None}
 

@@ -22,8 +22,10 @@ def free_port_offset(services: Iterable[str] = SERVICES) -> int:
     stays below the ephemeral range (32768+)."""
     for _ in range(50):
         offset = random.randrange(1000, 16000, 10)
-        ports = [*DEFAULT_PORTS.values(),
-                 *(p for name in services for p in (SERVICES[name].http_port, SERVICES[name].grpc_port) if p)]
+        ports = [
+            *DEFAULT_PORTS.values(),
+            *(p for name in services for p in (SERVICES[name].http_port, SERVICES[name].grpc_port) if p),
+        ]
         try:
             for port in ports:
                 with socket.socket() as probe:
@@ -37,7 +39,10 @@ def free_port_offset(services: Iterable[str] = SERVICES) -> int:
 def start(data_dir: Path, offset: int, *args: str, env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "services.cli", "up", "--data-dir", str(data_dir), "--port-offset", str(offset), *args],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         env={**(env if env is not None else os.environ), "PYTHONUNBUFFERED": "1"},
     )
 

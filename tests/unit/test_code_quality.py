@@ -20,6 +20,16 @@ def test_ruff() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_formatted() -> None:
+    done = _run(str(BIN / "ruff"), "format", "--check", ".")
+    assert done.returncode == 0, f"run ./venta fmt:\n{done.stdout}{done.stderr}"
+
+
+def test_pre_commit_config_is_valid() -> None:
+    done = _run(str(BIN / "pre-commit"), "validate-config", ".pre-commit-config.yaml")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_mypy() -> None:
     done = _run(str(BIN / "mypy"))  # the files are listed in pyproject.toml
     assert done.returncode == 0, done.stdout + done.stderr

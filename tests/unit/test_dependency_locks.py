@@ -16,8 +16,17 @@ DEV_LOCK = ROOT / "requirements-dev.lock"
 
 # Tools that only tests, linters and code generation use; none of them may reach the image.
 DEV_ONLY = {
-    "pytest", "pytest-asyncio", "pytest-timeout", "mypy", "mypy-protobuf", "ruff", "schemathesis", "hypothesis",
-    "grpcio-tools", "import-linter", "grpc-stubs",
+    "pytest",
+    "pytest-asyncio",
+    "pytest-timeout",
+    "mypy",
+    "mypy-protobuf",
+    "ruff",
+    "schemathesis",
+    "hypothesis",
+    "grpcio-tools",
+    "import-linter",
+    "grpc-stubs",
 }
 
 

@@ -21,7 +21,10 @@ def test_operator_docs_show_the_tested_install_commands() -> None:
 
 
 def test_the_install_block_uses_only_what_the_e2e_can_run() -> None:
-    tools = {line.split()[0] for line in block(ROOT / "README.md").replace("\\\n", " ").splitlines()
-             if line.strip() and not line.startswith("#")}
+    tools = {
+        line.split()[0]
+        for line in block(ROOT / "README.md").replace("\\\n", " ").splitlines()
+        if line.strip() and not line.startswith("#")
+    }
     assert tools <= {"helm", "kubectl"}
     assert "docs/examples/minimal.yaml" in block(ROOT / "README.md")

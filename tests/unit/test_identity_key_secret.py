@@ -28,9 +28,16 @@ def test_the_issuer_signs_with_the_operators_key(tmp_path: Path) -> None:
 def test_the_identity_pod_mounts_that_key_read_only() -> None:
     p = Platform(name="demo", namespace="shop", spec=parse_spec({"version": "1"}))
     volumes, mounts = needs_volumes(p, IDENTITY.needs)
-    assert volumes == [{"name": "signing-keys", "secret": {
-        "secretName": "demo-identity-keys", "defaultMode": 0o440,
-        "items": [{"key": IDENTITY_KEY_FILE, "path": IDENTITY_KEY_FILE}]}}]
+    assert volumes == [
+        {
+            "name": "signing-keys",
+            "secret": {
+                "secretName": "demo-identity-keys",
+                "defaultMode": 0o440,
+                "items": [{"key": IDENTITY_KEY_FILE, "path": IDENTITY_KEY_FILE}],
+            },
+        }
+    ]
     assert mounts == [{"name": "signing-keys", "mountPath": IDENTITY_KEY_DIR, "readOnly": True}]
 
 

@@ -22,7 +22,8 @@ COPIES.append((OPERATOR_RULES, CHART / "files" / "rules" / OPERATOR_RULES.name))
 @pytest.mark.parametrize(("source", "copy"), COPIES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_chart_copy_is_current(source: Path, copy: Path) -> None:
     assert copy.is_file() and copy.read_text() == source.read_text(), (
-        f"stale: cp {source.relative_to(ROOT)} {copy.relative_to(ROOT)}")
+        f"stale: cp {source.relative_to(ROOT)} {copy.relative_to(ROOT)}"
+    )
 
 
 def test_chart_has_no_copy_without_a_source() -> None:

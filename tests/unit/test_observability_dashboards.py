@@ -17,8 +17,13 @@ from observability_assets import DASHBOARDS, Query, dashboards, panels
 from venta_operator.promql import metric_names
 
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
-REQUIRED = {"venta-overview.json", "venta-service-red.json", "venta-events.json", "venta-realtime.json",
-            "venta-operator.json"}
+REQUIRED = {
+    "venta-overview.json",
+    "venta-service-red.json",
+    "venta-events.json",
+    "venta-realtime.json",
+    "venta-operator.json",
+}
 BUILT_IN = {"__rate_interval", "__interval", "__range", "__all"}
 PANEL_TYPES = {"row", "timeseries", "stat", "gauge", "bargauge", "table", "text", "heatmap", "state-timeline"}
 BOARDS = dashboards()

@@ -61,8 +61,10 @@ def lines(formatter: logging.Formatter) -> list[dict[str, Any]]:
 def test_the_collector_parses_what_services_and_operator_write() -> None:
     parser = OPERATORS["json"]
     mapped = {str(v) for v in parser["severity"]["mapping"].values()}
-    assert parser["timestamp"]["layout_type"] == "gotime" and parser["timestamp"]["layout"] == \
-        "2006-01-02T15:04:05.000Z07:00"
+    assert (
+        parser["timestamp"]["layout_type"] == "gotime"
+        and parser["timestamp"]["layout"] == "2006-01-02T15:04:05.000Z07:00"
+    )
     for line in lines(JsonFormatter("gateway")) + lines(OperatorJsonFormatter()):
         assert GO_LAYOUT.match(line[parser["timestamp"]["parse_from"].removeprefix("attributes.")]), line
         assert line[parser["severity"]["parse_from"].removeprefix("attributes.")] in mapped, line

@@ -17,13 +17,25 @@ from venta_operator.promql import metric_names
 RUNBOOKS = ROOT / "docs" / "runbooks.md"
 RUNBOOK_URL = "https://github.com/venta/venta/blob/main/docs/runbooks.md#"
 REQUIRED = {
-    PLATFORM_RULES.name: {"VentaHighErrorRate", "VentaGrpcHighErrorRate", "VentaHighLatency", "VentaGrpcHighLatency",
-                          "VentaBreakerOpen", "VentaDependencyDown", "VentaEventConsumerLag",
-                          "VentaEventsDeadLettered", "VentaOutboxBacklog"},
+    PLATFORM_RULES.name: {
+        "VentaHighErrorRate",
+        "VentaGrpcHighErrorRate",
+        "VentaHighLatency",
+        "VentaGrpcHighLatency",
+        "VentaBreakerOpen",
+        "VentaDependencyDown",
+        "VentaEventConsumerLag",
+        "VentaEventsDeadLettered",
+        "VentaOutboxBacklog",
+    },
     OPERATOR_RULES.name: {"VentaOperatorReconcileFailing"},
 }
-RULES_BY_NAME = {rule["alert"]: (path, rule) for path in sorted(RULES.glob("*.yaml"))
-                 for group in rule_groups(path) for rule in group["rules"]}
+RULES_BY_NAME = {
+    rule["alert"]: (path, rule)
+    for path in sorted(RULES.glob("*.yaml"))
+    for group in rule_groups(path)
+    for rule in group["rules"]
+}
 
 
 def github_anchor(heading: str) -> str:

@@ -87,8 +87,10 @@ def test_the_node_keeps_its_state_out_of_the_hosts_default_places() -> None:
 
 def test_a_trusted_registry_is_reached_over_plain_http_for_pulls_only() -> None:
     hosts = tomllib.loads(registry_hosts_toml("localhost:5999"))
-    assert hosts == {"server": "http://localhost:5999",
-                     "host": {"http://localhost:5999": {"capabilities": ["pull", "resolve"]}}}
+    assert hosts == {
+        "server": "http://localhost:5999",
+        "host": {"http://localhost:5999": {"capabilities": ["pull", "resolve"]}},
+    }
 
 
 def test_a_second_node_on_the_same_machine_fails_fast(tmp_path: Path) -> None:

@@ -74,7 +74,12 @@ def test_grpc_interceptors_skip_health_and_reflection() -> None:
 
 def test_http_method_label_is_bounded() -> None:
     assert [metrics.method_label(m) for m in ("GET", "DELETE", "BREW", "get", "x" * 500)] == [
-        "GET", "DELETE", "_OTHER", "_OTHER", "_OTHER"]
+        "GET",
+        "DELETE",
+        "_OTHER",
+        "_OTHER",
+        "_OTHER",
+    ]
 
 
 def test_exemplar_only_for_a_sampled_span(spans: InMemorySpanExporter) -> None:
@@ -96,12 +101,15 @@ def test_publish_span_continues_the_stored_context_and_processing_continues_the_
         stored = current_headers()  # what the outbox row keeps
     publish, headers = start_publish("events.user.created", "m-1", parent=context_from(stored))
     end_span(publish)
-    with (processing([_event(headers)], consumer="c", subject="events.user.>"),
-          trace.get_tracer("test").start_as_current_span("index write")):
+    with (
+        processing([_event(headers)], consumer="c", subject="events.user.>"),
+        trace.get_tracer("test").start_as_current_span("index write"),
+    ):
         pass
 
-    sent, handled, write = (_only(spans, n) for n in ("publish events.user.created", "process events.user.created",
-                                                      "index write"))
+    sent, handled, write = (
+        _only(spans, n) for n in ("publish events.user.created", "process events.user.created", "index write")
+    )
     assert sent.kind is SpanKind.PRODUCER and handled.kind is SpanKind.CONSUMER
     assert sent.context.trace_id == handled.context.trace_id == request.get_span_context().trace_id
     assert sent.parent is not None and sent.parent.span_id == request.get_span_context().span_id

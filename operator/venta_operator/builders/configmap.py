@@ -123,8 +123,11 @@ def postgres_init_configmap(p: Platform) -> Manifest:
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": postgres_init_name(p.name), "namespace": p.namespace,
-                     "labels": labels(p.name, "postgres")},
+        "metadata": {
+            "name": postgres_init_name(p.name),
+            "namespace": p.namespace,
+            "labels": labels(p.name, "postgres"),
+        },
         "data": {INIT_SCRIPT: init_script()},
     }
 
@@ -134,8 +137,11 @@ def dashboards_configmap(p: Platform, dashboards: Mapping[str, str]) -> Manifest
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": child_name(p.name, "dashboards"), "namespace": p.namespace,
-                     "labels": {**labels(p.name, "dashboards"), "grafana_dashboard": "1"}},
+        "metadata": {
+            "name": child_name(p.name, "dashboards"),
+            "namespace": p.namespace,
+            "labels": {**labels(p.name, "dashboards"), "grafana_dashboard": "1"},
+        },
         "data": dict(sorted(dashboards.items())),
     }
 

@@ -22,8 +22,11 @@ def reindex_cronjob(p: Platform) -> Manifest | None:
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
-        "metadata": {"name": reindex_cronjob_name(p.name), "namespace": p.namespace,
-                     "labels": labels(p.name, REINDEX, p.spec.version)},
+        "metadata": {
+            "name": reindex_cronjob_name(p.name),
+            "namespace": p.namespace,
+            "labels": labels(p.name, REINDEX, p.spec.version),
+        },
         "spec": {
             "schedule": schedule,
             "concurrencyPolicy": "Forbid",

@@ -25,12 +25,20 @@ from venta_operator.naming import ANNOTATION_CONFIG_CHECKSUM, child_name, labels
 from venta_operator.spec import Platform, ResourceList, Resources, ServiceSpec
 from venta_operator.spec_schema import APP_RESOURCES
 
-DEFAULT_RESOURCES = Resources(requests=ResourceList(cpu=APP_RESOURCES[0], memory=APP_RESOURCES[1]),
-                              limits=ResourceList(cpu=APP_RESOURCES[2], memory=APP_RESOURCES[3]))
+DEFAULT_RESOURCES = Resources(
+    requests=ResourceList(cpu=APP_RESOURCES[0], memory=APP_RESOURCES[1]),
+    limits=ResourceList(cpu=APP_RESOURCES[2], memory=APP_RESOURCES[3]),
+)
 
 
-def _deployment(p: Platform, component: str, replicas: int | None, pod: Manifest,
-                annotations: dict[str, str] | None = None, strategy: Manifest | None = None) -> Manifest:
+def _deployment(
+    p: Platform,
+    component: str,
+    replicas: int | None,
+    pod: Manifest,
+    annotations: dict[str, str] | None = None,
+    strategy: Manifest | None = None,
+) -> Manifest:
     spec: Manifest = {
         "revisionHistoryLimit": 5,
         "selector": {"matchLabels": selector_labels(p.name, component)},
@@ -45,8 +53,11 @@ def _deployment(p: Platform, component: str, replicas: int | None, pod: Manifest
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": child_name(p.name, component), "namespace": p.namespace,
-                     "labels": labels(p.name, component, p.spec.version)},
+        "metadata": {
+            "name": child_name(p.name, component),
+            "namespace": p.namespace,
+            "labels": labels(p.name, component, p.spec.version),
+        },
         "spec": spec,
     }
 
@@ -85,8 +96,11 @@ def redis_deployment(p: Platform) -> Manifest | None:
         "ports": [{"name": "redis", "containerPort": REDIS_PORT, "protocol": "TCP"}],
         "livenessProbe": {"tcpSocket": {"port": "redis"}, "periodSeconds": 10, "timeoutSeconds": 2},
         # Ready means answering commands, not just listening; the password stays in the environment.
-        "readinessProbe": {"exec": {"command": ["sh", "-c", 'redis-cli -a "$REDIS_PASSWORD" --no-auth-warning ping']},
-                           "periodSeconds": 5, "timeoutSeconds": 2},
+        "readinessProbe": {
+            "exec": {"command": ["sh", "-c", 'redis-cli -a "$REDIS_PASSWORD" --no-auth-warning ping']},
+            "periodSeconds": 5,
+            "timeoutSeconds": 2,
+        },
         "resources": with_ephemeral_storage(managed.resources.manifest()),
         "securityContext": container_security(),
         "volumeMounts": [{"name": "data", "mountPath": "/data"}, {"name": "tmp", "mountPath": "/tmp"}],

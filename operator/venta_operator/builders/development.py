@@ -23,14 +23,25 @@ APP_DIR = "/app"
 COPY_TO = "/sources"
 # watchfiles sends SIGINT and waits this long before it kills the old process.
 SIGINT_TIMEOUT_S = 10
-COPY_RESOURCES: Manifest = {"requests": {"cpu": "50m", "memory": "32Mi", "ephemeral-storage": "64Mi"},
-                            "limits": {"cpu": "500m", "memory": "64Mi", "ephemeral-storage": "64Mi"}}
+COPY_RESOURCES: Manifest = {
+    "requests": {"cpu": "50m", "memory": "32Mi", "ephemeral-storage": "64Mi"},
+    "limits": {"cpu": "500m", "memory": "64Mi", "ephemeral-storage": "64Mi"},
+}
 
 
 def reload_command(command: list[str], watched: str = f"{APP_DIR}/services") -> list[str]:
     """`command` run by watchfiles: started once, restarted whenever a Python file under `watched` changes."""
-    return ["watchfiles", "--filter", "python", "--target-type", "command",
-            "--sigint-timeout", str(SIGINT_TIMEOUT_S), shlex.join(command), watched]
+    return [
+        "watchfiles",
+        "--filter",
+        "python",
+        "--target-type",
+        "command",
+        "--sigint-timeout",
+        str(SIGINT_TIMEOUT_S),
+        shlex.join(command),
+        watched,
+    ]
 
 
 def copy_sources_container(container: Manifest) -> Manifest:
@@ -39,8 +50,7 @@ def copy_sources_container(container: Manifest) -> Manifest:
         "name": "copy-sources",
         "image": container["image"],
         "imagePullPolicy": container["imagePullPolicy"],
-        "command": ["cp", "-R", "--preserve=mode,timestamps",
-                    *(f"{APP_DIR}/{d}" for d in SOURCE_DIRS), f"{COPY_TO}/"],
+        "command": ["cp", "-R", "--preserve=mode,timestamps", *(f"{APP_DIR}/{d}" for d in SOURCE_DIRS), f"{COPY_TO}/"],
         "resources": COPY_RESOURCES,
         "securityContext": copy.deepcopy(container["securityContext"]),
         "volumeMounts": [{"name": SOURCES_VOLUME, "mountPath": COPY_TO}],
@@ -53,8 +63,9 @@ def with_live_reload(pod: Manifest) -> Manifest:
     container = out["containers"][0]
     container["command"] = reload_command(container["command"])
     container["env"] = [{**e, "value": "0"} if e["name"] == "VENTA_SHUTDOWN_DELAY_S" else e for e in container["env"]]
-    container["volumeMounts"] += [{"name": SOURCES_VOLUME, "mountPath": f"{APP_DIR}/{d}", "subPath": d}
-                                  for d in SOURCE_DIRS]
+    container["volumeMounts"] += [
+        {"name": SOURCES_VOLUME, "mountPath": f"{APP_DIR}/{d}", "subPath": d} for d in SOURCE_DIRS
+    ]
     out["initContainers"] = [copy_sources_container(container)]
     out["volumes"] = [*out["volumes"], {"name": SOURCES_VOLUME, "emptyDir": {"sizeLimit": "256Mi"}}]
     return out

@@ -14,18 +14,33 @@ def hpas(p: Platform) -> list[Manifest]:
         scaling = p.spec.services[c.key].autoscaling
         if not scaling.enabled:
             continue
-        out.append({
-            "apiVersion": "autoscaling/v2",
-            "kind": "HorizontalPodAutoscaler",
-            "metadata": {"name": child_name(p.name, c.name), "namespace": p.namespace,
-                         "labels": labels(p.name, c.name)},
-            "spec": {
-                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
-                                   "name": child_name(p.name, c.name)},
-                "minReplicas": scaling.min_replicas,
-                "maxReplicas": scaling.max_replicas,
-                "metrics": [{"type": "Resource", "resource": {
-                    "name": "cpu", "target": {"type": "Utilization", "averageUtilization": scaling.target_cpu}}}],
-            },
-        })
+        out.append(
+            {
+                "apiVersion": "autoscaling/v2",
+                "kind": "HorizontalPodAutoscaler",
+                "metadata": {
+                    "name": child_name(p.name, c.name),
+                    "namespace": p.namespace,
+                    "labels": labels(p.name, c.name),
+                },
+                "spec": {
+                    "scaleTargetRef": {
+                        "apiVersion": "apps/v1",
+                        "kind": "Deployment",
+                        "name": child_name(p.name, c.name),
+                    },
+                    "minReplicas": scaling.min_replicas,
+                    "maxReplicas": scaling.max_replicas,
+                    "metrics": [
+                        {
+                            "type": "Resource",
+                            "resource": {
+                                "name": "cpu",
+                                "target": {"type": "Utilization", "averageUtilization": scaling.target_cpu},
+                            },
+                        }
+                    ],
+                },
+            }
+        )
     return out

@@ -21,8 +21,10 @@ SEARCH_DATABASE = "venta_search"
 
 def job_pod(p: Platform, component: str, command: tuple[str, ...], env: list[Manifest]) -> Manifest:
     container = venta_container(p, component, command, env, JOB_RESOURCES)
-    return {"metadata": {"labels": labels(p.name, component, p.spec.version)},
-            "spec": pod_spec(p, [container], restart_policy="Never")}
+    return {
+        "metadata": {"labels": labels(p.name, component, p.spec.version)},
+        "spec": pod_spec(p, [container], restart_policy="Never"),
+    }
 
 
 def migration_pod(p: Platform) -> Manifest:
@@ -39,8 +41,11 @@ def migration_job(p: Platform) -> Manifest:
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {"name": migration_job_name(p), "namespace": p.namespace,
-                     "labels": labels(p.name, MIGRATE, p.spec.version)},
+        "metadata": {
+            "name": migration_job_name(p),
+            "namespace": p.namespace,
+            "labels": labels(p.name, MIGRATE, p.spec.version),
+        },
         "spec": {"backoffLimit": 4, "activeDeadlineSeconds": 900, "template": migration_pod(p)},
     }
 
@@ -59,8 +64,15 @@ def initial_reindex_job(p: Platform) -> Manifest:
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {"name": initial_reindex_name(p.name), "namespace": p.namespace,
-                     "labels": labels(p.name, REINDEX, p.spec.version)},
-        "spec": {"backoffLimit": 6, "activeDeadlineSeconds": 3600, "ttlSecondsAfterFinished": 86400,
-                 "template": reindex_pod(p)},
+        "metadata": {
+            "name": initial_reindex_name(p.name),
+            "namespace": p.namespace,
+            "labels": labels(p.name, REINDEX, p.spec.version),
+        },
+        "spec": {
+            "backoffLimit": 6,
+            "activeDeadlineSeconds": 3600,
+            "ttlSecondsAfterFinished": 86400,
+            "template": reindex_pod(p),
+        },
     }

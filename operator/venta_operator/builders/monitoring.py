@@ -28,8 +28,11 @@ def service_monitor(p: Platform) -> Manifest:
     return {
         "apiVersion": MONITORING_API,
         "kind": SERVICE_MONITOR,
-        "metadata": {"name": child_name(p.name, "services"), "namespace": p.namespace,
-                     "labels": labels(p.name, "monitoring")},
+        "metadata": {
+            "name": child_name(p.name, "services"),
+            "namespace": p.namespace,
+            "labels": labels(p.name, "monitoring"),
+        },
         "spec": {
             "selector": {"matchLabels": selector},
             "namespaceSelector": {"matchNames": [p.namespace]},
@@ -54,10 +57,21 @@ def prometheus_rule(p: Platform, groups: Sequence[Manifest]) -> Manifest:
     return {
         "apiVersion": MONITORING_API,
         "kind": PROMETHEUS_RULE,
-        "metadata": {"name": child_name(p.name, "alerts"), "namespace": p.namespace,
-                     "labels": labels(p.name, "monitoring")},
-        "spec": {"groups": [{**{k: v for k, v in g.items() if k != "rules"}, "name": f"{g['name']}.{p.name}",
-                             "rules": [scoped_rule(r, p) for r in g["rules"]]} for g in groups]},
+        "metadata": {
+            "name": child_name(p.name, "alerts"),
+            "namespace": p.namespace,
+            "labels": labels(p.name, "monitoring"),
+        },
+        "spec": {
+            "groups": [
+                {
+                    **{k: v for k, v in g.items() if k != "rules"},
+                    "name": f"{g['name']}.{p.name}",
+                    "rules": [scoped_rule(r, p) for r in g["rules"]],
+                }
+                for g in groups
+            ]
+        },
     }
 
 

@@ -19,12 +19,20 @@ def pdbs(p: Platform) -> list[Manifest]:
         floor = svc.autoscaling.min_replicas if svc.autoscaling.enabled else svc.replicas
         if floor < 2:
             continue
-        out.append({
-            "apiVersion": "policy/v1",
-            "kind": "PodDisruptionBudget",
-            "metadata": {"name": child_name(p.name, c.name), "namespace": p.namespace,
-                         "labels": labels(p.name, c.name)},
-            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector_labels(p.name, c.name)},
-                     "unhealthyPodEvictionPolicy": "AlwaysAllow"},
-        })
+        out.append(
+            {
+                "apiVersion": "policy/v1",
+                "kind": "PodDisruptionBudget",
+                "metadata": {
+                    "name": child_name(p.name, c.name),
+                    "namespace": p.namespace,
+                    "labels": labels(p.name, c.name),
+                },
+                "spec": {
+                    "maxUnavailable": 1,
+                    "selector": {"matchLabels": selector_labels(p.name, c.name)},
+                    "unhealthyPodEvictionPolicy": "AlwaysAllow",
+                },
+            }
+        )
     return out

@@ -72,8 +72,14 @@ def with_ephemeral_storage(resources: Manifest) -> Manifest:
     return {kind: {**values, "ephemeral-storage": EPHEMERAL_STORAGE[kind]} for kind, values in resources.items()}
 
 
-def pod_spec(p: Platform, containers: list[Manifest], *, uid: int = APP_UID,
-             volumes: list[Manifest] | None = None, restart_policy: str | None = None) -> Manifest:
+def pod_spec(
+    p: Platform,
+    containers: list[Manifest],
+    *,
+    uid: int = APP_UID,
+    volumes: list[Manifest] | None = None,
+    restart_policy: str | None = None,
+) -> Manifest:
     """The common pod spec; volumes always include /tmp's emptyDir."""
     spec: Manifest = {
         "serviceAccountName": service_account_name(p),
@@ -91,8 +97,12 @@ def pod_spec(p: Platform, containers: list[Manifest], *, uid: int = APP_UID,
 
 
 def http_probe(path: str, port: str, *, period: int, failures: int = 3) -> Manifest:
-    return {"httpGet": {"path": path, "port": port}, "periodSeconds": period, "timeoutSeconds": 2,
-            "failureThreshold": failures}
+    return {
+        "httpGet": {"path": path, "port": port},
+        "periodSeconds": period,
+        "timeoutSeconds": 2,
+        "failureThreshold": failures,
+    }
 
 
 def secret_env(name: str, secret: str, key: str) -> Manifest:
@@ -110,12 +120,16 @@ def database_env(p: Platform, database: str | None) -> list[Manifest]:
     external = p.spec.postgres.external
     if external is not None:
         ref = external.credentials_secret_ref
-        env += [secret_env("VENTA_DB_USER", ref.name, ref.username_key),
-                secret_env("VENTA_DB_PASSWORD", ref.name, ref.password_key)]
+        env += [
+            secret_env("VENTA_DB_USER", ref.name, ref.username_key),
+            secret_env("VENTA_DB_PASSWORD", ref.name, ref.password_key),
+        ]
     else:
         secret = postgres_secret_name(p.name)
-        env += [secret_env("VENTA_DB_USER", secret, POSTGRES_USER_KEY),
-                secret_env("VENTA_DB_PASSWORD", secret, POSTGRES_PASSWORD_KEY)]
+        env += [
+            secret_env("VENTA_DB_USER", secret, POSTGRES_USER_KEY),
+            secret_env("VENTA_DB_PASSWORD", secret, POSTGRES_PASSWORD_KEY),
+        ]
     return env
 
 
@@ -160,14 +174,24 @@ def needs_volumes(p: Platform, needs: frozenset[str]) -> tuple[list[Manifest], l
     mounts: list[Manifest] = []
     uploads = p.spec.uploads
     if UPLOADS in needs and uploads.cloudinary is None:
-        source: Manifest = ({"persistentVolumeClaim": {"claimName": uploads.existing_claim}}
-                            if uploads.existing_claim else {"emptyDir": {"sizeLimit": "512Mi"}})
+        source: Manifest = (
+            {"persistentVolumeClaim": {"claimName": uploads.existing_claim}}
+            if uploads.existing_claim
+            else {"emptyDir": {"sizeLimit": "512Mi"}}
+        )
         volumes.append({"name": "uploads", **source})
         mounts.append({"name": "uploads", "mountPath": UPLOADS_DIR})
     if SIGNING_KEYS in needs:
-        volumes.append({"name": "signing-keys", "secret": {
-            "secretName": identity_secret_name(p.name), "defaultMode": 0o440,
-            "items": [{"key": IDENTITY_KEY_FILE, "path": IDENTITY_KEY_FILE}]}})
+        volumes.append(
+            {
+                "name": "signing-keys",
+                "secret": {
+                    "secretName": identity_secret_name(p.name),
+                    "defaultMode": 0o440,
+                    "items": [{"key": IDENTITY_KEY_FILE, "path": IDENTITY_KEY_FILE}],
+                },
+            }
+        )
         mounts.append({"name": "signing-keys", "mountPath": IDENTITY_KEY_DIR, "readOnly": True})
     return volumes, mounts
 
@@ -180,15 +204,19 @@ def identity_env(service: str, http_port: int | None = None, grpc_port: int | No
         {"name": "OTEL_SERVICE_NAME", "value": f"venta-{service}"},
     ]
     if http_port is not None:
-        env += [{"name": "VENTA_HOST", "value": "0.0.0.0"}, {"name": "VENTA_HTTP_PORT", "value": str(http_port)},
-                {"name": "VENTA_SHUTDOWN_DELAY_S", "value": str(SHUTDOWN_DELAY_S)}]
+        env += [
+            {"name": "VENTA_HOST", "value": "0.0.0.0"},
+            {"name": "VENTA_HTTP_PORT", "value": str(http_port)},
+            {"name": "VENTA_SHUTDOWN_DELAY_S", "value": str(SHUTDOWN_DELAY_S)},
+        ]
     if grpc_port is not None:
         env.append({"name": "VENTA_GRPC_PORT", "value": str(grpc_port)})
     return env
 
 
-def venta_container(p: Platform, name: str, command: tuple[str, ...], env: list[Manifest],
-                    resources: Manifest, **extra: Any) -> Manifest:
+def venta_container(
+    p: Platform, name: str, command: tuple[str, ...], env: list[Manifest], resources: Manifest, **extra: Any
+) -> Manifest:
     """A container of the one Venta image, reading the shared ConfigMap."""
     return {
         "name": name,
@@ -208,7 +236,11 @@ def component_container(p: Platform, c: Component, resources: Manifest, mounts: 
     """A long-running service: ports, liveness on /health, readiness on /health/ready, a startup allowance."""
     env = identity_env(c.name, c.http_port, c.grpc_port) + needs_env(p, c.needs, c.database)
     container = venta_container(
-        p, c.name, c.command, env, resources,
+        p,
+        c.name,
+        c.command,
+        env,
+        resources,
         ports=[{"name": n, "containerPort": port, "protocol": "TCP"} for n, port in c.ports.items()],
         startupProbe=http_probe("/health", "http", period=2, failures=30),
         livenessProbe=http_probe("/health", "http", period=10),
@@ -220,11 +252,19 @@ def component_container(p: Platform, c: Component, resources: Manifest, mounts: 
 
 def anti_affinity(p: Platform, component: str) -> Manifest:
     """Prefer spreading replicas over nodes, so one node going away leaves the component up."""
-    return {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
-        "weight": 100,
-        "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname",
-                            "labelSelector": {"matchLabels": selector_labels(p.name, component)}},
-    }]}}
+    return {
+        "podAntiAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "weight": 100,
+                    "podAffinityTerm": {
+                        "topologyKey": "kubernetes.io/hostname",
+                        "labelSelector": {"matchLabels": selector_labels(p.name, component)},
+                    },
+                }
+            ]
+        }
+    }
 
 
 def service_account_name(p: Platform) -> str:

@@ -27,9 +27,17 @@ from venta_operator.spec import Platform
 STICKY_TIMEOUT_S = 3 * 3600  # kube-proxy's default: longer than any Socket.IO session's reconnect cycle
 
 
-def _service(p: Platform, name: str, component: str, ports: dict[str, int], *,
-             service_type: str = "ClusterIP", headless: bool = False, not_ready: bool = True,
-             sticky: bool = False) -> Manifest:
+def _service(
+    p: Platform,
+    name: str,
+    component: str,
+    ports: dict[str, int],
+    *,
+    service_type: str = "ClusterIP",
+    headless: bool = False,
+    not_ready: bool = True,
+    sticky: bool = False,
+) -> Manifest:
     """`not_ready` (headless only): list pods before they are ready, as a StatefulSet's peers need."""
     spec: Manifest = {
         "type": service_type,
@@ -61,8 +69,7 @@ def grpc_headless_service(p: Platform, c: Component) -> Manifest | None:
     """The ready replicas of a gRPC service, one DNS record each, for client-side load balancing."""
     if c.grpc_port is None:
         return None
-    return _service(p, headless_name(p.name, c.name), c.name, {"grpc": c.grpc_port}, headless=True,
-                    not_ready=False)
+    return _service(p, headless_name(p.name, c.name), c.name, {"grpc": c.grpc_port}, headless=True, not_ready=False)
 
 
 def service_services(p: Platform) -> list[Manifest]:
@@ -77,12 +84,16 @@ def store_services(p: Platform) -> list[Manifest]:
     out: list[Manifest] = []
     if p.spec.nats.managed is not None:
         ports = {"client": NATS_CLIENT_PORT, "monitor": NATS_MONITOR_PORT}
-        out += [_service(p, child_name(p.name, "nats"), "nats", ports),
-                _service(p, headless_name(p.name, "nats"), "nats", ports, headless=True)]
+        out += [
+            _service(p, child_name(p.name, "nats"), "nats", ports),
+            _service(p, headless_name(p.name, "nats"), "nats", ports, headless=True),
+        ]
     if p.spec.postgres.managed is not None:
         ports = {"postgres": POSTGRES_PORT}
-        out += [_service(p, child_name(p.name, "postgres"), "postgres", ports),
-                _service(p, headless_name(p.name, "postgres"), "postgres", ports, headless=True)]
+        out += [
+            _service(p, child_name(p.name, "postgres"), "postgres", ports),
+            _service(p, headless_name(p.name, "postgres"), "postgres", ports, headless=True),
+        ]
     if p.spec.redis.managed is not None:
         out.append(_service(p, child_name(p.name, "redis"), "redis", {"redis": REDIS_PORT}))
     return out

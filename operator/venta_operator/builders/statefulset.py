@@ -40,8 +40,11 @@ def _statefulset(p: Platform, component: str, store: ManagedStore, pod: Manifest
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
-        "metadata": {"name": child_name(p.name, component), "namespace": p.namespace,
-                     "labels": labels(p.name, component)},
+        "metadata": {
+            "name": child_name(p.name, component),
+            "namespace": p.namespace,
+            "labels": labels(p.name, component),
+        },
         "spec": {
             "replicas": 1,
             "serviceName": headless_name(p.name, component),
@@ -64,13 +67,25 @@ def nats_statefulset(p: Platform) -> Manifest | None:
         "name": "nats",
         "image": store.image,
         "imagePullPolicy": "IfNotPresent",
-        "args": ["--jetstream", "--store_dir", "/data", "--port", str(NATS_CLIENT_PORT),
-                 "--http_port", str(NATS_MONITOR_PORT)],
-        "ports": [{"name": "client", "containerPort": NATS_CLIENT_PORT, "protocol": "TCP"},
-                  {"name": "monitor", "containerPort": NATS_MONITOR_PORT, "protocol": "TCP"}],
+        "args": [
+            "--jetstream",
+            "--store_dir",
+            "/data",
+            "--port",
+            str(NATS_CLIENT_PORT),
+            "--http_port",
+            str(NATS_MONITOR_PORT),
+        ],
+        "ports": [
+            {"name": "client", "containerPort": NATS_CLIENT_PORT, "protocol": "TCP"},
+            {"name": "monitor", "containerPort": NATS_MONITOR_PORT, "protocol": "TCP"},
+        ],
         "livenessProbe": {**monitor, "periodSeconds": 10},
-        "readinessProbe": {**monitor, "httpGet": {"path": "/healthz?js-enabled-only=true", "port": "monitor"},
-                           "periodSeconds": 5},
+        "readinessProbe": {
+            **monitor,
+            "httpGet": {"path": "/healthz?js-enabled-only=true", "port": "monitor"},
+            "periodSeconds": 5,
+        },
         "resources": with_ephemeral_storage(store.resources.manifest()),
         "securityContext": container_security(),
         "volumeMounts": [{"name": "data", "mountPath": "/data"}, {"name": "tmp", "mountPath": "/tmp"}],
@@ -114,8 +129,10 @@ def postgres_statefulset(p: Platform) -> Manifest | None:
     volumes = [
         {"name": "run", "emptyDir": {"sizeLimit": "16Mi"}},
         {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "256Mi"}},
-        {"name": "init", "configMap": {"name": postgres_init_name(p.name),
-                                       "items": [{"key": INIT_SCRIPT, "path": INIT_SCRIPT}]}},
+        {
+            "name": "init",
+            "configMap": {"name": postgres_init_name(p.name), "items": [{"key": INIT_SCRIPT, "path": INIT_SCRIPT}]},
+        },
     ]
     pod = pod_spec(p, [container], uid=POSTGRES_UID, volumes=volumes)
     pod["terminationGracePeriodSeconds"] = 60

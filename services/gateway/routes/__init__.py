@@ -39,9 +39,7 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-def route(
-    router: APIRouter, method: str, path: str, *, alias: str | None = None, **options: Any
-) -> Callable[[F], F]:
+def route(router: APIRouter, method: str, path: str, *, alias: str | None = None, **options: Any) -> Callable[[F], F]:
     """Register the decorated endpoint at `path`, and at `alias` (deprecated) when given."""
 
     def register(endpoint: F) -> F:

@@ -45,8 +45,9 @@ def to_hit(document: dict[str, Any], around: tuple[float, float] | None) -> Sear
     )
 
 
-def _query(text: str, lat: float | None, lng: float | None, radius: int | None, open_: bool | None,
-           page: int, limit: int) -> SearchQuery:
+def _query(
+    text: str, lat: float | None, lng: float | None, radius: int | None, open_: bool | None, page: int, limit: int
+) -> SearchQuery:
     if (lat is None) != (lng is None):
         raise InvalidArgument("lng" if lng is None else "lat", "give both lat and lng, or neither")
     if radius is not None and lat is None:

@@ -118,9 +118,7 @@ def _secret_matches(header: str | None, secret: str) -> bool:
     if not header:
         return False
     presented = header.encode()
-    return hmac.compare_digest(presented, secret.encode()) | hmac.compare_digest(
-        presented, f"Bearer {secret}".encode()
-    )
+    return hmac.compare_digest(presented, secret.encode()) | hmac.compare_digest(presented, f"Bearer {secret}".encode())
 
 
 def _clerk_user_id(attributes: dict[str, Any]) -> str:
@@ -169,4 +167,3 @@ async def revenuecat_webhook(request: Request, resources: ResourcesDep, users: U
         ),
     )
     return WebhookAck(message=answer.message)
-

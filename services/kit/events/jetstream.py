@@ -126,7 +126,10 @@ class JetStreamBus:
         """Publish one event now, in a PRODUCER span continuing the trace in `headers` (else the current one)."""
         span, trace_headers = start_publish(envelope.subject, envelope.message_id, parent=parent_context(headers))
         all_headers = {
-            **(headers or {}), **trace_headers, MSG_ID_HEADER: envelope.message_id, EVENT_TYPE_HEADER: envelope.type
+            **(headers or {}),
+            **trace_headers,
+            MSG_ID_HEADER: envelope.message_id,
+            EVENT_TYPE_HEADER: envelope.type,
         }
         try:
             result = await self.publish_raw(envelope.subject, envelope.encode(), all_headers, event_type=envelope.type)

@@ -59,9 +59,7 @@ OUTBOX = Table(TABLE_NAME, MetaData(), *_columns())
 def create_outbox_table_v1(op: Operations) -> None:
     """The outbox table as of version 1 (called by each service's migration; never change it, add a v2)."""
     op.create_table(TABLE_NAME, *_columns())
-    op.create_index(
-        "ix_event_outbox_pending", TABLE_NAME, ["id"], postgresql_where=text("sent_at IS NULL")
-    )
+    op.create_index("ix_event_outbox_pending", TABLE_NAME, ["id"], postgresql_where=text("sent_at IS NULL"))
     op.create_index("ix_event_outbox_sent_at", TABLE_NAME, ["sent_at"])
 
 

@@ -114,8 +114,14 @@ class OutboxRelay:
                 return 0
             rows = (
                 await conn.execute(
-                    select(OUTBOX.c.id, OUTBOX.c.type, OUTBOX.c.payload, OUTBOX.c.headers, OUTBOX.c.message_id,
-                           OUTBOX.c.created_at)
+                    select(
+                        OUTBOX.c.id,
+                        OUTBOX.c.type,
+                        OUTBOX.c.payload,
+                        OUTBOX.c.headers,
+                        OUTBOX.c.message_id,
+                        OUTBOX.c.created_at,
+                    )
                     .where(OUTBOX.c.sent_at.is_(None))
                     .order_by(OUTBOX.c.id)
                     .limit(self.settings.outbox_batch_size)
@@ -160,9 +166,7 @@ class OutboxRelay:
         if not rows:
             return
         now = datetime.now(UTC)
-        await conn.execute(
-            update(OUTBOX).where(OUTBOX.c.id.in_([r.id for r in rows])).values(sent_at=func.now())
-        )
+        await conn.execute(update(OUTBOX).where(OUTBOX.c.id.in_([r.id for r in rows])).values(sent_at=func.now()))
         lag = OUTBOX_RELAY_LAG.labels(self.service)
         for row in rows:
             lag.observe(max(0.0, (now - row.created_at).total_seconds()))

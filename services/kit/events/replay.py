@@ -54,8 +54,14 @@ async def replay(bus: JetStreamBus, *, pattern: str, after: int, batch: int = 50
                 try:
                     envelope = decode(msg.data, msg.subject)
                     events.append(
-                        Event(envelope, parse_data(envelope), msg.subject, dict(msg.headers or {}),
-                              meta.sequence.stream, meta.num_delivered)
+                        Event(
+                            envelope,
+                            parse_data(envelope),
+                            msg.subject,
+                            dict(msg.headers or {}),
+                            meta.sequence.stream,
+                            meta.num_delivered,
+                        )
                     )
                 except UndecodableEvent:
                     continue

@@ -104,9 +104,15 @@ def processing(events: Sequence[Event], *, consumer: str, subject: str) -> Itera
         return
     links = [link for event in events if (link := link_from(event.headers)) is not None]
     with tracer.start_as_current_span(
-        f"process {subject}", kind=SpanKind.CONSUMER, links=links[:MAX_LINKS],
-        attributes={"messaging.system": MESSAGING_SYSTEM, "messaging.operation.type": "process",
-                    "messaging.batch.message_count": len(events), "messaging.consumer.group.name": consumer},
+        f"process {subject}",
+        kind=SpanKind.CONSUMER,
+        links=links[:MAX_LINKS],
+        attributes={
+            "messaging.system": MESSAGING_SYSTEM,
+            "messaging.operation.type": "process",
+            "messaging.batch.message_count": len(events),
+            "messaging.consumer.group.name": consumer,
+        },
     ) as batch:
         own = [Link(batch.get_span_context())]
         spans = [_process_span(event, consumer, own) for event in events]

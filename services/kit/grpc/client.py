@@ -124,8 +124,9 @@ class PeerClient(Generic[StubT]):
         self.target_name = target_name
         self.timeout_s = timeout_s
         self.breaker = breaker
-        self.channel = grpc.aio.insecure_channel(address, interceptors=grpc_client_interceptors(),
-                                                 options=CHANNEL_OPTIONS)
+        self.channel = grpc.aio.insecure_channel(
+            address, interceptors=grpc_client_interceptors(), options=CHANNEL_OPTIONS
+        )
         self.stub = stub(self.channel)
 
     def _metadata(self) -> tuple[tuple[str, str], ...]:

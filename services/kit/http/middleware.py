@@ -176,9 +176,7 @@ class BodySizeLimitMiddleware:
     replayed to the app. `limits` gives larger allowances to path prefixes (uploads).
     """
 
-    def __init__(
-        self, app: ASGIApp, *, default: int, limits: Mapping[str, int], on_error: ErrorRenderer
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, default: int, limits: Mapping[str, int], on_error: ErrorRenderer) -> None:
         self.app = app
         self.default = default
         self.limits = dict(limits)

@@ -70,12 +70,19 @@ class AsgiServiceHost:
         self._task: asyncio.Task[None] | None = None
 
     @classmethod
-    def from_settings(cls, settings: KitSettings, app: ASGIApp, *,
-                      forwarded_allow_ips: str | None = None) -> AsgiServiceHost:
+    def from_settings(
+        cls, settings: KitSettings, app: ASGIApp, *, forwarded_allow_ips: str | None = None
+    ) -> AsgiServiceHost:
         """The host `venta serve <name>` runs for an HTTP service: name, address and grace from its settings."""
-        return cls(service=settings.service_name, app=app, host=settings.host, port=settings.http_port,
-                   shutdown_grace_s=settings.shutdown_grace_s, shutdown_delay_s=settings.shutdown_delay_s,
-                   forwarded_allow_ips=forwarded_allow_ips)
+        return cls(
+            service=settings.service_name,
+            app=app,
+            host=settings.host,
+            port=settings.http_port,
+            shutdown_grace_s=settings.shutdown_grace_s,
+            shutdown_delay_s=settings.shutdown_delay_s,
+            forwarded_allow_ips=forwarded_allow_ips,
+        )
 
     async def _closing_when_draining(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The app, plus `Connection: close` on every HTTP response once draining."""

@@ -132,8 +132,10 @@ class AlgoliaSearch:
                 params["aroundRadius"] = int(query.radius_m)
         response = await self._call(lambda: self.client.search_single_index_with_http_info(self.index, params))
         body = json.loads(response.raw_data or "{}")
-        hits = [public({k: v for k, v in hit.items() if not k.startswith("_") or k == "_geoloc"})
-                for hit in body.get("hits", [])]
+        hits = [
+            public({k: v for k, v in hit.items() if not k.startswith("_") or k == "_geoloc"})
+            for hit in body.get("hits", [])
+        ]
         return SearchPage(
             hits=hits,
             total=int(body.get("nbHits", len(hits))),

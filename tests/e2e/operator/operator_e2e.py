@@ -3,7 +3,6 @@
 A module (not conftest) so tests can import it; pyproject.toml puts this directory on the tests' path.
 """
 
-
 from __future__ import annotations
 
 import json
@@ -35,8 +34,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for(check: Callable[[], Any], *, timeout: float = 120, interval: float = 0.5,
-             what: str | Callable[[], str] = "") -> Any:
+def wait_for(
+    check: Callable[[], Any], *, timeout: float = 120, interval: float = 0.5, what: str | Callable[[], str] = ""
+) -> Any:
     """Poll until `check()` returns something truthy; fail with `what` and the last value otherwise."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -52,8 +52,11 @@ def wait_for(check: Callable[[], Any], *, timeout: float = 120, interval: float 
 class OperatorProcess:
     """`kopf run -m venta_operator.handlers` as a child process, with fast timers for tests."""
 
-    FAST = {"VENTA_OPERATOR_DRIFT_INTERVAL_S": "4", "VENTA_OPERATOR_RETRY_DELAY_S": "1",
-            "VENTA_OPERATOR_ERROR_DELAY_S": "3"}
+    FAST = {
+        "VENTA_OPERATOR_DRIFT_INTERVAL_S": "4",
+        "VENTA_OPERATOR_RETRY_DELAY_S": "1",
+        "VENTA_OPERATOR_ERROR_DELAY_S": "3",
+    }
 
     def __init__(self, kubeconfig: Path, log: Path, settings: dict[str, str] | None = None) -> None:
         self.kubeconfig, self.log = kubeconfig, log
@@ -62,14 +65,32 @@ class OperatorProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        env = {**os.environ, **self.settings, "KUBECONFIG": str(self.kubeconfig),
-               "VENTA_OPERATOR_METRICS_PORT": str(self.metrics_port)}
+        env = {
+            **os.environ,
+            **self.settings,
+            "KUBECONFIG": str(self.kubeconfig),
+            "VENTA_OPERATOR_METRICS_PORT": str(self.metrics_port),
+        }
         env.pop("KUBERNETES_SERVICE_HOST", None)
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "kopf", "run", "--standalone", "--all-namespaces", "--verbose",
-                 "--log-format=json", "--module=venta_operator.handlers", f"--liveness=http://127.0.0.1:{self.health_port}/healthz"],
-                env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+                [
+                    sys.executable,
+                    "-m",
+                    "kopf",
+                    "run",
+                    "--standalone",
+                    "--all-namespaces",
+                    "--verbose",
+                    "--log-format=json",
+                    "--module=venta_operator.handlers",
+                    f"--liveness=http://127.0.0.1:{self.health_port}/healthz",
+                ],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+            )
         wait_for(self._healthy, timeout=60, what=f"the operator to start (log: {self.log})")
 
     def _healthy(self) -> bool:
@@ -105,9 +126,12 @@ class OperatorProcess:
 
     def writes(self) -> float:
         """Writes to children so far (applies, creates, deletes)."""
-        return sum(v for k, v in self.metrics().items()
-                   if k.startswith("venta_operator_api_requests_total{")
-                   and any(f"verb={verb}," in k for verb in ("apply", "create", "delete")))
+        return sum(
+            v
+            for k, v in self.metrics().items()
+            if k.startswith("venta_operator_api_requests_total{")
+            and any(f"verb={verb}," in k for verb in ("apply", "create", "delete"))
+        )
 
     def cpu_seconds(self) -> float:
         """User + system CPU time the operator process has used."""
@@ -132,8 +156,13 @@ class Release:
 def helm(cluster: KwokCluster, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     binary = cluster.tools.helm
     assert binary is not None, "helm was not built: run tests/cluster/build.sh"
-    result = subprocess.run([str(binary), "--kubeconfig", str(cluster.kubeconfig), *args],
-                            capture_output=True, text=True, timeout=300, check=False)
+    result = subprocess.run(
+        [str(binary), "--kubeconfig", str(cluster.kubeconfig), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     if check and result.returncode != 0:
         pytest.fail(f"helm {' '.join(args)} failed:\n{result.stderr}{result.stdout}", pytrace=False)
     return result
@@ -152,8 +181,20 @@ def advertise_ephemeral_storage(kubectl: Kubectl, size: str = "200Gi") -> None:
 def install_chart(cluster: KwokCluster, kubectl: Kubectl, volumes: int = 60) -> Release:
     """`helm install` of the chart (CRD, ServiceAccount, cluster-wide RBAC, Deployment, metrics Service)."""
     advertise_ephemeral_storage(kubectl)
-    helm(cluster, "install", RELEASE, str(CHART), "--namespace", SYSTEM_NS, "--create-namespace",
-         "--set", "watch.clusterWide=true", "--wait", "--timeout", "120s")
+    helm(
+        cluster,
+        "install",
+        RELEASE,
+        str(CHART),
+        "--namespace",
+        SYSTEM_NS,
+        "--create-namespace",
+        "--set",
+        "watch.clusterWide=true",
+        "--wait",
+        "--timeout",
+        "120s",
+    )
     kubectl("wait", "--for=condition=Established", "crd/ventaplatforms.venta.io", "--timeout=60s")
     # PostgreSQL claims 5Gi by default; the cluster pre-creates only 1Gi volumes. Bound volumes are never reused.
     cluster.create_persistent_volumes(volumes, capacity="5Gi", prefix="venta")
@@ -162,11 +203,14 @@ def install_chart(cluster: KwokCluster, kubectl: Kubectl, volumes: int = 60) -> 
 
 def service_account_kubeconfig(kubectl: Kubectl, release: Release, path: Path) -> Path:
     """A kubeconfig with the chart's ServiceAccount token: the operator gets exactly the chart's permissions."""
-    token = kubectl("create", "token", release.service_account, "-n", release.namespace,
-                    "--duration=12h").stdout.strip()
+    token = kubectl(
+        "create", "token", release.service_account, "-n", release.namespace, "--duration=12h"
+    ).stdout.strip()
     admin = json.loads(kubectl("config", "view", "--raw", "--minify", "--flatten", "-o", "json").stdout)
     config = {
-        "apiVersion": "v1", "kind": "Config", "current-context": "operator",
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "operator",
         "clusters": [{"name": "kwok", "cluster": admin["clusters"][0]["cluster"]}],
         "users": [{"name": "operator", "user": {"token": token}}],
         "contexts": [{"name": "operator", "context": {"cluster": "kwok", "user": "operator"}}],
@@ -204,6 +248,7 @@ class Platforms:
 
     def wait_ready(self, name: str, timeout: float = 180) -> dict[str, Any]:
         """Until Ready=True for the current generation; returns the platform."""
+
         def ready() -> dict[str, Any] | None:
             vp = self.get("vp", name)
             if not vp:
@@ -213,15 +258,20 @@ class Platforms:
             fresh = status.get("observedGeneration") == vp["metadata"]["generation"]
             return vp if fresh and cond.get("status") == "True" else None
 
-        found: dict[str, Any] = wait_for(ready, timeout=timeout,
-                                         what=lambda: f"{self.ns}/{name} Ready: {self.condition(name)}")
+        found: dict[str, Any] = wait_for(
+            ready, timeout=timeout, what=lambda: f"{self.ns}/{name} Ready: {self.condition(name)}"
+        )
         return found
-
 
 
 def make_namespace(kubectl: Kubectl) -> str:
     name = f"vp-{secrets.token_hex(3)}"
     kubectl("create", "namespace", name)
-    kubectl("label", "namespace", name, "pod-security.kubernetes.io/enforce=restricted",
-            "pod-security.kubernetes.io/enforce-version=latest")
+    kubectl(
+        "label",
+        "namespace",
+        name,
+        "pod-security.kubernetes.io/enforce=restricted",
+        "pod-security.kubernetes.io/enforce-version=latest",
+    )
     return name

@@ -56,11 +56,21 @@ def test_chart_ships_dashboards_and_the_operators_alerts(kube_cluster: KwokClust
     assert "PrometheusRule" not in {d["kind"] for d in docs}  # the cluster does not serve it
     dashboards = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-dashboards"))
     assert dashboards["metadata"]["labels"]["grafana_dashboard"] == "1"
-    assert dashboards["data"] == {p.name: p.read_text().rstrip("\n")
-                                  for p in sorted((ROOT / "observability" / "dashboards").glob("*.json"))}
-    rendered = helm(kube_cluster, "template", "venta-operator", str(CHART), "--namespace", "venta-system",
-                    "--api-versions", "monitoring.coreos.com/v1/PrometheusRule",
-                    "--show-only", "templates/prometheusrule.yaml").stdout
+    assert dashboards["data"] == {
+        p.name: p.read_text().rstrip("\n") for p in sorted((ROOT / "observability" / "dashboards").glob("*.json"))
+    }
+    rendered = helm(
+        kube_cluster,
+        "template",
+        "venta-operator",
+        str(CHART),
+        "--namespace",
+        "venta-system",
+        "--api-versions",
+        "monitoring.coreos.com/v1/PrometheusRule",
+        "--show-only",
+        "templates/prometheusrule.yaml",
+    ).stdout
     rule = yaml.safe_load(rendered)
     source = yaml.safe_load((ROOT / "observability" / "rules" / "venta-operator.yaml").read_text())
     assert rule["spec"]["groups"] == source["groups"]  # {{ $labels }} templates reach Prometheus untouched
@@ -68,7 +78,8 @@ def test_chart_ships_dashboards_and_the_operators_alerts(kube_cluster: KwokClust
 
 
 def test_development_mode_runs_the_same_command_under_watchfiles_from_a_writable_copy(
-        kube_cluster: KwokCluster) -> None:
+    kube_cluster: KwokCluster,
+) -> None:
     def operator_pod(*sets: str) -> dict[str, Any]:
         docs = template(kube_cluster, "operator.extraArgs={--verbose}", *sets)
         return next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]  # type: ignore[no-any-return]
@@ -80,7 +91,10 @@ def test_development_mode_runs_the_same_command_under_watchfiles_from_a_writable
     assert after["command"][4].split() == before["command"]  # kopf's own command line, unchanged
     assert after["command"][5:] == ["/app/operator", "/app/services"]
     assert {m["mountPath"]: m.get("subPath") for m in after["volumeMounts"]} == {
-        "/tmp": None, "/app/operator": "operator", "/app/services": "services"}
+        "/tmp": None,
+        "/app/operator": "operator",
+        "/app/services": "services",
+    }
     (init,) = live["initContainers"]
     assert init["image"] == after["image"] and init["volumeMounts"] == [{"name": "sources", "mountPath": "/sources"}]
     for container in (after, init):
@@ -97,7 +111,11 @@ def render_all(cluster: KwokCluster, into: Path) -> dict[str, Path]:
     for example in sorted((ROOT / "docs" / "examples").glob("*.yaml")):
         rendered = subprocess.run(
             [sys.executable, "-m", "venta_operator.render", str(example), "--namespace", example.stem],
-            capture_output=True, text=True, check=True, cwd=ROOT)
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        )
         out[example.stem] = into / f"children-{example.name}"
         out[example.stem].write_text(rendered.stdout)
     return out

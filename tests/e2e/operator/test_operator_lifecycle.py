@@ -41,8 +41,7 @@ def test_example_converges_to_ready(vp: Platforms) -> None:
     assert status["observedGeneration"] == platform["metadata"]["generation"]
     assert status["version"] == "0.1.0"
     conditions = {c["type"]: c["status"] for c in status["conditions"]}
-    for kind in ("Ready", "GatewayReady", "SearchSyncReady", "NatsReady", "PostgresReady", "RedisReady",
-                 "Migrated"):
+    for kind in ("Ready", "GatewayReady", "SearchSyncReady", "NatsReady", "PostgresReady", "RedisReady", "Migrated"):
         assert conditions[kind] == "True", kind
     assert conditions["Degraded"] == "False" and conditions["Progressing"] == "False"
     assert status["components"]["gateway"]["readyReplicas"] == 2
@@ -63,8 +62,9 @@ def test_printer_columns(vp: Platforms) -> None:
 def test_every_child_is_owned_by_the_platform(vp: Platforms) -> None:
     uid = (vp.get("vp", NAME) or {})["metadata"]["uid"]
     kinds = "deployments,statefulsets,services,configmaps,secrets,jobs,cronjobs,poddisruptionbudgets,serviceaccounts"
-    items = json.loads(vp.kubectl("-n", vp.ns, "get", kinds, "-l", f"app.kubernetes.io/instance={NAME}",
-                                  "-o", "json").stdout)["items"]
+    items = json.loads(
+        vp.kubectl("-n", vp.ns, "get", kinds, "-l", f"app.kubernetes.io/instance={NAME}", "-o", "json").stdout
+    )["items"]
     assert len(items) >= 30
     for item in items:
         refs = item["metadata"].get("ownerReferences", [])
@@ -79,8 +79,16 @@ def test_secrets_generated_once_and_never_in_the_spec(vp: Platforms) -> None:
 
 
 def test_events_record_what_the_operator_did(vp: Platforms) -> None:
-    out = vp.kubectl("-n", vp.ns, "get", "events", "--field-selector",
-                     f"involvedObject.kind=VentaPlatform,involvedObject.name={NAME}", "-o", "json").stdout
+    out = vp.kubectl(
+        "-n",
+        vp.ns,
+        "get",
+        "events",
+        "--field-selector",
+        f"involvedObject.kind=VentaPlatform,involvedObject.name={NAME}",
+        "-o",
+        "json",
+    ).stdout
     reasons = {e["reason"] for e in json.loads(out)["items"]}
     assert {"Applied", "Ready"} <= reasons
 
@@ -88,8 +96,10 @@ def test_events_record_what_the_operator_did(vp: Platforms) -> None:
 def test_converged_platform_costs_no_writes(vp: Platforms, operator: OperatorProcess) -> None:
     vp.wait_ready(NAME)
     time.sleep(2)
-    before, timer_before = operator.writes(), operator.metrics().get(
-        "venta_operator_reconciles_total{trigger=timer}", 0)
+    before, timer_before = (
+        operator.writes(),
+        operator.metrics().get("venta_operator_reconciles_total{trigger=timer}", 0),
+    )
     time.sleep(10)  # at least two drift passes (every 4 s in these tests)
     after, timer_after = operator.writes(), operator.metrics()["venta_operator_reconciles_total{trigger=timer}"]
     assert timer_after >= timer_before + 2
@@ -112,8 +122,11 @@ def test_scale_subresource_scales_the_gateway(vp: Platforms) -> None:
     wait_for(lambda: deployment(vp, "gateway")["spec"]["replicas"] == 3, timeout=30, what="gateway at 3")
     platform = vp.wait_ready(NAME)
     assert platform["status"]["components"]["gateway"]["readyReplicas"] == 3
-    scale = json.loads(vp.kubectl("-n", vp.ns, "get", "--raw",
-                                  f"/apis/venta.io/v1alpha1/namespaces/{vp.ns}/ventaplatforms/{NAME}/scale").stdout)
+    scale = json.loads(
+        vp.kubectl(
+            "-n", vp.ns, "get", "--raw", f"/apis/venta.io/v1alpha1/namespaces/{vp.ns}/ventaplatforms/{NAME}/scale"
+        ).stdout
+    )
     assert scale["status"]["replicas"] == 3 and "app.kubernetes.io/component=gateway" in scale["status"]["selector"]
 
 
@@ -123,20 +136,27 @@ def test_setting_change_rolls_pods_through_the_checksum(vp: Platforms) -> None:
 
     before = checksum()
     vp.patch(NAME, {"spec": {"observability": {"logLevel": "DEBUG"}}})
-    wait_for(lambda: (vp.get("configmap", f"{NAME}-config") or {}).get("data", {}).get("VENTA_LOG_LEVEL") == "DEBUG",
-             timeout=30, what="the ConfigMap to carry the new level")
+    wait_for(
+        lambda: (vp.get("configmap", f"{NAME}-config") or {}).get("data", {}).get("VENTA_LOG_LEVEL") == "DEBUG",
+        timeout=30,
+        what="the ConfigMap to carry the new level",
+    )
     wait_for(lambda: checksum() != before, timeout=30, what="a new checksum on the pod template")
     vp.wait_ready(NAME)
-    sets = json.loads(vp.kubectl("-n", vp.ns, "get", "replicasets", "-l",
-                                 "app.kubernetes.io/component=vendors", "-o", "json").stdout)["items"]
+    sets = json.loads(
+        vp.kubectl("-n", vp.ns, "get", "replicasets", "-l", "app.kubernetes.io/component=vendors", "-o", "json").stdout
+    )["items"]
     assert len(sets) == 2, "a new ReplicaSet: the pods were rolled"
 
 
 def test_version_change_migrates_then_rolls(vp: Platforms) -> None:
     old_jobs = {j for j in vp.names("job") if "-migrate-" in j}
     vp.patch(NAME, {"spec": {"version": "0.2.0"}})
-    new_job = wait_for(lambda: {j for j in vp.names("job") if "-migrate-" in j} - old_jobs, timeout=30,
-                       what="a migration Job for 0.2.0")
+    new_job = wait_for(
+        lambda: {j for j in vp.names("job") if "-migrate-" in j} - old_jobs,
+        timeout=30,
+        what="a migration Job for 0.2.0",
+    )
     platform = vp.wait_ready(NAME)
     assert platform["status"]["version"] == "0.2.0"
     for component in SERVICES:
@@ -147,8 +167,9 @@ def test_version_change_migrates_then_rolls(vp: Platforms) -> None:
 
 def test_pause_stops_reconciliation_and_resume_restarts_it(vp: Platforms) -> None:
     vp.kubectl("-n", vp.ns, "annotate", "vp", NAME, "venta.io/pause-reconciliation=true", "--overwrite")
-    wait_for(lambda: (vp.get("vp", NAME) or {}).get("status", {}).get("paused") is True, timeout=30,
-             what="status.paused")
+    wait_for(
+        lambda: (vp.get("vp", NAME) or {}).get("status", {}).get("paused") is True, timeout=30, what="status.paused"
+    )
     assert vp.condition(NAME, "Progressing")["reason"] == "ReconciliationPaused"
     vp.kubectl("-n", vp.ns, "delete", "deployment", f"{NAME}-websocket", "--wait=true")
     time.sleep(10)  # two drift passes would have recreated it
@@ -160,7 +181,16 @@ def test_pause_stops_reconciliation_and_resume_restarts_it(vp: Platforms) -> Non
 
 
 def test_volume_size_cannot_change(vp: Platforms) -> None:
-    result = vp.kubectl("-n", vp.ns, "patch", "vp", NAME, "--type=merge", "-p",
-                        json.dumps({"spec": {"postgres": {"managed": {"storage": {"size": "20Gi"}}}}}), check=False)
+    result = vp.kubectl(
+        "-n",
+        vp.ns,
+        "patch",
+        "vp",
+        NAME,
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": {"postgres": {"managed": {"storage": {"size": "20Gi"}}}}}),
+        check=False,
+    )
     assert result.returncode != 0
     assert "spec.postgres.managed.storage.size" in result.stderr and "cannot change" in result.stderr

@@ -24,8 +24,14 @@ FIELDS = {"timestamp", "level", "service", "message", "trace_id", "span_id", "re
 
 
 def reconciled(platforms: Platforms, name: str) -> None:
-    platforms.apply({"apiVersion": "venta.io/v1alpha1", "kind": "VentaPlatform", "metadata": {"name": name},
-                     "spec": {"version": "1.0.0"}})
+    platforms.apply(
+        {
+            "apiVersion": "venta.io/v1alpha1",
+            "kind": "VentaPlatform",
+            "metadata": {"name": name},
+            "spec": {"version": "1.0.0"},
+        }
+    )
     platforms.wait_ready(name)
 
 
@@ -33,28 +39,38 @@ def test_operator_logs_are_platform_json_lines(platforms: Platforms, operator: O
     reconciled(platforms, "logged")
     lines = [json.loads(line) for line in operator.log.read_text().splitlines() if line.strip()]
     assert lines and all(set(line) >= FIELDS and line["service"] == "operator" for line in lines)
-    passes = [line for line in lines
-              if line["logger"] == "venta_operator" and (line.get("object") or {}).get("name") == "logged"]
+    passes = [
+        line
+        for line in lines
+        if line["logger"] == "venta_operator" and (line.get("object") or {}).get("name") == "logged"
+    ]
     assert passes and passes[-1]["ready"] is True, passes
     assert len({line["request_id"] for line in passes} - {None}) == len(passes)  # one id per reconcile pass
 
 
 def test_operator_dashboard_and_alerts_work_on_the_real_operator(
-        platforms: Platforms, operator: OperatorProcess, kube_cluster: KwokCluster, tmp_path: Path) -> None:
+    platforms: Platforms, operator: OperatorProcess, kube_cluster: KwokCluster, tmp_path: Path
+) -> None:
     reconciled(platforms, "watched")
     prometheus_binary = kube_cluster.tools.prometheus
     assert prometheus_binary is not None, "prometheus was not built: run tests/cluster/build.sh"
-    with PrometheusServer(prometheus_binary, tmp_path, rule_files=[OPERATOR_RULES],
-                          targets={"operator": [f"127.0.0.1:{operator.metrics_port}"]}) as prometheus:
+    with PrometheusServer(
+        prometheus_binary,
+        tmp_path,
+        rule_files=[OPERATOR_RULES],
+        targets={"operator": [f"127.0.0.1:{operator.metrics_port}"]},
+    ) as prometheus:
         prometheus.wait_for_scrapes(3)
-        empty = [q.source for q in operator_queries() if q.source.endswith("]")
-                 and not prometheus.query(q.concrete())]
+        empty = [q.source for q in operator_queries() if q.source.endswith("]") and not prometheus.query(q.concrete())]
         assert not empty, "operator panels without data:\n" + "\n".join(empty)
         for query in operator_queries():
             prometheus.query(query.concrete())  # raises on an error
             assert query.metric_names == selector_names(prometheus.parse(query.concrete())), query.source
-        prometheus.wait(lambda: all(rule["lastEvaluation"] != NEVER for rule in prometheus.rules()),
-                        30, "the operator's rules to be evaluated")
+        prometheus.wait(
+            lambda: all(rule["lastEvaluation"] != NEVER for rule in prometheus.rules()),
+            30,
+            "the operator's rules to be evaluated",
+        )
         assert all(rule["health"] == "ok" for rule in prometheus.rules())
     with urllib.request.urlopen(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=5) as answer:
         exported = exported_names(answer.read().decode())

@@ -16,8 +16,12 @@ KINDS = "deployments,statefulsets,services,configmaps,secrets,jobs,cronjobs,podd
 
 
 def platform(name: str, **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": "venta.io/v1alpha1", "kind": "VentaPlatform", "metadata": {"name": name},
-            "spec": {"version": "1.0.0", **spec}}
+    return {
+        "apiVersion": "venta.io/v1alpha1",
+        "kind": "VentaPlatform",
+        "metadata": {"name": name},
+        "spec": {"version": "1.0.0", **spec},
+    }
 
 
 def children(vp: Platforms, name: str) -> list[dict[str, Any]]:
@@ -31,8 +35,11 @@ def test_deleting_the_platform_removes_every_child(platforms: Platforms) -> None
     platforms.wait_ready("gone")
     assert len(children(platforms, "gone")) >= 30
     platforms.kubectl("-n", platforms.ns, "delete", "vp", "gone", "--wait=true")
-    wait_for(lambda: not children(platforms, "gone"), timeout=120,
-             what=lambda: f"no children left: {[i['metadata']['name'] for i in children(platforms, 'gone')]}")
+    wait_for(
+        lambda: not children(platforms, "gone"),
+        timeout=120,
+        what=lambda: f"no children left: {[i['metadata']['name'] for i in children(platforms, 'gone')]}",
+    )
     claims = json.loads(platforms.kubectl("-n", platforms.ns, "get", "pvc", "-o", "json").stdout)["items"]
     assert claims == [], "volumes go with the platform by default (storage.deleteWithPlatform)"
 
@@ -55,33 +62,61 @@ def test_operator_restart_mid_reconcile_converges_without_duplicates(
 
 
 def test_missing_secret_reference_degrades_until_created(platforms: Platforms) -> None:
-    search = {"provider": "algolia", "algolia": {"appId": "APP", "apiKeySecretRef": {"name": "algolia",
-                                                                                      "key": "api-key"}}}
+    search = {
+        "provider": "algolia",
+        "algolia": {"appId": "APP", "apiKeySecretRef": {"name": "algolia", "key": "api-key"}},
+    }
     platforms.apply(platform("refs", search=search))
-    wait_for(lambda: platforms.condition("refs", "Degraded").get("status") == "True", timeout=60,
-             what="Degraded=True")
+    wait_for(lambda: platforms.condition("refs", "Degraded").get("status") == "True", timeout=60, what="Degraded=True")
     assert "Secret algolia (key api-key) not found" in platforms.condition("refs", "Degraded")["message"]
-    platforms.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "algolia"},
-                     "data": {"api-key": base64.b64encode(b"k").decode()}})
+    platforms.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "algolia"},
+            "data": {"api-key": base64.b64encode(b"k").decode()},
+        }
+    )
     platforms.wait_ready("refs")
-    env = {e["name"]: e for e in (platforms.get("deployment", "refs-search-sync") or {})["spec"]["template"][
-        "spec"]["containers"][0]["env"]}
+    env = {
+        e["name"]: e
+        for e in (platforms.get("deployment", "refs-search-sync") or {})["spec"]["template"]["spec"]["containers"][0][
+            "env"
+        ]
+    }
     assert env["VENTA_ALGOLIA_API_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "algolia", "key": "api-key"}
 
 
 def test_autoscaling_and_network_policies_come_and_go(platforms: Platforms) -> None:
-    spec = {"services": {"users": {"autoscaling": {"enabled": True, "minReplicas": 2, "maxReplicas": 4}}},
-            "networkPolicy": {"enabled": True}}
+    spec = {
+        "services": {"users": {"autoscaling": {"enabled": True, "minReplicas": 2, "maxReplicas": 4}}},
+        "networkPolicy": {"enabled": True},
+    }
     platforms.apply(platform("extras", **spec))
     platforms.wait_ready("extras")
     assert platforms.names("hpa") == {"extras-users"}
     assert "extras-default-deny" in platforms.names("networkpolicy")
     assert "extras-users" in platforms.names("pdb")
-    platforms.kubectl("-n", platforms.ns, "patch", "vp", "extras", "--type=json", "-p", json.dumps([
-        {"op": "remove", "path": "/spec/services/users/autoscaling"},
-        {"op": "replace", "path": "/spec/networkPolicy/enabled", "value": False}]))
-    wait_for(lambda: not platforms.names("hpa") and not platforms.names("networkpolicy"), timeout=60,
-             what="HPA and NetworkPolicies pruned")
+    platforms.kubectl(
+        "-n",
+        platforms.ns,
+        "patch",
+        "vp",
+        "extras",
+        "--type=json",
+        "-p",
+        json.dumps(
+            [
+                {"op": "remove", "path": "/spec/services/users/autoscaling"},
+                {"op": "replace", "path": "/spec/networkPolicy/enabled", "value": False},
+            ]
+        ),
+    )
+    wait_for(
+        lambda: not platforms.names("hpa") and not platforms.names("networkpolicy"),
+        timeout=60,
+        what="HPA and NetworkPolicies pruned",
+    )
     platforms.wait_ready("extras")
 
 

@@ -90,5 +90,6 @@ def venta_images(real_node: RealNode) -> VentaImages:
     real_node.import_images(*(built.archive(key) for key in keys))
     repository, _, tag = built.name("VENTA").rpartition(":")
     assert tag == E2E_TAG and built.name("VENTA_NEXT") == f"{repository}:{E2E_NEXT_TAG}"
-    return VentaImages(repository, E2E_TAG, E2E_NEXT_TAG, built.name("NATS"), built.name("POSTGRES"),
-                       built.name("REDIS"))
+    return VentaImages(
+        repository, E2E_TAG, E2E_NEXT_TAG, built.name("NATS"), built.name("POSTGRES"), built.name("REDIS")
+    )

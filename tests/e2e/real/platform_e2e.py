@@ -54,16 +54,23 @@ class Installer:
             if tool == "helm":
                 self.helm(*args, *self.helm_extra)
             elif tool == "kubectl":
-                self.node.kubectl(*[str(self.example) if a.startswith("docs/examples/") else a for a in args],
-                                  timeout=1000)
+                self.node.kubectl(
+                    *[str(self.example) if a.startswith("docs/examples/") else a for a in args], timeout=1000
+                )
             else:
                 raise AssertionError(f"the README's install block runs {tool}, which the e2e does not know")
             self.timings[" ".join(argv[:3])] = round(time.monotonic() - began, 1)
 
     def helm(self, *args: str) -> subprocess.CompletedProcess[str]:
         assert self.node.tools.helm is not None, "helm was not built: run tests/cluster/build.sh"
-        result = subprocess.run([str(self.node.tools.helm), "--kubeconfig", str(self.node.kubeconfig), *args],
-                                capture_output=True, text=True, timeout=600, check=False, cwd=ROOT)
+        result = subprocess.run(
+            [str(self.node.tools.helm), "--kubeconfig", str(self.node.kubeconfig), *args],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+            cwd=ROOT,
+        )
         assert result.returncode == 0, f"helm {' '.join(args)}:\n{result.stderr}{result.stdout}"
         return result
 
@@ -76,8 +83,9 @@ class Platform:
     namespace: str
     name: str = "venta"
 
-    def kubectl(self, *args: str, check: bool = True, input: str | None = None,
-                timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self, *args: str, check: bool = True, input: str | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         return self.node.kubectl("-n", self.namespace, *args, check=check, input=input, timeout=timeout)
 
     def get(self, *what: str) -> Any:
@@ -93,8 +101,10 @@ class Platform:
     def ready(self) -> bool:
         vp = self.resource()
         status = vp.get("status") or {}
-        return status.get("observedGeneration") == vp["metadata"]["generation"] and \
-            self.condition().get("status") == "True"
+        return (
+            status.get("observedGeneration") == vp["metadata"]["generation"]
+            and self.condition().get("status") == "True"
+        )
 
     def wait_ready(self, timeout: float = 600) -> None:
         def report() -> str:
@@ -128,8 +138,11 @@ class Platform:
                 if log.stdout:
                     (directory / f"{name}{previous.replace('--', '.')}.log").write_text(log.stdout)
         (directory / "objects.txt").write_text(self.pods_report())
-        (directory / "platform.json").write_text(json.dumps(self.resource(), indent=1) if self.kubectl(
-            "get", "vp", self.name, check=False).returncode == 0 else "deleted")
+        (directory / "platform.json").write_text(
+            json.dumps(self.resource(), indent=1)
+            if self.kubectl("get", "vp", self.name, check=False).returncode == 0
+            else "deleted"
+        )
         return directory
 
     def cluster_ip(self, component: str) -> str:
@@ -142,8 +155,9 @@ class Platform:
 
 def pod_ready(pod: dict[str, Any]) -> bool:
     conditions = pod.get("status", {}).get("conditions", [])
-    return pod.get("status", {}).get("phase") == "Running" and \
-        any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+    return pod.get("status", {}).get("phase") == "Running" and any(
+        c["type"] == "Ready" and c["status"] == "True" for c in conditions
+    )
 
 
 @dataclass

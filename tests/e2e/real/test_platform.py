@@ -62,17 +62,20 @@ def example_for(images: Any, path: Path) -> dict[str, Any]:
     that one test client hammering from one address stays under."""
     manifest: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text())
     small = {"requests": {"cpu": "20m", "memory": "96Mi"}}
-    manifest["spec"].update({
-        "version": images.tag,
-        "image": {"repository": images.repository, "pullPolicy": "Never"},
-        "nats": {"managed": {"image": images.nats, "resources": small}},
-        "postgres": {"managed": {"image": images.postgres, "resources": small}},
-        "redis": {"managed": {"image": images.redis, "resources": small}},
-        "services": {key: {"resources": small} for key in
-                     ("users", "location", "gateway", "websocket", "searchSync")}
-        | {"vendors": {"replicas": 2, "resources": small}},
-        "resilience": {"rateLimit": "100000/60seconds"},
-    })
+    manifest["spec"].update(
+        {
+            "version": images.tag,
+            "image": {"repository": images.repository, "pullPolicy": "Never"},
+            "nats": {"managed": {"image": images.nats, "resources": small}},
+            "postgres": {"managed": {"image": images.postgres, "resources": small}},
+            "redis": {"managed": {"image": images.redis, "resources": small}},
+            "services": {
+                key: {"resources": small} for key in ("users", "location", "gateway", "websocket", "searchSync")
+            }
+            | {"vendors": {"replicas": 2, "resources": small}},
+            "resilience": {"rateLimit": "100000/60seconds"},
+        }
+    )
     path.write_text(yaml.safe_dump(manifest))
     return manifest
 
@@ -83,8 +86,14 @@ def installed(real_node: RealNode, venta_images: Any, tmp_path_factory: pytest.T
     example_for(venta_images, example)
     # PostgreSQL claims 5Gi by default, NATS 1Gi; nothing provisions volumes on this node
     real_node.control_plane.create_persistent_volumes(4, capacity="5Gi", prefix="venta")
-    helm_extra = ["--set", f"image.repository={venta_images.repository}", "--set", f"image.tag={venta_images.tag}",
-                  "--set", "image.pullPolicy=Never"]
+    helm_extra = [
+        "--set",
+        f"image.repository={venta_images.repository}",
+        "--set",
+        f"image.tag={venta_images.tag}",
+        "--set",
+        "image.pullPolicy=Never",
+    ]
     installer = Installer(real_node, helm_extra, example)
     platform = Platform(real_node, NAMESPACE)
     began = time.monotonic()
@@ -94,8 +103,9 @@ def installed(real_node: RealNode, venta_images: Any, tmp_path_factory: pytest.T
         yield Installed(platform, installer, venta_images, round(time.monotonic() - began, 1))
     except BaseException:
         print(platform.pods_report())
-        operator_log = real_node.kubectl("-n", "venta-system", "logs", "deploy/venta-operator", "--tail=200",
-                                         check=False)
+        operator_log = real_node.kubectl(
+            "-n", "venta-system", "logs", "deploy/venta-operator", "--tail=200", check=False
+        )
         print(operator_log.stdout)
         raise
     finally:
@@ -133,8 +143,9 @@ def test_install_reaches_ready_with_real_pods(installed: Installed) -> None:
 
 async def test_a_vendor_is_created_read_and_found(installed: Installed) -> None:
     token = await installed.token("alice")
-    async with httpx.AsyncClient(base_url=installed.gateway, headers={"Authorization": f"Bearer {token}"},
-                                 timeout=10) as api:
+    async with httpx.AsyncClient(
+        base_url=installed.gateway, headers={"Authorization": f"Bearer {token}"}, timeout=10
+    ) as api:
         created = await api.post("/v1/vendors", json={"name": "Tacos Real Node", "description": "al pastor"})
         assert created.status_code == 201, created.text
         vendor_id = created.json()["id"]
@@ -161,22 +172,30 @@ async def test_a_vendor_is_created_read_and_found(installed: Installed) -> None:
 async def test_a_vendor_moves_on_the_live_map(installed: Installed, transport: str) -> None:
     owner, watcher = await installed.token(f"owner-{transport}"), await installed.token(f"watcher-{transport}")
     async with httpx.AsyncClient(base_url=installed.gateway, timeout=10) as api:
-        created = await api.post("/v1/vendors", json={"name": f"Live {transport}"},
-                                 headers={"Authorization": f"Bearer {owner}"})
+        created = await api.post(
+            "/v1/vendors", json={"name": f"Live {transport}"}, headers={"Authorization": f"Bearer {owner}"}
+        )
         assert created.status_code == 201, created.text
     vendor_id = created.json()["id"]
     url = installed.platform.url("websocket", WEBSOCKET)
     lat, long = (10.5, 20.5) if transport == "websocket" else (-10.5, -20.5)
-    vendor, user = SocketClient(url, "/vendor", transports=[transport]), SocketClient(url, "/user",
-                                                                                      transports=[transport])
+    vendor, user = (
+        SocketClient(url, "/vendor", transports=[transport]),
+        SocketClient(url, "/user", transports=[transport]),
+    )
     await vendor.connect(auth={"token": owner})
     await user.connect(auth={"token": watcher})
     try:
         assert vendor.sio.transport() == user.sio.transport() == transport
         moved = await vendor.call("updateVendorLocation", {"vendorId": vendor_id, "lat": lat, "long": long})
         assert moved["ok"] is True, moved
-        await user.emit("updateUserLocation", {"swLocation": {"lat": lat - 0.1, "long": long - 0.1},
-                                               "neLocation": {"lat": lat + 0.1, "long": long + 0.1}})
+        await user.emit(
+            "updateUserLocation",
+            {
+                "swLocation": {"lat": lat - 0.1, "long": long - 0.1},
+                "neLocation": {"lat": lat + 0.1, "long": long + 0.1},
+            },
+        )
         assert [c["id"] for c in await user.next("vendor_channels")] == [vendor_id]
         for step in range(1, 4):
             await vendor.call("updateVendorLocation", {"vendorId": vendor_id, "lat": lat + step / 1000, "long": long})
@@ -191,14 +210,19 @@ def served_calls(platform: Platform, pod: dict[str, Any], method: str) -> float:
     """Calls of `method` one vendor-service pod answered, from its own /metrics (the pod's IP, from the host)."""
     ip = pod["status"]["podIP"]
     text = httpx.get(f"http://{ip}:9005/metrics", timeout=5).text
-    return sum(s.value for family in text_string_to_metric_families(text) for s in family.samples
-               if s.name == "venta_grpc_server_requests_total" and s.labels.get("method") == method)
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "venta_grpc_server_requests_total" and s.labels.get("method") == method
+    )
 
 
 async def test_gateway_calls_spread_over_both_vendor_replicas(installed: Installed) -> None:
     token = await installed.token("spreader")
-    async with httpx.AsyncClient(base_url=installed.gateway, headers={"Authorization": f"Bearer {token}"},
-                                 timeout=10) as api:
+    async with httpx.AsyncClient(
+        base_url=installed.gateway, headers={"Authorization": f"Bearer {token}"}, timeout=10
+    ) as api:
         vendor_id = (await api.post("/v1/vendors", json={"name": "Spread"})).json()["id"]
         pods = [p for p in installed.platform.pods("vendors") if pod_ready(p)]
         before = [served_calls(installed.platform, p, "UpdateVendor") for p in pods]
@@ -210,30 +234,53 @@ async def test_gateway_calls_spread_over_both_vendor_replicas(installed: Install
     assert len(pods) == 2 and min(gained) >= 5, gained
 
 
-PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-                    "1f15c4890000000d49444154789c63000100000500010d0a2db40000000049454e44ae426082")
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c63000100000500010d0a2db40000000049454e44ae426082"
+)
 
 
 async def test_uploads_land_on_a_claim_every_gateway_replica_serves(installed: Installed) -> None:
     """Without Cloudinary, images are kept by the platform: on the claim an SRE names (here one of this node's
     volumes, shared by both gateway replicas), under URLs from the public base URL they set."""
     platform = installed.platform
-    claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "venta-uploads"},
-             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}
+    claim = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "venta-uploads"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }
     platform.kubectl("apply", "-f", "-", input=json.dumps(claim))
-    platform.kubectl("patch", "vp", "venta", "--type=merge", "-p", json.dumps({"spec": {"uploads": {
-        "existingClaim": "venta-uploads", "publicBaseUrl": "https://api.venta.test"}}}))
+    platform.kubectl(
+        "patch",
+        "vp",
+        "venta",
+        "--type=merge",
+        "-p",
+        json.dumps(
+            {"spec": {"uploads": {"existingClaim": "venta-uploads", "publicBaseUrl": "https://api.venta.test"}}}
+        ),
+    )
 
     def rolled() -> bool:
         pods = [p for p in platform.pods("gateway") if p["status"].get("phase") == "Running"]
-        return platform.ready() and len(pods) == 2 and all(pod_ready(p) for p in pods) and all(
-            any(v.get("persistentVolumeClaim", {}).get("claimName") == "venta-uploads" for v in p["spec"]["volumes"])
-            for p in pods)
+        return (
+            platform.ready()
+            and len(pods) == 2
+            and all(pod_ready(p) for p in pods)
+            and all(
+                any(
+                    v.get("persistentVolumeClaim", {}).get("claimName") == "venta-uploads" for v in p["spec"]["volumes"]
+                )
+                for p in pods
+            )
+        )
 
     await asyncio.to_thread(wait_for, rolled, timeout=300, interval=2, what=platform.pods_report)
     token = await installed.token("uploader")
-    async with httpx.AsyncClient(base_url=installed.gateway, headers={"Authorization": f"Bearer {token}"},
-                                 timeout=10) as api:
+    async with httpx.AsyncClient(
+        base_url=installed.gateway, headers={"Authorization": f"Bearer {token}"}, timeout=10
+    ) as api:
         uploaded = await api.post("/v1/uploads/image", files={"file": ("dot.png", PNG, "image/png")})
         assert uploaded.status_code == 201, uploaded.text
         url = uploaded.json()["url"]
@@ -249,8 +296,9 @@ async def test_uploads_land_on_a_claim_every_gateway_replica_serves(installed: I
 
 async def acknowledged_everywhere(installed: Installed, token: str, loop: RequestLoop) -> None:
     """Every acknowledged vendor is readable, and found by its name (its event reached the search index)."""
-    async with httpx.AsyncClient(base_url=installed.gateway, headers={"Authorization": f"Bearer {token}"},
-                                 timeout=10) as api:
+    async with httpx.AsyncClient(
+        base_url=installed.gateway, headers={"Authorization": f"Bearer {token}"}, timeout=10
+    ) as api:
         for vendor_id in loop.outcomes.acknowledged:
             answer = await api.get(f"/v1/vendors/{vendor_id}")
             assert answer.status_code == 200, f"acknowledged vendor {vendor_id} lost: {answer.text}"
@@ -282,8 +330,11 @@ async def test_pods_deleted_under_load_lose_no_acknowledged_write(installed: Ins
             await loop.acknowledge(10, within_s=120, what=f"writes after {component} came back")
             print(f"{component}: {len(loop.outcomes.acknowledged) - before} writes acknowledged around its restart")
     outcomes = loop.outcomes
-    print(f"acknowledged {len(outcomes.acknowledged)}, failures {dict(outcomes.failures)}:",
-          *outcomes.failure_samples, sep="\n  ")
+    print(
+        f"acknowledged {len(outcomes.acknowledged)}, failures {dict(outcomes.failures)}:",
+        *outcomes.failure_samples,
+        sep="\n  ",
+    )
     assert len(outcomes.acknowledged) >= 50
     await acknowledged_everywhere(installed, token, loop)
 
@@ -293,20 +344,36 @@ async def test_rollout_to_a_new_version_fails_no_request(installed: Installed) -
     token = await installed.token("rollout")
     async with RequestLoop(installed.gateway, token, prefix="rollout") as loop:
         await asyncio.sleep(3)
-        await asyncio.to_thread(platform.kubectl, "patch", "vp", "venta", "--type=merge",
-                                "-p", json.dumps({"spec": {"version": images.next_tag}}))
+        await asyncio.to_thread(
+            platform.kubectl,
+            "patch",
+            "vp",
+            "venta",
+            "--type=merge",
+            "-p",
+            json.dumps({"spec": {"version": images.next_tag}}),
+        )
 
         def rolled() -> bool:
             status = platform.resource().get("status") or {}
-            return status.get("version") == images.next_tag and platform.ready() and all(
-                p["spec"]["containers"][0]["image"].endswith(f":{images.next_tag}") and pod_ready(p)
-                for p in platform.pods() if p["metadata"]["labels"]["app.kubernetes.io/component"] in COMPONENTS)
+            return (
+                status.get("version") == images.next_tag
+                and platform.ready()
+                and all(
+                    p["spec"]["containers"][0]["image"].endswith(f":{images.next_tag}") and pod_ready(p)
+                    for p in platform.pods()
+                    if p["metadata"]["labels"]["app.kubernetes.io/component"] in COMPONENTS
+                )
+            )
 
         await asyncio.to_thread(wait_for, rolled, timeout=900, interval=2, what=platform.pods_report)
         await asyncio.sleep(3)
     outcomes = loop.outcomes
-    print(f"rollout: {len(outcomes.acknowledged)} writes, {outcomes.reads} reads, failed {outcomes.failed_total}:",
-          *outcomes.failure_samples, sep="\n  ")
+    print(
+        f"rollout: {len(outcomes.acknowledged)} writes, {outcomes.reads} reads, failed {outcomes.failed_total}:",
+        *outcomes.failure_samples,
+        sep="\n  ",
+    )
     assert len(outcomes.acknowledged) >= 50
     assert outcomes.failed_total == 0
 
@@ -314,8 +381,11 @@ async def test_rollout_to_a_new_version_fails_no_request(installed: Installed) -
 def test_scale_through_the_scale_subresource(installed: Installed) -> None:
     platform = installed.platform
     platform.kubectl("scale", "vp", "venta", "--replicas=3")
-    wait_for(lambda: len([p for p in platform.pods("gateway") if pod_ready(p)]) == 3 and platform.ready(),
-               timeout=300, what=platform.pods_report)
+    wait_for(
+        lambda: len([p for p in platform.pods("gateway") if pod_ready(p)]) == 3 and platform.ready(),
+        timeout=300,
+        what=platform.pods_report,
+    )
     scale = platform.get("vp", "venta", "--subresource=scale")
     assert scale["spec"]["replicas"] == 3 and scale["status"]["replicas"] == 3
 
@@ -327,8 +397,9 @@ def test_deleting_the_platform_removes_everything_its_volume_policy_says(install
     platform.kubectl("delete", "vp", "venta", "--wait=true", timeout=300)
 
     def gone() -> bool:
-        left = platform.kubectl("get", "all,pvc,secrets,configmaps,serviceaccounts",
-                                "-l", "app.kubernetes.io/instance=venta", "-o", "name").stdout.split()
+        left = platform.kubectl(
+            "get", "all,pvc,secrets,configmaps,serviceaccounts", "-l", "app.kubernetes.io/instance=venta", "-o", "name"
+        ).stdout.split()
         return not left
 
     wait_for(gone, timeout=300, interval=2, what=lambda: platform.kubectl("get", "all,pvc", "-o", "name").stdout)

@@ -35,8 +35,18 @@ pytestmark = [pytest.mark.realnode, pytest.mark.slow, pytest.mark.timeout(2400)]
 
 REGISTRY_CONFIGMAP = ROOT / "deploy" / "kind" / "local-registry-hosting.yaml"
 PORT_OFFSET = 21000  # Tilt's port forwards: 26002 (gateway), 26004 (websocket), clear of ./venta up's ports
-WORKLOADS = ("postgres", "nats", "redis", "identity", "users", "vendors", "location", "search-sync", "gateway",
-             "websocket")
+WORKLOADS = (
+    "postgres",
+    "nats",
+    "redis",
+    "identity",
+    "users",
+    "vendors",
+    "location",
+    "search-sync",
+    "gateway",
+    "websocket",
+)
 RESOURCES = ("namespace", "venta-operator", "venta", *WORKLOADS)
 SERVICES = ("identity", "users", "vendors", "location", "search-sync", "gateway", "websocket")
 TITLE, NEW_TITLE = "Venta API", "Venta API (live update)"
@@ -51,16 +61,31 @@ class Workspace:
     logs: Path
 
     def tilt(self, *args: str, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([self.env["VENTA_TEST_TILT"], *args], cwd=self.root, env=self.env,
-                                capture_output=True, text=True, timeout=timeout, check=False)
+        result = subprocess.run(
+            [self.env["VENTA_TEST_TILT"], *args],
+            cwd=self.root,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
         assert not check or result.returncode == 0, f"tilt {' '.join(args)}:\n{result.stdout[-6000:]}{result.stderr}"
         return result
 
 
 def copy_of_the_repository(destination: Path) -> Path:
     """The files git tracks or would track (the working tree as it is), without .git, caches and the virtualenv."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                            capture_output=True, check=True).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, listed):
         source = ROOT / name
         if source.is_file():
@@ -98,8 +123,13 @@ def registry(real_node: RealNode, real_node_tools: ClusterTools) -> Iterator[Loc
 
 
 @pytest.fixture(scope="module")
-def workspace(real_node: RealNode, real_node_tools: ClusterTools, registry: LocalRegistry, venta_images: Any,
-              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
+def workspace(
+    real_node: RealNode,
+    real_node_tools: ClusterTools,
+    registry: LocalRegistry,
+    venta_images: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Workspace]:
     assert real_node_tools.tilt and real_node_tools.helm and real_node_tools.kubectl, "build.sh builds them"
     root = copy_of_the_repository(tmp_path_factory.mktemp("tilt-workspace"))
     platform_file = root / "tilt-platform.yaml"
@@ -135,8 +165,9 @@ def workspace(real_node: RealNode, real_node_tools: ClusterTools, registry: Loca
 
 def test_tilt_ci_brings_every_resource_up(workspace: Workspace, venta_images: Any) -> None:
     began = time.monotonic()
-    result = workspace.tilt("ci", "--file", "Tiltfile", "--port", str(free_port()), "--timeout", "25m",
-                            timeout=1800, check=False)
+    result = workspace.tilt(
+        "ci", "--file", "Tiltfile", "--port", str(free_port()), "--timeout", "25m", timeout=1800, check=False
+    )
     (workspace.logs / "tilt-ci.log").write_text(result.stdout + result.stderr)
     assert result.returncode == 0, f"tilt ci failed:\n{result.stdout[-8000:]}{result.stderr[-2000:]}"
     print(f"tilt ci: every resource ready in {time.monotonic() - began:.0f} s")
@@ -149,8 +180,11 @@ def test_tilt_ci_brings_every_resource_up(workspace: Workspace, venta_images: An
     assert tags, "Tilt pushed nothing to the local registry"
     stores = {venta_images.nats, venta_images.postgres, venta_images.redis}
     images = {c["image"] for pod in platform.pods() for c in pod["spec"]["containers"]} - stores
-    images |= {c["image"] for pod in platform.get("pods", "-l", "app.kubernetes.io/name=venta-operator")["items"]
-               for c in pod["spec"]["containers"]}
+    images |= {
+        c["image"]
+        for pod in platform.get("pods", "-l", "app.kubernetes.io/name=venta-operator")["items"]
+        for c in pod["spec"]["containers"]
+    }
     assert len(images) == 1 and next(iter(images)).startswith(f"{workspace.registry.host}/venta_venta:"), images
     assert next(iter(images)).rsplit(":", 1)[1] in tags
 
@@ -162,15 +196,31 @@ def gateway_pods(platform: Platform) -> list[dict[str, Any]]:
 def test_a_changed_source_reaches_the_running_pod_through_live_update(workspace: Workspace) -> None:
     web_port = free_port()
     log = (workspace.logs / "tilt-up.log").open("w")
-    up = subprocess.Popen([workspace.env["VENTA_TEST_TILT"], "up", "--file", "Tiltfile", "--port", str(web_port),
-                           "--stream"], cwd=workspace.root, env=workspace.env, stdout=log, stderr=subprocess.STDOUT,
-                          stdin=subprocess.DEVNULL)
+    up = subprocess.Popen(
+        [workspace.env["VENTA_TEST_TILT"], "up", "--file", "Tiltfile", "--port", str(web_port), "--stream"],
+        cwd=workspace.root,
+        env=workspace.env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
     try:
-        wait_for(lambda: workspace.tilt("get", "uiresources", "--port", str(web_port), check=False).returncode == 0,
-                 timeout=120, interval=1, what="tilt up's API server")
+        wait_for(
+            lambda: workspace.tilt("get", "uiresources", "--port", str(web_port), check=False).returncode == 0,
+            timeout=120,
+            interval=1,
+            what="tilt up's API server",
+        )
         for resource in RESOURCES:
-            workspace.tilt("wait", "--port", str(web_port), "--for=condition=Ready", f"uiresource/{resource}",
-                           "--timeout=900s", timeout=960)
+            workspace.tilt(
+                "wait",
+                "--port",
+                str(web_port),
+                "--for=condition=Ready",
+                f"uiresource/{resource}",
+                "--timeout=900s",
+                timeout=960,
+            )
         platform = workspace.platform
         wait_for(platform.ready, timeout=300, interval=2, what="the platform Ready under tilt up")
         forwarded = f"http://127.0.0.1:{5002 + PORT_OFFSET}"
@@ -199,8 +249,18 @@ def test_a_changed_source_reaches_the_running_pod_through_live_update(workspace:
         for pod in platform.pods():
             component = pod["metadata"]["labels"]["app.kubernetes.io/component"]
             if component in SERVICES and pod["status"].get("phase") == "Running":
-                copy = platform.kubectl("exec", pod["metadata"]["name"], "-c", component, "--", "grep", "-c",
-                                        NEW_TITLE, "/app/services/gateway/main.py", check=False)
+                copy = platform.kubectl(
+                    "exec",
+                    pod["metadata"]["name"],
+                    "-c",
+                    component,
+                    "--",
+                    "grep",
+                    "-c",
+                    NEW_TITLE,
+                    "/app/services/gateway/main.py",
+                    check=False,
+                )
                 assert copy.stdout.strip() == "1", f"{pod['metadata']['name']}: {copy.stdout}{copy.stderr}"
 
         # The same pod, the same container (not restarted), the same image: no image was built or pushed.
@@ -210,8 +270,12 @@ def test_a_changed_source_reaches_the_running_pod_through_live_update(workspace:
         restarts = {s["name"]: s["restartCount"] for s in after["status"]["containerStatuses"]}
         assert restarts == {s["name"]: s["restartCount"] for s in before["status"]["containerStatuses"]}
         assert sorted(workspace.registry.tags("venta_venta")) == tags_before
-        wait_for(lambda: all(pod_ready(p) for p in gateway_pods(platform)), timeout=60, interval=1,
-                 what="the gateway Ready again")
+        wait_for(
+            lambda: all(pod_ready(p) for p in gateway_pods(platform)),
+            timeout=60,
+            interval=1,
+            what="the gateway Ready again",
+        )
     finally:
         up.terminate()
         try:

@@ -237,8 +237,14 @@ class AlgoliaStandIn:
         start = int(body.get("cursor") or 0)
         page = objects[start : start + per_page]
         answer: dict[str, Any] = {
-            "hits": page, "nbHits": len(objects), "page": 0, "nbPages": 1, "hitsPerPage": per_page,
-            "processingTimeMS": 1, "query": "", "params": "",
+            "hits": page,
+            "nbHits": len(objects),
+            "page": 0,
+            "nbPages": 1,
+            "hitsPerPage": per_page,
+            "processingTimeMS": 1,
+            "query": "",
+            "params": "",
         }
         if start + per_page < len(objects):
             answer["cursor"] = str(start + per_page)

@@ -49,7 +49,9 @@ def postgres_search(postgres: Postgres, database: str | None = None) -> Postgres
 
 
 def algolia_search(standin: AlgoliaStandIn) -> AlgoliaSearch:
-    return AlgoliaSearch(app_id="VENTATEST", api_key="test-key", index="vendor", hosts=[f"http://127.0.0.1:{standin.port}"])
+    return AlgoliaSearch(
+        app_id="VENTATEST", api_key="test-key", index="vendor", hosts=[f"http://127.0.0.1:{standin.port}"]
+    )
 
 
 @pytest.fixture(params=["postgres", "algolia"])
@@ -69,8 +71,14 @@ async def start_search_sync() -> AsyncIterator[Any]:
 
     async def start(provider: SearchProvider, nats_url: str, **overrides: Any) -> SearchSyncHost:
         settings = SearchSyncSettings(
-            host="127.0.0.1", http_port=0, nats_url=nats_url, database_url="postgresql://unused@127.0.0.1/unused",
-            consumer_retry_base_s=0.1, consumer_retry_max_s=2.0, consumer_ack_wait_s=5.0, **overrides,
+            host="127.0.0.1",
+            http_port=0,
+            nats_url=nats_url,
+            database_url="postgresql://unused@127.0.0.1/unused",
+            consumer_retry_base_s=0.1,
+            consumer_retry_max_s=2.0,
+            consumer_ack_wait_s=5.0,
+            **overrides,
         )
         host = SearchSyncHost(settings, provider=provider)
         await host.start()
@@ -89,8 +97,13 @@ async def vendors_on(start_service: ServiceFactory, postgres: Postgres) -> Any:
 
     async def start(nats_url: str, **overrides: Any) -> GrpcServiceHost:
         return await start_service(
-            vendors_app.build, VendorSettings, migrations=vendors_app.MIGRATIONS, postgres=postgres,
-            nats_url=nats_url, outbox_poll_s=0.2, **overrides,
+            vendors_app.build,
+            VendorSettings,
+            migrations=vendors_app.MIGRATIONS,
+            postgres=postgres,
+            nats_url=nats_url,
+            outbox_poll_s=0.2,
+            **overrides,
         )
 
     return start

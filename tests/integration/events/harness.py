@@ -71,10 +71,19 @@ async def table_records(vendors_url: str) -> dict[str, Document]:
     return {
         str(r["id"]): record_from_vendor(
             {
-                "id": r["id"], "ownerId": str(r["owner_id"]), "name": r["name"], "description": r["description"],
-                "phone": r["phone"], "email": r["email"], "website": r["website"], "open": r["open"],
-                "primaryImage": r["primary_image"], "lat": r["lat"], "long": r["long"],
-                "createdAt": r["created_at"], "updatedAt": r["updated_at"],
+                "id": r["id"],
+                "ownerId": str(r["owner_id"]),
+                "name": r["name"],
+                "description": r["description"],
+                "phone": r["phone"],
+                "email": r["email"],
+                "website": r["website"],
+                "open": r["open"],
+                "primaryImage": r["primary_image"],
+                "lat": r["lat"],
+                "long": r["long"],
+                "createdAt": r["created_at"],
+                "updatedAt": r["updated_at"],
             }
         )
         for r in rows
@@ -176,8 +185,12 @@ class ChangeDriver:
                 )
             else:
                 await stub.UpdateVendor(
-                    pb.VendorUpdateData(id=vid, user_id=owner, name=f"Renamed {uuid.uuid4().hex[:6]}",
-                                        description=random.choice(["", "al pastor", "de olla"])),
+                    pb.VendorUpdateData(
+                        id=vid,
+                        user_id=owner,
+                        name=f"Renamed {uuid.uuid4().hex[:6]}",
+                        description=random.choice(["", "al pastor", "de olla"]),
+                    ),
                     timeout=10,
                 )
         except grpc.aio.AioRpcError as exc:
@@ -186,5 +199,3 @@ class ChangeDriver:
         finally:
             if keep:
                 self.owned[vid] = owner
-
-

@@ -10,9 +10,26 @@ from .harness import ROOT
 
 def test_events_pipeline_bench_prints_ratio() -> None:
     done = subprocess.run(
-        [sys.executable, "bench/events_pipeline.py", "--raw-messages", "2000", "--changes", "200", "--concurrency",
-         "8", "--rate", "50", "--seconds", "2", "--vendors", "20"],
-        cwd=ROOT, capture_output=True, text=True, timeout=240,
+        [
+            sys.executable,
+            "bench/events_pipeline.py",
+            "--raw-messages",
+            "2000",
+            "--changes",
+            "200",
+            "--concurrency",
+            "8",
+            "--rate",
+            "50",
+            "--seconds",
+            "2",
+            "--vendors",
+            "20",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "ratio platform/raw: throughput" in done.stdout

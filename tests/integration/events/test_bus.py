@@ -23,7 +23,8 @@ from services.kit.telemetry import configure_tracing
 
 def user_event(n: int) -> Any:
     return new_envelope(
-        "user.created", UserData(clerk_id=f"user_{n}", user_id=str(uuid.uuid4()), timestamp="2025-01-01T00:00:00Z"),
+        "user.created",
+        UserData(clerk_id=f"user_{n}", user_id=str(uuid.uuid4()), timestamp="2025-01-01T00:00:00Z"),
         version=1,
     )
 

@@ -67,8 +67,13 @@ async def test_search_sync_killed_mid_batch(nats: Nats, postgres: Postgres, vend
     provider = postgres_search(postgres, search_db)
     sync = ServiceProcess(
         "search-sync",
-        {"VENTA_NATS_URL": nats.url, "VENTA_DATABASE_URL": postgres.url_for(search_db),
-         "VENTA_CONSUMER_ACK_WAIT_S": "3", "VENTA_CONSUMER_RETRY_MAX_S": "2", "VENTA_CONSUMER_BATCH": "100"},
+        {
+            "VENTA_NATS_URL": nats.url,
+            "VENTA_DATABASE_URL": postgres.url_for(search_db),
+            "VENTA_CONSUMER_ACK_WAIT_S": "3",
+            "VENTA_CONSUMER_RETRY_MAX_S": "2",
+            "VENTA_CONSUMER_BATCH": "100",
+        },
         tmp_path / "search-sync.log",
     )
     sync.start()
@@ -95,8 +100,7 @@ async def test_search_sync_killed_mid_batch(nats: Nats, postgres: Postgres, vend
             sync.start()
             await sync.wait_ready()
         await run
-        await converged(provider=provider, vendors_url=database_url(vendors), nats_url=nats.url,
-                        dead_letters=poisoned)
+        await converged(provider=provider, vendors_url=database_url(vendors), nats_url=nats.url, dead_letters=poisoned)
         redelivered += (await asyncio.to_thread(sync.get, "/health/events"))["redelivered"]
         assert max(in_flight_at_kill) > 0, f"killed with a batch in hand: {in_flight_at_kill}"
         assert redelivered > 0, "the batch killed mid-write was delivered again"
@@ -108,8 +112,13 @@ async def test_search_sync_killed_mid_batch(nats: Nats, postgres: Postgres, vend
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["postgres", "algolia"])
 async def test_search_backend_failing(
-    backend: str, nats: Nats, postgres: Postgres, fresh_postgres: Postgres, algolia: AlgoliaStandIn,
-    vendors_on: Any, start_search_sync: Any,
+    backend: str,
+    nats: Nats,
+    postgres: Postgres,
+    fresh_postgres: Postgres,
+    algolia: AlgoliaStandIn,
+    vendors_on: Any,
+    start_search_sync: Any,
 ) -> None:
     vendors = await vendors_on(nats.url)
     provider: SearchProvider = postgres_search(fresh_postgres) if backend == "postgres" else algolia_search(algolia)

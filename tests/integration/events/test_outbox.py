@@ -69,10 +69,12 @@ async def test_relay_publishes_with_message_id_and_trace_context(vendors_on: Any
     trace_id = uuid.uuid4().hex
     async with grpc.aio.insecure_channel(f"127.0.0.1:{host.grpc_port}") as channel:
         stub = vendor_pb2_grpc.VendorServiceStub(channel)
-        vid = (await stub.CreateVendor(
-            pb.VendorCreateData(name="Traced Tacos", user_id=str(uuid.uuid4())),
-            metadata=(("traceparent", f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"),),
-        )).id
+        vid = (
+            await stub.CreateVendor(
+                pb.VendorCreateData(name="Traced Tacos", user_id=str(uuid.uuid4())),
+                metadata=(("traceparent", f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"),),
+            )
+        ).id
     (msg,) = await stream_messages(nats.url, 1)
     envelope = json.loads(msg.data)
     assert (msg.subject, envelope["type"], envelope["data"]["id"]) == ("events.vendor.created", "vendor.created", vid)
@@ -102,7 +104,11 @@ async def test_user_service_publishes_user_and_integration_events(
     start_service: ServiceFactory, postgres: Postgres, nats: Nats
 ) -> None:
     host = await start_service(
-        users_app.build, UserSettings, migrations=users_app.MIGRATIONS, postgres=postgres, nats_url=nats.url,
+        users_app.build,
+        UserSettings,
+        migrations=users_app.MIGRATIONS,
+        postgres=postgres,
+        nats_url=nats.url,
         vendors_addr="127.0.0.1:1",
     )
     async with grpc.aio.insecure_channel(f"127.0.0.1:{host.grpc_port}") as channel:
@@ -110,7 +116,8 @@ async def test_user_service_publishes_user_and_integration_events(
         await stub.HandleClerkUserCreated(user_pb2.ClerkUserData(id="user_abc"))
         await stub.HandleClerkUserCreated(user_pb2.ClerkUserData(id="user_abc"))  # redelivered webhook
         purchase = user_pb2.RevenueCatSubscriptionData(
-            clerk_user_id="user_abc", provider_id="pro_monthly",
+            clerk_user_id="user_abc",
+            provider_id="pro_monthly",
             data=user_pb2.RevenueCatProviderData(transaction_id="t1", event_id="e1", product_id="pro_monthly"),
         )
         await stub.HandleSubscriptionCreated(purchase)
@@ -119,8 +126,12 @@ async def test_user_service_publishes_user_and_integration_events(
     messages = await stream_messages(nats.url, 6)
     kinds = [(m.subject.removeprefix("events."), json.loads(m.data)["data"]) for m in messages]
     assert [k for k, _ in kinds] == [
-        "user.created", "user.integration.created", "user.integration.created",
-        "user.integration.deleted", "user.integration.deleted", "user.deleted",
+        "user.created",
+        "user.integration.created",
+        "user.integration.created",
+        "user.integration.deleted",
+        "user.integration.deleted",
+        "user.deleted",
     ]
     assert kinds[0][1]["clerkId"] == "user_abc" and kinds[1][1]["type"] == "Clerk"
     assert (kinds[2][1]["type"], kinds[2][1]["providerId"]) == ("RevenueCat", "pro_monthly")
@@ -136,8 +147,9 @@ async def test_vendor_location_reaches_the_index_as_numbers(
     db = Database(VendorSettings(database_url=database_url(host)), application_name="test")
     owner = uuid.uuid4()
     async with db.session() as session:
-        vendor = await repository.create_vendor(session, owner_id=owner, data=VendorCreate(name="Moving"),
-                                                outbox=Outbox())
+        vendor = await repository.create_vendor(
+            session, owner_id=owner, data=VendorCreate(name="Moving"), outbox=Outbox()
+        )
     async with db.session() as session:
         await repository.set_location(session, vendor_id=vendor.id, lat=19.43, long=-99.13, outbox=Outbox())
     await db.close()

@@ -23,9 +23,18 @@ from services.kit.events.compatibility import (
 from services.kit.events.envelope import UndecodableEvent, decode, new_envelope
 
 SPEC_TYPES = {
-    "vendor.created", "vendor.updated", "vendor.deleted", "vendor.location.updated", "user.created", "user.deleted",
-    "user.integration.created", "user.integration.deleted", "websocket.user.connected",
-    "websocket.user.disconnected", "websocket.vendor.connected", "websocket.vendor.disconnected",
+    "vendor.created",
+    "vendor.updated",
+    "vendor.deleted",
+    "vendor.location.updated",
+    "user.created",
+    "user.deleted",
+    "user.integration.created",
+    "user.integration.deleted",
+    "websocket.user.connected",
+    "websocket.user.disconnected",
+    "websocket.vendor.connected",
+    "websocket.vendor.disconnected",
 }
 
 
@@ -88,8 +97,9 @@ def test_a_real_breaking_change_to_a_catalog_model_is_caught(monkeypatch: pytest
 
 
 def test_envelope_round_trip_and_decoding_errors() -> None:
-    data = VendorData(id=str(uuid.uuid4()), owner_id="o", name="n", created_at=datetime.now(UTC),
-                      updated_at=datetime.now(UTC))
+    data = VendorData(
+        id=str(uuid.uuid4()), owner_id="o", name="n", created_at=datetime.now(UTC), updated_at=datetime.now(UTC)
+    )
     envelope = new_envelope("vendor.created", data, version=1, correlation_id="req-1")
     wire = json.loads(envelope.encode())
     assert set(wire) == {"type", "data", "timestamp", "messageId", "correlationId", "version"}

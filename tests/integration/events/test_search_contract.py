@@ -17,8 +17,16 @@ BASE_US = 1_700_000_000_000_000
 CENTER = (19.4326, -99.1332)  # Mexico City
 
 
-def vendor(name: str, *, version: int = 1, lat: float | None = None, lng: float | None = None,
-           open_: bool = False, description: str | None = None, vid: str | None = None) -> Upsert:
+def vendor(
+    name: str,
+    *,
+    version: int = 1,
+    lat: float | None = None,
+    lng: float | None = None,
+    open_: bool = False,
+    description: str | None = None,
+    vid: str | None = None,
+) -> Upsert:
     record: dict[str, Any] = {
         "objectID": vid or str(uuid.uuid4()),
         "ownerId": str(uuid.uuid4()),
@@ -68,12 +76,14 @@ async def test_writes_are_idempotent_and_ordered_by_version(provider: SearchProv
 
 
 async def test_text_search_tolerates_typos_and_ranks_exact_first(provider: SearchProvider) -> None:
-    await provider.apply([
-        vendor("Tacos El Rey", description="al pastor"),
-        vendor("Burritos Lupita"),
-        vendor("Tamales Doña Rosa"),
-        vendor("Tacso Loco"),
-    ])
+    await provider.apply(
+        [
+            vendor("Tacos El Rey", description="al pastor"),
+            vendor("Burritos Lupita"),
+            vendor("Tamales Doña Rosa"),
+            vendor("Tacso Loco"),
+        ]
+    )
     assert names((await provider.search(SearchQuery(text="tacos"))).hits)[0] == "Tacos El Rey"
     assert "Tacos El Rey" in names((await provider.search(SearchQuery(text="tacso"))).hits)
     assert "Burritos Lupita" in names((await provider.search(SearchQuery(text="buritos"))).hits)
@@ -84,19 +94,19 @@ async def test_text_search_tolerates_typos_and_ranks_exact_first(provider: Searc
 
 async def test_around_a_point_with_radius_and_open_filter(provider: SearchProvider) -> None:
     lat, lng = CENTER
-    await provider.apply([
-        vendor("Near Open", lat=lat + 0.004, lng=lng, open_=True),  # ~450 m
-        vendor("Near Closed", lat=lat, lng=lng + 0.003),  # ~315 m
-        vendor("Far Open", lat=lat + 0.05, lng=lng, open_=True),  # ~5.5 km
-        vendor("Nowhere"),
-    ])
+    await provider.apply(
+        [
+            vendor("Near Open", lat=lat + 0.004, lng=lng, open_=True),  # ~450 m
+            vendor("Near Closed", lat=lat, lng=lng + 0.003),  # ~315 m
+            vendor("Far Open", lat=lat + 0.05, lng=lng, open_=True),  # ~5.5 km
+            vendor("Nowhere"),
+        ]
+    )
     near = await provider.search(SearchQuery(lat=lat, lng=lng, radius_m=1000))
     assert names(near.hits) == ["Near Closed", "Near Open"]
     everything = await provider.search(SearchQuery(lat=lat, lng=lng))
     assert names(everything.hits) == ["Near Closed", "Near Open", "Far Open"], "sorted by distance"
-    assert names((await provider.search(SearchQuery(lat=lat, lng=lng, radius_m=1000, open=True))).hits) == [
-        "Near Open"
-    ]
+    assert names((await provider.search(SearchQuery(lat=lat, lng=lng, radius_m=1000, open=True))).hits) == ["Near Open"]
     assert sorted(names((await provider.search(SearchQuery(open=False))).hits)) == ["Near Closed", "Nowhere"]
 
 

@@ -82,8 +82,13 @@ async def test_the_same_event_twice_changes_the_index_once(
 ) -> None:
     provider = postgres_search(postgres)
     sync = await start_search_sync(provider, nats.url)
-    data = VendorData(id=str(uuid.uuid4()), owner_id=str(uuid.uuid4()), name="Esquites Don Pepe",
-                      created_at="2025-01-01T00:00:00Z", updated_at="2025-01-01T00:00:01Z")
+    data = VendorData(
+        id=str(uuid.uuid4()),
+        owner_id=str(uuid.uuid4()),
+        name="Esquites Don Pepe",
+        created_at="2025-01-01T00:00:00Z",
+        updated_at="2025-01-01T00:00:01Z",
+    )
     envelope = new_envelope("vendor.created", data, version=1)
     first = await sync.bus.publish(envelope)
     again = await sync.bus.publish(envelope)
@@ -108,17 +113,38 @@ async def test_malformed_messages_are_dead_lettered_and_the_consumer_keeps_going
     js = nc.jetstream()
     for subject, payload, headers in poison_messages():
         await js.publish(subject, payload, headers=headers)
-    no_name = new_envelope("vendor.created", VendorData(
-        id=str(uuid.uuid4()), owner_id="o", name="x", created_at="2025-01-01T00:00:00Z",
-        updated_at="2025-01-01T00:00:00Z"), version=1).model_dump(mode="json", by_alias=True)
+    no_name = new_envelope(
+        "vendor.created",
+        VendorData(
+            id=str(uuid.uuid4()),
+            owner_id="o",
+            name="x",
+            created_at="2025-01-01T00:00:00Z",
+            updated_at="2025-01-01T00:00:00Z",
+        ),
+        version=1,
+    ).model_dump(mode="json", by_alias=True)
     del no_name["data"]["name"]
     await js.publish("events.vendor.created", json.dumps(no_name).encode())
-    misrouted = new_envelope("vendor.updated", VendorData(
-        id=str(uuid.uuid4()), owner_id="o", name="Misrouted", created_at="2025-01-01T00:00:00Z",
-        updated_at="2025-01-01T00:00:00Z"), version=1)
+    misrouted = new_envelope(
+        "vendor.updated",
+        VendorData(
+            id=str(uuid.uuid4()),
+            owner_id="o",
+            name="Misrouted",
+            created_at="2025-01-01T00:00:00Z",
+            updated_at="2025-01-01T00:00:00Z",
+        ),
+        version=1,
+    )
     await js.publish("events.vendor.created", misrouted.encode())
-    good = VendorData(id=str(uuid.uuid4()), owner_id=str(uuid.uuid4()), name="Pambazos Good",
-                      created_at="2025-01-01T00:00:00Z", updated_at="2025-01-01T00:00:00Z")
+    good = VendorData(
+        id=str(uuid.uuid4()),
+        owner_id=str(uuid.uuid4()),
+        name="Pambazos Good",
+        created_at="2025-01-01T00:00:00Z",
+        updated_at="2025-01-01T00:00:00Z",
+    )
     await sync.bus.publish(new_envelope("vendor.created", good, version=1))
 
     async def indexed() -> int:
@@ -156,8 +182,9 @@ async def test_full_reindex_rebuilds_from_the_vendor_service_and_replays_concurr
     async with grpc.aio.insecure_channel(address) as channel:
         stub = vendor_pb2_grpc.VendorServiceStub(channel)
         owner = str(uuid.uuid4())
-        ids = [(await stub.CreateVendor(pb.VendorCreateData(name=f"Gorditas {i}", user_id=owner))).id
-               for i in range(60)]
+        ids = [
+            (await stub.CreateVendor(pb.VendorCreateData(name=f"Gorditas {i}", user_id=owner))).id for i in range(60)
+        ]
         # the index holds garbage before: a full re-index replaces it
         await provider.open()
         from .test_search_contract import vendor
@@ -177,8 +204,9 @@ async def test_full_reindex_rebuilds_from_the_vendor_service_and_replays_concurr
                         yield record
                         count += 1
                         if count == 1:
-                            await stub.UpdateVendor(pb.VendorUpdateData(id=record.object_id, user_id=owner,
-                                                                        name="Renamed during rebuild"))
+                            await stub.UpdateVendor(
+                                pb.VendorUpdateData(id=record.object_id, user_id=owner, name="Renamed during rebuild")
+                            )
                             await asyncio.sleep(0.5)  # the relay publishes it
 
                 return await provider.rebuild(first_then_change())
@@ -193,8 +221,11 @@ async def test_full_reindex_rebuilds_from_the_vendor_service_and_replays_concurr
 
     done = await asyncio.to_thread(  # the vendor service answering it runs on this test's event loop
         subprocess.run,
-        [sys.executable, "-m", "services.cli", "reindex", "--vendors-addr", address], cwd=ROOT,
-        capture_output=True, text=True, timeout=40,
+        [sys.executable, "-m", "services.cli", "reindex", "--vendors-addr", address],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=40,
         env={"PATH": "/usr/bin:/bin", "VENTA_NATS_URL": nats.url, "VENTA_DATABASE_URL": postgres.url_for(search_db)},
     )
     assert done.returncode == 0, done.stdout + done.stderr

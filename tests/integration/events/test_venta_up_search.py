@@ -44,11 +44,16 @@ async def test_venta_up_search_finds_a_vendor_created_a_moment_before(tmp_path: 
         await search.close()
         done = await asyncio.to_thread(
             subprocess.run,
-            [sys.executable, "-m", "services.cli", "reindex", "--vendors-addr", address], cwd=ROOT,
-            capture_output=True, text=True, timeout=120,
-            env={"PATH": "/usr/bin:/bin",
-                 "VENTA_NATS_URL": f"nats://127.0.0.1:{DEFAULT_PORTS['nats'] + offset}",
-                 "VENTA_DATABASE_URL": search_url},
+            [sys.executable, "-m", "services.cli", "reindex", "--vendors-addr", address],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={
+                "PATH": "/usr/bin:/bin",
+                "VENTA_NATS_URL": f"nats://127.0.0.1:{DEFAULT_PORTS['nats'] + offset}",
+                "VENTA_DATABASE_URL": search_url,
+            },
         )
         assert done.returncode == 0, done.stdout + done.stderr
         assert "reindexed 1 vendors" in done.stdout

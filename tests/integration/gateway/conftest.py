@@ -39,8 +39,12 @@ async def platform(
         identity = await started.start_identity(users)
         search_sync = await started.start_search_sync()
         settings = started.gateway_settings(
-            vendors=vendors, users=users, location=location, identity=identity,
-            upload_dir=tmp_path_factory.mktemp("uploads"), cache_invalidation_events=True,
+            vendors=vendors,
+            users=users,
+            location=location,
+            identity=identity,
+            upload_dir=tmp_path_factory.mktemp("uploads"),
+            cache_invalidation_events=True,
         )
         gateway = await started.start_gateway(settings)
         yield Platform(vendors, users, location, identity, gateway, settings, redis_server.url, search_sync.provider)
@@ -65,7 +69,7 @@ def assert_envelope(response: httpx.Response, status: int, type_: str, code: str
     if code is not None:
         assert error["code"] == code, error
     assert error["requestId"] == response.headers["x-request-id"]
-    assert "Traceback" not in response.text and "File \"" not in response.text
+    assert "Traceback" not in response.text and 'File "' not in response.text
     return dict(error)
 
 

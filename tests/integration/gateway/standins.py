@@ -58,10 +58,17 @@ class CloudinaryStandIn:
         public_id = f"{params.get('folder', '')}/{hashlib.sha1(data).hexdigest()[:20]}".lstrip("/")
         self.uploads.append({"public_id": public_id, "bytes": len(data), "params": params})
         secure_url = f"https://res.cloudinary.com/{self.cloud}/image/upload/v1/{public_id}"
-        return web.json_response({
-            "public_id": public_id, "version": 1, "format": "png", "resource_type": "image", "bytes": len(data),
-            "url": secure_url.replace("https", "http", 1), "secure_url": secure_url,
-        })
+        return web.json_response(
+            {
+                "public_id": public_id,
+                "version": 1,
+                "format": "png",
+                "resource_type": "image",
+                "bytes": len(data),
+                "url": secure_url.replace("https", "http", 1),
+                "secure_url": secure_url,
+            }
+        )
 
     async def start(self) -> None:
         app = web.Application()

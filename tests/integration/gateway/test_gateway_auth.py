@@ -109,10 +109,16 @@ async def test_missing_or_malformed_authorization_is_401(
 async def test_every_protected_route_refuses_a_missing_token(api: httpx.AsyncClient) -> None:
     vid = "00000000-0000-4000-8000-000000000000"
     calls = [
-        api.get(f"/v1/vendors/{vid}"), api.get(f"/vendor/{vid}"), api.post("/v1/vendors", json={"name": "x"}),
-        api.post("/vendor", json={"name": "x"}), api.put(f"/v1/vendors/{vid}", json={}),
-        api.patch(f"/vendor/{vid}", json={}), api.delete(f"/v1/vendors/{vid}"), api.get("/v1/users/me/vendors"),
-        api.get("/user/vendors"), api.get("/v1/vendors/nearby", params={"sw": "1,1", "ne": "2,2"}),
+        api.get(f"/v1/vendors/{vid}"),
+        api.get(f"/vendor/{vid}"),
+        api.post("/v1/vendors", json={"name": "x"}),
+        api.post("/vendor", json={"name": "x"}),
+        api.put(f"/v1/vendors/{vid}", json={}),
+        api.patch(f"/vendor/{vid}", json={}),
+        api.delete(f"/v1/vendors/{vid}"),
+        api.get("/v1/users/me/vendors"),
+        api.get("/user/vendors"),
+        api.get("/v1/vendors/nearby", params={"sw": "1,1", "ne": "2,2"}),
         api.post("/v1/uploads/image", files={"file": ("a.png", b"\x89PNG\r\n\x1a\n")}),
         api.post("/upload/image", files={"file": ("a.png", b"\x89PNG\r\n\x1a\n")}),
     ]

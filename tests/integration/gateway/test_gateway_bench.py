@@ -15,7 +15,10 @@ ROOT = Path(__file__).resolve().parents[3]
 def test_gateway_read_bench_prints_ratios() -> None:
     done = subprocess.run(
         [sys.executable, "bench/gateway_read.py", "--requests", "150", "--concurrency", "4"],
-        cwd=ROOT, capture_output=True, text=True, timeout=240,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "ratio cold/bare: throughput" in done.stdout

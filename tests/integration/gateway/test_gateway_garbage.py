@@ -26,7 +26,11 @@ BAD_BODIES: list[tuple[str, bytes]] = [
     ("empty", b""),
 ]
 JSON_WRITES = [
-    ("POST", "/v1/vendors"), ("POST", "/vendor"), ("PUT", VENDOR), ("PATCH", VENDOR), ("PUT", "/vendor/{id}"),
+    ("POST", "/v1/vendors"),
+    ("POST", "/vendor"),
+    ("PUT", VENDOR),
+    ("PATCH", VENDOR),
+    ("PUT", "/vendor/{id}"),
 ]
 
 
@@ -44,8 +48,9 @@ async def test_bad_bodies_on_every_json_route(
     for method, path in JSON_WRITES:
         if case == "null name" and method != "POST":
             continue  # clearing is allowed on update for optional fields; the name is checked by the service
-        answer = await api.request(method, path.format(id=vendor_id), content=body,
-                                   headers={**auth, "content-type": "application/json"})
+        answer = await api.request(
+            method, path.format(id=vendor_id), content=body, headers={**auth, "content-type": "application/json"}
+        )
         assert 400 <= answer.status_code < 500, (method, path, answer.status_code, answer.text)
         assert_envelope(answer, answer.status_code, "VALIDATION")
     assert await _vendor_count(platform) == before
@@ -81,12 +86,23 @@ async def test_huge_bodies_are_refused_before_parsing(api: httpx.AsyncClient, pl
 
 async def test_bad_queries(api: httpx.AsyncClient, platform: Platform) -> None:
     auth = await platform.auth()
-    for params in ({}, {"sw": "1,1"}, {"sw": "x" * 1000, "ne": "1,1"}, {"sw": "1e400,1", "ne": "1,1"},
-                   {"sw": "1,1", "ne": "2,2\u0000"}):
+    for params in (
+        {},
+        {"sw": "1,1"},
+        {"sw": "x" * 1000, "ne": "1,1"},
+        {"sw": "1e400,1", "ne": "1,1"},
+        {"sw": "1,1", "ne": "2,2\u0000"},
+    ):
         answer = await api.get("/v1/vendors/nearby", params=params, headers=auth)
         assert_envelope(answer, 400, "VALIDATION")
-    for params in ({"lat": "north"}, {"lat": "91", "lng": "0"}, {"radius": "-5"}, {"open": "maybe"},
-                   {"q": "x" * 10_000}, {"lat": "10"}):
+    for params in (
+        {"lat": "north"},
+        {"lat": "91", "lng": "0"},
+        {"radius": "-5"},
+        {"open": "maybe"},
+        {"q": "x" * 10_000},
+        {"lat": "10"},
+    ):
         answer = await api.get("/v1/vendors/search", params=params, headers=auth)
         assert_envelope(answer, 400, "VALIDATION")
 

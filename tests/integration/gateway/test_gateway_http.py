@@ -19,7 +19,12 @@ async def test_probes(api: httpx.AsyncClient) -> None:
     ready = await api.get("/health/ready")
     assert ready.status_code == 200, ready.text
     assert ready.json()["checks"] == {
-        "redis": "ok", "identity": "ok", "users": "ok", "vendors": "ok", "location": "ok", "search": "ok"
+        "redis": "ok",
+        "identity": "ok",
+        "users": "ok",
+        "vendors": "ok",
+        "location": "ok",
+        "search": "ok",
     }
 
 
@@ -28,8 +33,9 @@ async def test_metrics_use_route_templates(api: httpx.AsyncClient, platform: Pla
     missing = uuid.uuid4()
     await api.get(f"/v1/vendors/{missing}", headers=auth)
     text = (await api.get("/metrics")).text
-    assert 'venta_http_server_requests_total{method="GET",route="/v1/vendors/{id}",service="gateway",status="404"}' \
-        in text
+    assert (
+        'venta_http_server_requests_total{method="GET",route="/v1/vendors/{id}",service="gateway",status="404"}' in text
+    )
     assert str(missing) not in text
     assert "venta_http_server_request_duration_seconds_bucket" in text
     assert 'venta_breaker_state{breaker="gateway->vendors"} 0.0' in text
@@ -63,8 +69,13 @@ async def test_request_ids_in_out_and_passed_to_grpc(api: httpx.AsyncClient, pla
 async def test_security_headers_and_gzip(api: httpx.AsyncClient) -> None:
     answer = await api.get("/openapi.json", headers={"Accept-Encoding": "gzip"})
     assert answer.headers["content-encoding"] == "gzip"
-    for name in ("x-content-type-options", "x-frame-options", "referrer-policy", "content-security-policy",
-                 "strict-transport-security"):
+    for name in (
+        "x-content-type-options",
+        "x-frame-options",
+        "referrer-policy",
+        "content-security-policy",
+        "strict-transport-security",
+    ):
         assert name in answer.headers, name
     assert "server" not in answer.headers
     docs = await api.get("/docs")
@@ -84,11 +95,20 @@ async def test_openapi_lists_every_route_with_models(api: httpx.AsyncClient) -> 
     document = (await api.get("/openapi.json")).json()
     paths = document["paths"]
     for path, methods in {
-        "/v1/vendors/{id}": {"get", "put", "patch", "delete"}, "/vendor/{id}": {"get", "put", "patch"},
-        "/v1/vendors": {"post"}, "/vendor": {"post"}, "/v1/users/me/vendors": {"get"}, "/user/vendors": {"get"},
-        "/v1/vendors/search": {"get"}, "/v1/vendors/nearby": {"get"}, "/v1/uploads/image": {"post"},
-        "/upload/image": {"post"}, "/v1/webhooks/clerk": {"post"}, "/webhook/clerk": {"post"},
-        "/v1/webhooks/revenuecat": {"post"}, "/webhook/subscription": {"post"},
+        "/v1/vendors/{id}": {"get", "put", "patch", "delete"},
+        "/vendor/{id}": {"get", "put", "patch"},
+        "/v1/vendors": {"post"},
+        "/vendor": {"post"},
+        "/v1/users/me/vendors": {"get"},
+        "/user/vendors": {"get"},
+        "/v1/vendors/search": {"get"},
+        "/v1/vendors/nearby": {"get"},
+        "/v1/uploads/image": {"post"},
+        "/upload/image": {"post"},
+        "/v1/webhooks/clerk": {"post"},
+        "/webhook/clerk": {"post"},
+        "/v1/webhooks/revenuecat": {"post"},
+        "/webhook/subscription": {"post"},
     }.items():
         assert methods <= set(paths[path]), (path, set(paths.get(path, {})))
     assert paths["/vendor/{id}"]["get"]["deprecated"] is True
@@ -98,14 +118,24 @@ async def test_openapi_lists_every_route_with_models(api: httpx.AsyncClient) -> 
 
 
 async def test_cors_from_configuration(hosts: Hosts, platform: Platform, tmp_path: Path) -> None:
-    settings = hosts.gateway_settings(vendors=platform.vendors, users=platform.users, location=platform.location,
-                                      identity=platform.identity, upload_dir=tmp_path,
-                                      cors_origins="https://app.venta.example, https://admin.venta.example")
+    settings = hosts.gateway_settings(
+        vendors=platform.vendors,
+        users=platform.users,
+        location=platform.location,
+        identity=platform.identity,
+        upload_dir=tmp_path,
+        cors_origins="https://app.venta.example, https://admin.venta.example",
+    )
     gateway = await hosts.start_gateway(settings)
     async with httpx.AsyncClient(base_url=gateway.url) as client:
-        preflight = await client.options("/v1/vendors", headers={
-            "Origin": "https://app.venta.example", "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "authorization,content-type"})
+        preflight = await client.options(
+            "/v1/vendors",
+            headers={
+                "Origin": "https://app.venta.example",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization,content-type",
+            },
+        )
         assert preflight.status_code == 200
         assert preflight.headers["access-control-allow-origin"] == "https://app.venta.example"
         other = await client.get("/health", headers={"Origin": "https://evil.example"})

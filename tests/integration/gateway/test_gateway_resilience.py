@@ -30,11 +30,20 @@ pytestmark = pytest.mark.slow
 
 async def test_breaker_opens_fails_fast_and_recovers(hosts: Hosts, platform: Platform, tmp_path: Path) -> None:
     port, database = free_port(), f"gw_breaker_{uuid.uuid4().hex[:8]}"
-    vendors = await hosts.start_grpc(vendors_app.build, VendorSettings, vendors_app.MIGRATIONS,
-                                     grpc_port=port, database=database)
-    settings = hosts.gateway_settings(vendors=vendors, users=platform.users, location=platform.location,
-                                      identity=platform.identity, upload_dir=tmp_path, breaker_fail_max=3,
-                                      breaker_reset_timeout_s=1.0, grpc_timeout_s=1.0, vendor_cache_ttl_s=0)
+    vendors = await hosts.start_grpc(
+        vendors_app.build, VendorSettings, vendors_app.MIGRATIONS, grpc_port=port, database=database
+    )
+    settings = hosts.gateway_settings(
+        vendors=vendors,
+        users=platform.users,
+        location=platform.location,
+        identity=platform.identity,
+        upload_dir=tmp_path,
+        breaker_fail_max=3,
+        breaker_reset_timeout_s=1.0,
+        grpc_timeout_s=1.0,
+        vendor_cache_ttl_s=0,
+    )
     gateway = await hosts.start_gateway(settings)
     resources: Resources = gateway.app.state.resources  # type: ignore[attr-defined]
     auth = await platform.auth()
@@ -46,8 +55,11 @@ async def test_breaker_opens_fails_fast_and_recovers(hosts: Hosts, platform: Pla
         hosts.grpc.remove(vendors)
         codes = []
         for _ in range(settings.breaker_fail_max):
-            codes.append(assert_envelope(await api.get(f"/v1/vendors/{vendor_id}", headers=auth), 502,
-                                         "EXTERNAL_SERVICE")["code"])
+            codes.append(
+                assert_envelope(await api.get(f"/v1/vendors/{vendor_id}", headers=auth), 502, "EXTERNAL_SERVICE")[
+                    "code"
+                ]
+            )
         assert resources.vendors.breaker.current_state == pybreaker.STATE_OPEN, codes
 
         http_ms, call_ms = [], []
@@ -56,21 +68,25 @@ async def test_breaker_opens_fails_fast_and_recovers(hosts: Hosts, platform: Pla
             answer = await api.get(f"/v1/vendors/{vendor_id}", headers=auth)
             http_ms.append((time.perf_counter() - started) * 1000)
             assert assert_envelope(answer, 502, "EXTERNAL_SERVICE", "CIRCUIT_OPEN")["message"].endswith(
-                "(circuit open)")
+                "(circuit open)"
+            )
             started = time.perf_counter()
             with pytest.raises(PeerUnavailable):
                 await resources.vendors.call("GetVendorById", vendor_pb2.VendorLookupByIdData(id=vendor_id))
             call_ms.append((time.perf_counter() - started) * 1000)
-        print(f"\nbreaker open: HTTP round trip p50 {statistics.median(http_ms):.2f} ms, "
-              f"refused peer call p50 {statistics.median(call_ms):.3f} ms")
+        print(
+            f"\nbreaker open: HTTP round trip p50 {statistics.median(http_ms):.2f} ms, "
+            f"refused peer call p50 {statistics.median(call_ms):.3f} ms"
+        )
         assert statistics.median(call_ms) < 10, call_ms
         assert statistics.median(http_ms) < 100, http_ms  # loose: shared CI machines
 
         ready = await api.get("/health/ready")
         assert ready.status_code == 503 and ready.json()["checks"]["vendors"].startswith("failing")
 
-        restarted = await hosts.start_grpc(vendors_app.build, VendorSettings, vendors_app.MIGRATIONS,
-                                           grpc_port=port, database=database)
+        restarted = await hosts.start_grpc(
+            vendors_app.build, VendorSettings, vendors_app.MIGRATIONS, grpc_port=port, database=database
+        )
         assert restarted.grpc_port == port
         deadline = time.monotonic() + 30
         while True:
@@ -87,9 +103,15 @@ async def test_breaker_opens_fails_fast_and_recovers(hosts: Hosts, platform: Pla
 
 
 async def test_a_route_can_have_its_own_limit(hosts: Hosts, platform: Platform, tmp_path: Path) -> None:
-    settings = hosts.gateway_settings(vendors=platform.vendors, users=platform.users, location=platform.location,
-                                      identity=platform.identity, upload_dir=tmp_path, rate_limit="50/53 seconds",
-                                      rate_limit_routes={"/v1/users/me/vendors": "3/53 seconds"})
+    settings = hosts.gateway_settings(
+        vendors=platform.vendors,
+        users=platform.users,
+        location=platform.location,
+        identity=platform.identity,
+        upload_dir=tmp_path,
+        rate_limit="50/53 seconds",
+        rate_limit_routes={"/v1/users/me/vendors": "3/53 seconds"},
+    )
     gateway = await hosts.start_gateway(settings)
     auth = await platform.auth()
     async with httpx.AsyncClient(base_url=gateway.url) as api:
@@ -114,14 +136,20 @@ async def test_rate_limits_key_on_the_client_behind_a_trusted_proxy(
     """Behind an ingress every request comes from the proxy's address: with the proxy trusted, each user keeps their
     own budget, whatever a client puts in front of the proxy's entry; without it, X-Forwarded-For is anyone's to
     write and is ignored, so it cannot dodge the limit."""
-    settings = hosts.gateway_settings(vendors=platform.vendors, users=platform.users, location=platform.location,
-                                      identity=platform.identity, upload_dir=tmp_path,
-                                      rate_limit_routes={"/v1/users/me/vendors": "2/47 seconds"},
-                                      forwarded_allow_ips="127.0.0.0/8" if trusted else None)
+    settings = hosts.gateway_settings(
+        vendors=platform.vendors,
+        users=platform.users,
+        location=platform.location,
+        identity=platform.identity,
+        upload_dir=tmp_path,
+        rate_limit_routes={"/v1/users/me/vendors": "2/47 seconds"},
+        forwarded_allow_ips="127.0.0.0/8" if trusted else None,
+    )
     gateway = await hosts.start_gateway(settings)
     auth = await platform.auth()
     alice, bob = (f"198.51.100.{n}" for n in uuid.uuid4().bytes[:2])
     async with httpx.AsyncClient(base_url=gateway.url) as api:
+
         async def call(client_ip: str) -> int:
             # what an ingress sends: whatever the client claimed, then the address the proxy saw
             forged = f"203.0.113.{uuid.uuid4().bytes[0]}"
@@ -138,17 +166,30 @@ async def test_rate_limits_key_on_the_client_behind_a_trusted_proxy(
 async def two_gateway_processes(platform: Platform, tmp_path: Path) -> AsyncIterator[list[str]]:
     ports = [free_port(), free_port()]
     env = {
-        **os.environ, "VENTA_LOG_LEVEL": "WARNING", "VENTA_HOST": "127.0.0.1",
-        "VENTA_REDIS_URL": platform.redis_url, "VENTA_AUTH_ISSUER": platform.issuer,
-        "VENTA_USERS_ADDR": platform.settings.users_addr, "VENTA_VENDORS_ADDR": platform.settings.vendors_addr,
-        "VENTA_LOCATION_ADDR": platform.settings.location_addr, "VENTA_UPLOAD_DIR": str(tmp_path),
-        "VENTA_RATE_LIMIT": "10/59 seconds", "VENTA_NATS_URL": platform.settings.nats_url,
-        "VENTA_SEARCH_DATABASE_URL": platform.settings.search_database_url or "", "VENTA_SHUTDOWN_GRACE_S": "2",
+        **os.environ,
+        "VENTA_LOG_LEVEL": "WARNING",
+        "VENTA_HOST": "127.0.0.1",
+        "VENTA_REDIS_URL": platform.redis_url,
+        "VENTA_AUTH_ISSUER": platform.issuer,
+        "VENTA_USERS_ADDR": platform.settings.users_addr,
+        "VENTA_VENDORS_ADDR": platform.settings.vendors_addr,
+        "VENTA_LOCATION_ADDR": platform.settings.location_addr,
+        "VENTA_UPLOAD_DIR": str(tmp_path),
+        "VENTA_RATE_LIMIT": "10/59 seconds",
+        "VENTA_NATS_URL": platform.settings.nats_url,
+        "VENTA_SEARCH_DATABASE_URL": platform.settings.search_database_url or "",
+        "VENTA_SHUTDOWN_GRACE_S": "2",
     }
     procs = [
         await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "services.cli", "serve", "gateway", env={**env, "VENTA_HTTP_PORT": str(port)},
-            stdout=asyncio.subprocess.DEVNULL, stderr=open(tmp_path / f"gateway-{port}.log", "wb"),  # noqa: ASYNC230, SIM115
+            sys.executable,
+            "-m",
+            "services.cli",
+            "serve",
+            "gateway",
+            env={**env, "VENTA_HTTP_PORT": str(port)},
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=open(tmp_path / f"gateway-{port}.log", "wb"),  # noqa: ASYNC230, SIM115
         )
         for port in ports
     ]
@@ -200,10 +241,18 @@ async def test_breaker_state_shared_through_redis(hosts: Hosts, platform: Platfo
     """With VENTA_BREAKER_REDIS, a breaker opened by one replica is open for the others at once."""
     vendors = await hosts.start_grpc(vendors_app.build, VendorSettings, vendors_app.MIGRATIONS)
     namespace_suffix = uuid.uuid4().hex[:6]
-    settings = hosts.gateway_settings(vendors=vendors, users=platform.users, location=platform.location,
-                                      identity=platform.identity, upload_dir=tmp_path, breaker_fail_max=2,
-                                      breaker_reset_timeout_s=60, breaker_redis=True, vendor_cache_ttl_s=0,
-                                      service_name=f"gateway-{namespace_suffix}")
+    settings = hosts.gateway_settings(
+        vendors=vendors,
+        users=platform.users,
+        location=platform.location,
+        identity=platform.identity,
+        upload_dir=tmp_path,
+        breaker_fail_max=2,
+        breaker_reset_timeout_s=60,
+        breaker_redis=True,
+        vendor_cache_ttl_s=0,
+        service_name=f"gateway-{namespace_suffix}",
+    )
     first, second = await hosts.start_gateway(settings), await hosts.start_gateway(settings)
     auth = await platform.auth()
     await vendors.stop()

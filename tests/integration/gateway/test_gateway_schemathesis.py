@@ -31,17 +31,31 @@ MAX_EXAMPLES = 100  # per operation and phase; ~20 operations -> about three tho
 async def test_generated_requests_find_no_5xx_and_no_schema_violation(platform: Platform, tmp_path: Path) -> None:
     token = await platform.token()
     proc = await asyncio.create_subprocess_exec(
-        str(SCHEMATHESIS), "run", f"{platform.url}/openapi.json",
-        "--header", f"Authorization: Bearer {token}",
-        "--checks", ",".join(CHECKS),
-        "--max-examples", str(MAX_EXAMPLES),
-        "--seed", "20240501",
-        "--workers", "1",  # threads race in CPython 3.11's AST constructor ("recursion depth mismatch")
-        "--generation-database", "none",
-        "--request-timeout", "10",
+        str(SCHEMATHESIS),
+        "run",
+        f"{platform.url}/openapi.json",
+        "--header",
+        f"Authorization: Bearer {token}",
+        "--checks",
+        ",".join(CHECKS),
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--seed",
+        "20240501",
+        "--workers",
+        "1",  # threads race in CPython 3.11's AST constructor ("recursion depth mismatch")
+        "--generation-database",
+        "none",
+        "--request-timeout",
+        "10",
         "--no-color",
-        "--report", "junit", "--report-dir", str(tmp_path),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=tmp_path,
+        "--report",
+        "junit",
+        "--report-dir",
+        str(tmp_path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        cwd=tmp_path,
     )
     output, _ = await asyncio.wait_for(proc.communicate(), timeout=280)
     text = output.decode(errors="replace")

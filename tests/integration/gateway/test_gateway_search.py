@@ -30,8 +30,9 @@ async def _wait_for(api: httpx.AsyncClient, params: dict[str, str], headers: dic
 async def test_created_vendor_is_found_by_text_place_and_open(api: httpx.AsyncClient, platform: Platform) -> None:
     owner = await platform.auth()
     word = f"churros{uuid.uuid4().hex[:6]}"
-    created = await api.post("/v1/vendors", json={"name": f"Los {word.title()}", "description": "con chocolate"},
-                             headers=owner)
+    created = await api.post(
+        "/v1/vendors", json={"name": f"Los {word.title()}", "description": "con chocolate"}, headers=owner
+    )
     vendor_id = created.json()["id"]
     found = await _wait_for(api, {"q": word}, owner, vendor_id)
     assert found["hit"]["name"] == f"Los {word.title()}" and found["hit"]["open"] is False
@@ -55,15 +56,22 @@ async def test_created_vendor_is_found_by_text_place_and_open(api: httpx.AsyncCl
     await platform.search.apply([MoveTo(vendor_id, 19.4326, -99.1332, version=newer)])
     near = await _wait_for(api, {"q": word, "lat": "19.43", "lng": "-99.13", "radius": "2000"}, owner, vendor_id)
     assert 0 < near["hit"]["distanceM"] < 2000 and near["hit"]["lat"] == 19.4326
-    far = await api.get("/v1/vendors/search", params={"q": word, "lat": "40.4", "lng": "-3.7", "radius": "5000"},
-                        headers=owner)
+    far = await api.get(
+        "/v1/vendors/search", params={"q": word, "lat": "40.4", "lng": "-3.7", "radius": "5000"}, headers=owner
+    )
     assert all(hit["id"] != vendor_id for hit in far.json()["hits"])
 
 
 async def test_search_validation(api: httpx.AsyncClient, platform: Platform) -> None:
     auth = await platform.auth()
-    for params, field in (({"lat": "10"}, "lng"), ({"lng": "10"}, "lat"), ({"radius": "100"}, "radius"),
-                          ({"lat": "95", "lng": "0"}, "lat"), ({"limit": "0"}, "limit"), ({"open": "perhaps"}, "open")):
+    for params, field in (
+        ({"lat": "10"}, "lng"),
+        ({"lng": "10"}, "lat"),
+        ({"radius": "100"}, "radius"),
+        ({"lat": "95", "lng": "0"}, "lat"),
+        ({"limit": "0"}, "limit"),
+        ({"open": "perhaps"}, "open"),
+    ):
         error = assert_envelope(await api.get("/v1/vendors/search", params=params, headers=auth), 400, "VALIDATION")
         assert error["details"][0]["field"] == field, (params, error)
     assert_envelope(await api.get("/v1/vendors/search"), 401, "AUTHENTICATION")

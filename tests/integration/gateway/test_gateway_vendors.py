@@ -19,8 +19,20 @@ async def test_vendor_lifecycle_through_v1(api: httpx.AsyncClient, platform: Pla
     assert got.status_code == 200, got.text
     body = got.json()
     assert body["name"] == "Tacos El Rey" and body["email"] == "rey@tacos.mx" and body["open"] is False
-    assert set(body) >= {"id", "lat", "long", "name", "description", "phone", "email", "website", "open",
-                         "primaryImage", "createdAt", "updatedAt"}
+    assert set(body) >= {
+        "id",
+        "lat",
+        "long",
+        "name",
+        "description",
+        "phone",
+        "email",
+        "website",
+        "open",
+        "primaryImage",
+        "createdAt",
+        "updatedAt",
+    }
 
     changed = await api.patch(f"/v1/vendors/{vendor_id}", json={"name": "Tacos II", "email": None}, headers=owner)
     assert changed.status_code == 200, changed.text
@@ -35,8 +47,9 @@ async def test_vendor_lifecycle_through_v1(api: httpx.AsyncClient, platform: Pla
 
 async def test_original_paths_are_aliases(api: httpx.AsyncClient, platform: Platform) -> None:
     owner = await platform.auth()
-    created = await api.post("/vendor", json={"name": "Old Client Cart", "imageUrl": "https://img.example/1.png"},
-                             headers=owner)
+    created = await api.post(
+        "/vendor", json={"name": "Old Client Cart", "imageUrl": "https://img.example/1.png"}, headers=owner
+    )
     assert created.status_code == 201, created.text
     vendor_id = created.json()["id"]
     got = await api.get(f"/vendor/{vendor_id}", headers=owner)
@@ -104,8 +117,9 @@ async def test_nearby_vendors_from_the_location_service(api: httpx.AsyncClient, 
     vendor_id = str(uuid.uuid4())
     async with grpc.aio.insecure_channel(f"127.0.0.1:{platform.location.grpc_port}") as channel:
         stub = location_pb2_grpc.LocationServiceStub(channel)
-        await stub.UpdateVendorLocation(location_pb2.LocationUpdate(
-            entity_id=vendor_id, location=location_pb2.Location(lat=19.4326, long=-99.1332)))
+        await stub.UpdateVendorLocation(
+            location_pb2.LocationUpdate(entity_id=vendor_id, location=location_pb2.Location(lat=19.4326, long=-99.1332))
+        )
     auth = await platform.auth()
     inside = await api.get("/v1/vendors/nearby", params={"sw": "19.40,-99.20", "ne": "19.45,-99.10"}, headers=auth)
     assert inside.status_code == 200, inside.text

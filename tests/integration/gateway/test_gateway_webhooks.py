@@ -17,14 +17,19 @@ from .conftest import CLERK_SECRET, REVENUECAT_SECRET, Platform, assert_envelope
 USERS_WITH = 'SELECT count(*) FROM "user" WHERE clerk_id = $1'
 
 
-def clerk_delivery(event_type: str, clerk_id: str, *, secret: str = CLERK_SECRET,
-                   at: datetime | None = None, msg_id: str | None = None) -> tuple[bytes, dict[str, str]]:
+def clerk_delivery(
+    event_type: str, clerk_id: str, *, secret: str = CLERK_SECRET, at: datetime | None = None, msg_id: str | None = None
+) -> tuple[bytes, dict[str, str]]:
     body = json.dumps({"type": event_type, "object": "event", "data": {"id": clerk_id, "object": "user"}})
     at = at or datetime.now(UTC)
     msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
     signature = Webhook(secret).sign(msg_id, at, body)
-    headers = {"svix-id": msg_id, "svix-timestamp": str(int(at.timestamp())), "svix-signature": signature,
-               "content-type": "application/json"}
+    headers = {
+        "svix-id": msg_id,
+        "svix-timestamp": str(int(at.timestamp())),
+        "svix-signature": signature,
+        "content-type": "application/json",
+    }
     return body.encode(), headers
 
 
@@ -62,11 +67,19 @@ async def test_other_clerk_events_are_acknowledged_and_ignored(api: httpx.AsyncC
     assert answer.status_code == 200 and answer.json()["message"].startswith("ignored")
 
 
-@pytest.mark.parametrize("case", ["no_headers", "wrong_secret", "tampered_body", "old_timestamp", "future_timestamp",
-                                  "garbage_signature", "other_message_id"])
-async def test_clerk_refusals_are_401_and_change_nothing(
-    api: httpx.AsyncClient, platform: Platform, case: str
-) -> None:
+@pytest.mark.parametrize(
+    "case",
+    [
+        "no_headers",
+        "wrong_secret",
+        "tampered_body",
+        "old_timestamp",
+        "future_timestamp",
+        "garbage_signature",
+        "other_message_id",
+    ],
+)
+async def test_clerk_refusals_are_401_and_change_nothing(api: httpx.AsyncClient, platform: Platform, case: str) -> None:
     clerk_id = new_clerk_id()
     body, headers = clerk_delivery("user.created", clerk_id)
     if case == "no_headers":
@@ -89,11 +102,18 @@ async def test_clerk_refusals_are_401_and_change_nothing(
 
 
 async def test_signed_garbage_is_400_not_500(api: httpx.AsyncClient) -> None:
-    for raw in ('{"type": "user.created"}', '{"type": "user.created", "data": {"id": ""}}', "[1, 2]",
-                '{"type": "user.created", "data": {"id": "bad id with spaces"}}'):
+    for raw in (
+        '{"type": "user.created"}',
+        '{"type": "user.created", "data": {"id": ""}}',
+        "[1, 2]",
+        '{"type": "user.created", "data": {"id": "bad id with spaces"}}',
+    ):
         msg_id, at = f"msg_{uuid.uuid4().hex}", datetime.now(UTC)
-        headers = {"svix-id": msg_id, "svix-timestamp": str(int(at.timestamp())),
-                   "svix-signature": Webhook(CLERK_SECRET).sign(msg_id, at, raw)}
+        headers = {
+            "svix-id": msg_id,
+            "svix-timestamp": str(int(at.timestamp())),
+            "svix-signature": Webhook(CLERK_SECRET).sign(msg_id, at, raw),
+        }
         answer = await api.post("/v1/webhooks/clerk", content=raw.encode(), headers=headers)
         assert_envelope(answer, 400, "VALIDATION")
 
@@ -143,8 +163,9 @@ async def test_revenuecat_refusals(api: httpx.AsyncClient, platform: Platform) -
     assert await scalar(platform.users, refused) == 0
 
     auth = {"Authorization": f"Bearer {REVENUECAT_SECRET}"}
-    renewal = await api.post("/v1/webhooks/revenuecat", json=purchase(clerk_id, transaction="t", event_type="RENEWAL"),
-                             headers=auth)
+    renewal = await api.post(
+        "/v1/webhooks/revenuecat", json=purchase(clerk_id, transaction="t", event_type="RENEWAL"), headers=auth
+    )
     assert renewal.status_code == 200 and renewal.json()["message"].startswith("ignored")
     no_clerk = purchase(clerk_id, transaction="t2")
     no_clerk["event"]["subscriber_attributes"] = {}

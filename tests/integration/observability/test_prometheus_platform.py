@@ -51,8 +51,11 @@ async def observed(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Ob
     offset = random.randrange(1000, 16000, 10)  # every port stays below the ephemeral range (32768+)
     platform = LocalPlatform(data_dir=workdir / "platform", port_offset=offset)
     prometheus = PrometheusServer(
-        prometheus_binary, workdir / "prometheus", rule_files=[PLATFORM_RULES],
-        targets={name: [f"127.0.0.1:{entry.http_port + offset}"] for name, entry in SERVICES.items()})
+        prometheus_binary,
+        workdir / "prometheus",
+        rule_files=[PLATFORM_RULES],
+        targets={name: [f"127.0.0.1:{entry.http_port + offset}"] for name, entry in SERVICES.items()},
+    )
     workload = Workload(platform)
     try:
         try:
@@ -128,16 +131,21 @@ def test_every_metric_read_is_exported(observed: Observed) -> None:
     exported = set().union(*(exported_names(text) for text in observed.exported.values()))
     missing = missing_names(platform_queries(), exported)
     assert not missing, "read by a dashboard or alert, exported by no service:\n" + "\n".join(
-        f"{source}: {sorted(names)}" for source, names in sorted(missing.items()))
+        f"{source}: {sorted(names)}" for source, names in sorted(missing.items())
+    )
 
 
 def test_the_contract_check_catches_a_name_nothing_exports(observed: Observed) -> None:
     exported = set().union(*(exported_names(text) for text in observed.exported.values()))
-    bad = [Query("typo", 'sum(rate(venta_http_server_requestz_total{service=~"$service"}[$__rate_interval]))'),
-           Query("renamed", "max by (breaker) (venta_breaker_status) == 2 and on() venta_dependency_up"),
-           Query("fine", "sum by (le) (rate(venta_http_server_request_duration_seconds_bucket[5m]))")]
-    assert missing_names(bad, exported) == {"typo": {"venta_http_server_requestz_total"},
-                                            "renamed": {"venta_breaker_status"}}
+    bad = [
+        Query("typo", 'sum(rate(venta_http_server_requestz_total{service=~"$service"}[$__rate_interval]))'),
+        Query("renamed", "max by (breaker) (venta_breaker_status) == 2 and on() venta_dependency_up"),
+        Query("fine", "sum by (le) (rate(venta_http_server_request_duration_seconds_bucket[5m]))"),
+    ]
+    assert missing_names(bad, exported) == {
+        "typo": {"venta_http_server_requestz_total"},
+        "renamed": {"venta_breaker_status"},
+    }
 
 
 def test_metric_names_agree_with_prometheus_parser(observed: Observed) -> None:
@@ -147,13 +155,21 @@ def test_metric_names_agree_with_prometheus_parser(observed: Observed) -> None:
 
 def test_workload_reached_every_service(observed: Observed) -> None:
     """Each service handled real work (not just probes): the workload is not silently partial."""
+
     def worked(text: str) -> bool:
-        return any(sample.value > 0 and sample.name in WORK and not sample.labels.get("route", "").startswith("/health")
-                   for family in text_string_to_metric_families(text) for sample in family.samples)
+        return any(
+            sample.value > 0 and sample.name in WORK and not sample.labels.get("route", "").startswith("/health")
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        )
 
     idle = [name for name in SERVICES if not worked(observed.exported[name])]
     assert not idle
 
 
-WORK = {"venta_grpc_server_requests_total", "venta_http_server_requests_total", "venta_events_consumed_total",
-        "venta_websocket_connects_total"}
+WORK = {
+    "venta_grpc_server_requests_total",
+    "venta_http_server_requests_total",
+    "venta_events_consumed_total",
+    "venta_websocket_connects_total",
+}

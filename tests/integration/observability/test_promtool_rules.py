@@ -62,16 +62,25 @@ def test_every_rule_file_has_its_unit_tests() -> None:
 
 
 def alerts() -> list[tuple[Path, str]]:
-    return [(path, rule["alert"]) for path in RULE_FILES for group in rule_groups(path) for rule in group["rules"]
-            if "alert" in rule]
+    return [
+        (path, rule["alert"])
+        for path in RULE_FILES
+        for group in rule_groups(path)
+        for rule in group["rules"]
+        if "alert" in rule
+    ]
 
 
 @pytest.mark.parametrize(("path", "alert"), alerts(), ids=[alert for _, alert in alerts()])
-def test_the_unit_tests_fail_when_an_alert_never_or_always_fires(promtool: Path, tmp_path: Path, path: Path,
-                                                                   alert: str) -> None:
+def test_the_unit_tests_fail_when_an_alert_never_or_always_fires(
+    promtool: Path, tmp_path: Path, path: Path, alert: str
+) -> None:
     shutil.copytree(RULES, tmp_path / "rules")
-    tests = [tmp_path / "rules" / "tests" / test.name for test in TEST_FILES
-             if f"../{path.name}" in yaml.safe_load(test.read_text())["rule_files"]]
+    tests = [
+        tmp_path / "rules" / "tests" / test.name
+        for test in TEST_FILES
+        if f"../{path.name}" in yaml.safe_load(test.read_text())["rule_files"]
+    ]
     document: dict[str, Any] = yaml.safe_load(path.read_text())
     rule = next(r for g in document["groups"] for r in g["rules"] if r.get("alert") == alert)
     for mutant in ("vector(0) > 1", "vector(1)"):  # never fires; always fires, without the expected labels

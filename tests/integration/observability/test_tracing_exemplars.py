@@ -83,8 +83,11 @@ def _traceparent(sampled: bool = True) -> tuple[str, str, str]:
 
 def _bucket_lines(metrics: str, family: str, **labels: str) -> list[str]:
     wanted = [f'{key}="{value}"' for key, value in labels.items()]
-    return [line for line in metrics.splitlines()
-            if line.startswith(f"{family}_bucket{{") and all(label in line for label in wanted)]
+    return [
+        line
+        for line in metrics.splitlines()
+        if line.startswith(f"{family}_bucket{{") and all(label in line for label in wanted)
+    ]
 
 
 async def test_http_request_leaves_its_trace_on_span_histogram_and_log(
@@ -100,15 +103,21 @@ async def test_http_request_leaves_its_trace_on_span_histogram_and_log(
         metrics = await client.get("/metrics", headers=OPENMETRICS)
     assert metrics.headers["content-type"].startswith("application/openmetrics-text")
 
-    (server,) = [s for s in spans.get_finished_spans() if s.context.trace_id == int(trace_id, 16)
-                 and s.kind is SpanKind.SERVER]
+    (server,) = [
+        s for s in spans.get_finished_spans() if s.context.trace_id == int(trace_id, 16) and s.kind is SpanKind.SERVER
+    ]
     assert server.name == "GET /things/{thing_id}"
     assert server.parent is not None and server.parent.span_id == int(parent_id, 16)
     assert server.attributes is not None and server.attributes["venta.request_id"] == request_id
     assert not [s for s in spans.get_finished_spans() if "/health" in s.name], "probes are not traced"
 
-    buckets = _bucket_lines(metrics.text, "venta_http_server_request_duration_seconds",
-                            service=service, route="/things/{thing_id}", method="GET")
+    buckets = _bucket_lines(
+        metrics.text,
+        "venta_http_server_request_duration_seconds",
+        service=service,
+        route="/things/{thing_id}",
+        method="GET",
+    )
     exemplars = [line for line in buckets if " # {" in line]
     assert exemplars, buckets
     assert re.search(rf'trace_id="{trace_id}"', exemplars[0]), exemplars
@@ -135,8 +144,11 @@ async def test_labels_stay_bounded_whatever_the_client_sends(edge: tuple[str, st
             assert (await client.get(f"/no/such/route/{uuid.uuid4()}")).status_code == 404
             await client.request(f"BREW{n}", f"/things/{n}")
         metrics = (await client.get("/metrics")).text
-    mine = [line for line in metrics.splitlines()
-            if line.startswith("venta_http_server_requests_total{") and f'service="{service}"' in line]
+    mine = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith("venta_http_server_requests_total{") and f'service="{service}"' in line
+    ]
     routes = set(re.findall(r'route="([^"]*)"', "\n".join(mine)))
     methods = set(re.findall(r'method="([^"]*)"', "\n".join(mine)))
     assert routes <= {"<unmatched>", "/things/{thing_id}"}, routes
@@ -148,8 +160,14 @@ async def test_grpc_call_leaves_its_trace_on_the_server_histogram(
     spans: InMemorySpanExporter, start_service: ServiceFactory, postgres: Postgres
 ) -> None:
     service = f"vendors-{uuid.uuid4().hex[:8]}"
-    host = await start_service(vendors_app.build, VendorSettings, migrations=vendors_app.MIGRATIONS,
-                               postgres=postgres, service_name=service, outbox_relay_enabled=False)
+    host = await start_service(
+        vendors_app.build,
+        VendorSettings,
+        migrations=vendors_app.MIGRATIONS,
+        postgres=postgres,
+        service_name=service,
+        outbox_relay_enabled=False,
+    )
     trace_id, parent_id, header = _traceparent()
     async with grpc.aio.insecure_channel(f"127.0.0.1:{host.grpc_port}") as channel:
         stub = vendor_pb2_grpc.VendorServiceStub(channel)
@@ -158,10 +176,12 @@ async def test_grpc_call_leaves_its_trace_on_the_server_histogram(
     async with httpx.AsyncClient() as client:
         metrics = (await client.get(f"http://127.0.0.1:{host.http_port}/metrics", headers=OPENMETRICS)).text
 
-    (server,) = [s for s in spans.get_finished_spans() if s.context.trace_id == int(trace_id, 16)
-                 and s.kind is SpanKind.SERVER]
+    (server,) = [
+        s for s in spans.get_finished_spans() if s.context.trace_id == int(trace_id, 16) and s.kind is SpanKind.SERVER
+    ]
     assert server.name == "/venta.vendor.v1.VendorService/GetVendorById"
     assert server.parent is not None and server.parent.span_id == int(parent_id, 16)
-    buckets = _bucket_lines(metrics, "venta_grpc_server_request_duration_seconds",
-                            service=service, method="GetVendorById")
+    buckets = _bucket_lines(
+        metrics, "venta_grpc_server_request_duration_seconds", service=service, method="GetVendorById"
+    )
     assert [line for line in buckets if f'trace_id="{trace_id}"' in line], buckets

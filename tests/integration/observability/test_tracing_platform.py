@@ -43,8 +43,10 @@ def own_nats(tmp_path: Path) -> Iterator[Nats]:
 
 
 def _is_db(span: ReceivedSpan) -> bool:
-    return span.kind == "CLIENT" and "postgresql" in (span.attributes.get("db.system"),
-                                                      span.attributes.get("db.system.name"))
+    return span.kind == "CLIENT" and "postgresql" in (
+        span.attributes.get("db.system"),
+        span.attributes.get("db.system.name"),
+    )
 
 
 def _statement(span: ReceivedSpan) -> str:
@@ -69,8 +71,11 @@ def _complete(spans: list[ReceivedSpan]) -> bool:
     """Every span of the trace has arrived: search sync wrote the index, and no span's parent is missing."""
     ids = {s.span_id for s in spans}
     consumed = [s for s in spans if s.service == "search-sync" and s.kind == "CONSUMER"]
-    indexed = [s for s in spans if s.service == "search-sync" and _is_db(s) and s.parent_span_id in
-               {c.span_id for c in consumed}]
+    indexed = [
+        s
+        for s in spans
+        if s.service == "search-sync" and _is_db(s) and s.parent_span_id in {c.span_id for c in consumed}
+    ]
     return bool(indexed) and all(s.parent_span_id in ids for s in spans if s.parent_span_id)
 
 
@@ -79,14 +84,28 @@ async def test_one_trace_from_the_gateway_to_search_sync(
     tmp_path: Path, postgres: Postgres, redis_server: Redis, own_nats: Nats, receiver: OtlpReceiver
 ) -> None:
     offset = venta_up.free_port_offset(TRACED)
-    env = {**os.environ, "VENTA_LOG_LEVEL": "DEBUG",
-           "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100",
-           "OTEL_TRACES_SAMPLER": "parentbased_always_on"}
+    env = {
+        **os.environ,
+        "VENTA_LOG_LEVEL": "DEBUG",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+        "OTEL_BSP_SCHEDULE_DELAY": "100",
+        "OTEL_TRACES_SAMPLER": "parentbased_always_on",
+    }
     env.pop("OTEL_SDK_DISABLED", None)
     data = tmp_path / "data"
     proc = await asyncio.to_thread(
-        venta_up.start, data, offset, "--postgres-url", postgres.url, "--nats-url", own_nats.url,
-        "--redis-url", redis_server.url, "--only", *TRACED, env=env,
+        venta_up.start,
+        data,
+        offset,
+        "--postgres-url",
+        postgres.url,
+        "--nats-url",
+        own_nats.url,
+        "--redis-url",
+        redis_server.url,
+        "--only",
+        *TRACED,
+        env=env,
     )
     try:
         await asyncio.to_thread(venta_up.wait_up, proc)
@@ -95,14 +114,20 @@ async def test_one_trace_from_the_gateway_to_search_sync(
         async with httpx.AsyncClient(timeout=15) as client:
             minted = await client.post(f"{identity}/v1/tokens", json={"user": "user_traced_taco_owner"})
             assert minted.status_code == 200, minted.text
-            created = await client.post(f"{gateway}/v1/vendors", json={"name": "Traced Tacos"},
-                                        headers={"Authorization": f"Bearer {minted.json()['token']}"})
+            created = await client.post(
+                f"{gateway}/v1/vendors",
+                json={"name": "Traced Tacos"},
+                headers={"Authorization": f"Bearer {minted.json()['token']}"},
+            )
         assert created.status_code == 201, created.text
         request_id = created.headers["x-request-id"]
 
         def roots(r: OtlpReceiver) -> list[ReceivedSpan]:
-            return [s for s in r.spans if s.service == "gateway" and s.kind == "SERVER"
-                    and s.attributes.get("venta.request_id") == request_id]
+            return [
+                s
+                for s in r.spans
+                if s.service == "gateway" and s.kind == "SERVER" and s.attributes.get("venta.request_id") == request_id
+            ]
 
         await receiver.wait_for(lambda r: bool(roots(r)), what="gateway server span")
         trace_id = roots(receiver)[0].trace_id
@@ -145,8 +170,11 @@ async def test_one_trace_from_the_gateway_to_search_sync(
 
     # the request's log lines carry its trace
     for service in ("gateway", "vendors"):
-        lines = [json.loads(line) for line in (data / "logs" / f"{service}.log").read_text().splitlines()
-                 if line.startswith("{")]
+        lines = [
+            json.loads(line)
+            for line in (data / "logs" / f"{service}.log").read_text().splitlines()
+            if line.startswith("{")
+        ]
         mine = [line for line in lines if line.get("request_id") == request_id]
         assert mine, f"no log line of {service} has request id {request_id}"
         assert {line["trace_id"] for line in mine} == {trace_id}, mine

@@ -31,7 +31,9 @@ from services.kit.http.server import AsgiServiceHost
 from services.websocket.app import WebsocketHost
 
 FAST_PRESENCE: dict[str, Any] = {
-    "presence_away_after_s": 1.0, "presence_offline_after_s": 2.5, "presence_sweep_interval_s": 0.2,
+    "presence_away_after_s": 1.0,
+    "presence_offline_after_s": 2.5,
+    "presence_sweep_interval_s": 0.2,
 }
 GENEROUS_LIMITS: dict[str, Any] = {"user_location_limit": 10_000, "vendor_location_limit": 10_000}
 
@@ -74,7 +76,8 @@ class Scene:
 
     async def move(self, lat: float) -> dict[str, Any]:
         answer: dict[str, Any] = await self.vendor.call(
-            "updateVendorLocation", {"vendorId": self.vendor_id, "lat": lat, "long": self.long})
+            "updateVendorLocation", {"vendorId": self.vendor_id, "lat": lat, "long": self.long}
+        )
         return answer
 
 
@@ -96,21 +99,26 @@ class Realtime:
         token = await mint_token(self.identity, clerk_id)
         async with grpc.aio.insecure_channel(f"127.0.0.1:{self.users.grpc_port}") as channel:
             user = await user_pb2_grpc.UserServiceStub(channel).GetUserByClerkId(
-                user_pb2.GetUserByClerkIdRequest(clerk_id=clerk_id))
+                user_pb2.GetUserByClerkIdRequest(clerk_id=clerk_id)
+            )
         return Account(clerk_id, user.id, token)
 
     async def vendor(self, owner: Account, name: str = "Taco Truck") -> str:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{self.vendors.grpc_port}") as channel:
             created = await vendor_pb2_grpc.VendorServiceStub(channel).CreateVendor(
-                vendor_pb2.VendorCreateData(name=name, user_id=owner.user_id, email="t@example.com"))
+                vendor_pb2.VendorCreateData(name=name, user_id=owner.user_id, email="t@example.com")
+            )
         return str(created.id)
 
     async def vendors_in(self, south: float, west: float, north: float, east: float) -> dict[str, tuple[float, float]]:
         """What the location service holds (read directly, not through the gateway under test)."""
         async with grpc.aio.insecure_channel(f"127.0.0.1:{self.location.grpc_port}") as channel:
             answer = await location_pb2_grpc.LocationServiceStub(channel).VendorLocations(
-                location_pb2.VendorLocationRequest(sw_location=location_pb2.Location(lat=south, long=west),
-                                                   ne_location=location_pb2.Location(lat=north, long=east)))
+                location_pb2.VendorLocationRequest(
+                    sw_location=location_pb2.Location(lat=south, long=west),
+                    ne_location=location_pb2.Location(lat=north, long=east),
+                )
+            )
         return {v.id: (v.location.lat, v.location.long) for v in answer.vendors}
 
     async def connect(self, namespace: str, account: Account, *, url: str | None = None) -> SocketClient:
@@ -124,8 +132,15 @@ class Realtime:
         owner, watcher = await self.account(), await self.account()
         vendor_id = await self.vendor(owner)
         lat, long = unique_area()
-        scene = Scene(owner, watcher, vendor_id, lat, long, await self.connect("/vendor", owner, url=vendor_url),
-                      await self.connect("/user", watcher, url=user_url))
+        scene = Scene(
+            owner,
+            watcher,
+            vendor_id,
+            lat,
+            long,
+            await self.connect("/vendor", owner, url=vendor_url),
+            await self.connect("/user", watcher, url=user_url),
+        )
         try:
             assert (await scene.move(lat))["ok"] is True
             await scene.user.emit("updateUserLocation", viewport_around(lat, long))
@@ -183,9 +198,14 @@ async def realtime(postgres: Postgres, nats_server: Nats, redis_server: Redis) -
     try:
         vendors, users, location = await hosts.start_services()
         identity = await hosts.start_identity(users)
-        settings = hosts.websocket_settings(users=users, location=location, identity=identity,
-                                            socketio_channel=f"test-{uuid.uuid4().hex[:8]}",
-                                            **FAST_PRESENCE, **GENEROUS_LIMITS)
+        settings = hosts.websocket_settings(
+            users=users,
+            location=location,
+            identity=identity,
+            socketio_channel=f"test-{uuid.uuid4().hex[:8]}",
+            **FAST_PRESENCE,
+            **GENEROUS_LIMITS,
+        )
         websocket = await hosts.start_websocket(settings)
         yield Realtime(hosts, vendors, users, location, identity, websocket)
     finally:

@@ -35,8 +35,15 @@ class JsClient:
         assert node, "node is not on PATH"
         assert (JS / "node_modules" / "socket.io-client").is_dir(), "run ./venta test (it runs npm ci in tests/js)"
         proc = await asyncio.create_subprocess_exec(
-            node, str(JS / "driver.mjs"), url, namespace, mode, token,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=JS,
+            node,
+            str(JS / "driver.mjs"),
+            url,
+            namespace,
+            mode,
+            token,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            cwd=JS,
         )
         return cls(proc)
 
@@ -93,8 +100,7 @@ async def test_every_event_with_the_javascript_client(realtime: Realtime) -> Non
     vendor = await connected(realtime, "/vendor", owner)
     user = await connected(realtime, "/user", watcher)
     try:
-        assert await user.call("register-user", {"userId": watcher.user_id}) == {"ok": True,
-                                                                                "userId": watcher.user_id}
+        assert await user.call("register-user", {"userId": watcher.user_id}) == {"ok": True, "userId": watcher.user_id}
         assert await vendor.call("register-vendor", {"vendorId": vendor_id}) == {"ok": True, "vendorId": vendor_id}
         await vendor.emit("updateVendorLocation", {"lat": lat, "long": long, "vendorId": vendor_id})
         assert (await vendor.call("heartbeat"))["vendors"] == [vendor_id]  # after the update: ordered per socket
@@ -151,8 +157,12 @@ JS_GARBAGE: list[tuple[str, Any, str, str]] = [
     ("updateVendorLocation", {"lat": 95, "long": 13.4, "vendorId": "V"}, "INVALID_PAYLOAD", "lat: Input should be"),
     ("updateVendorLocation", {"lat": [52.5], "long": 13.4, "vendorId": "V"}, "INVALID_PAYLOAD", "lat:"),
     ("updateVendorLocation", "52.52,13.40", "INVALID_PAYLOAD", "not a string"),
-    ("updateVendorLocation", {"lat": 1, "long": 2, "vendorId": "V", "pad": "x" * 100_000}, "PAYLOAD_TOO_LARGE",
-     "at most"),
+    (
+        "updateVendorLocation",
+        {"lat": 1, "long": 2, "vendorId": "V", "pad": "x" * 100_000},
+        "PAYLOAD_TOO_LARGE",
+        "at most",
+    ),
     ("register-vendor", {"vendorId": "FOREIGN"}, "FORBIDDEN", "is not owned by this user"),
     ("register-vendor", {"vendor_id": "V"}, "INVALID_PAYLOAD", "vendorId: Field required"),
 ]

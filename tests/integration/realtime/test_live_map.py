@@ -93,8 +93,10 @@ async def test_register_user_must_name_the_token_user(realtime: Realtime) -> Non
     account, other = await realtime.account(), await realtime.account()
     socket = await realtime.connect("/user", account)
     try:
-        assert await socket.call("register-user", {"userId": account.user_id}) == {"ok": True,
-                                                                                  "userId": account.user_id}
+        assert await socket.call("register-user", {"userId": account.user_id}) == {
+            "ok": True,
+            "userId": account.user_id,
+        }
         refused = await socket.call("register-user", {"userId": other.user_id})
         assert refused == {"ok": False, "code": "FORBIDDEN", "message": "userId is not the user of this token"}
         assert (await socket.next("error"))["code"] == "FORBIDDEN"

@@ -68,8 +68,12 @@ async def test_disconnects_are_announced_at_once(realtime: Realtime, bus: BusEve
 
 async def test_rate_limits_answer_with_an_error_not_a_disconnect(realtime: Realtime) -> None:
     hosts = realtime.hosts
-    settings = hosts.websocket_settings(users=realtime.users, location=realtime.location, identity=realtime.identity,
-                                        socketio_channel=f"limits-{uuid.uuid4().hex[:8]}")
+    settings = hosts.websocket_settings(
+        users=realtime.users,
+        location=realtime.location,
+        identity=realtime.identity,
+        socketio_channel=f"limits-{uuid.uuid4().hex[:8]}",
+    )
     assert (settings.user_location_limit, settings.vendor_location_limit) == (15, 30)  # SPEC's defaults
     limited = await hosts.start_websocket(settings)
     owner, watcher = await realtime.account(), await realtime.account()
@@ -80,15 +84,17 @@ async def test_rate_limits_answer_with_an_error_not_a_disconnect(realtime: Realt
     before = metric("venta_rate_limit_rejections_total", service="websocket", route="updateVendorLocation")
     try:
         for step in range(30):
-            answer = await vendor.call("updateVendorLocation", {"vendorId": vendor_id, "lat": lat + step / 1e4,
-                                                                "long": long})
+            answer = await vendor.call(
+                "updateVendorLocation", {"vendorId": vendor_id, "lat": lat + step / 1e4, "long": long}
+            )
             assert answer["ok"] is True, (step, answer)
         refused = await vendor.call("updateVendorLocation", {"vendorId": vendor_id, "lat": lat, "long": long})
         assert refused["code"] == "RATE_LIMITED" and "30 per 60 s" in refused["message"]
         assert (await vendor.next("error"))["code"] == "RATE_LIMITED"
         assert vendor.connected
         assert await realtime.vendors_in(lat - 0.1, long - 0.1, lat + 0.1, long + 0.1) == {
-            vendor_id: (lat + 29 / 1e4, long)}  # the refused update did not move it
+            vendor_id: (lat + 29 / 1e4, long)
+        }  # the refused update did not move it
         after = metric("venta_rate_limit_rejections_total", service="websocket", route="updateVendorLocation")
         assert after == before + 1
 

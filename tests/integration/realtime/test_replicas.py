@@ -19,19 +19,26 @@ from services.kit.embedded import Nats, Redis
 
 from .conftest import BusEvents, Realtime
 
-PRESENCE = {"VENTA_PRESENCE_AWAY_AFTER_S": "1", "VENTA_PRESENCE_OFFLINE_AFTER_S": "3",
-            "VENTA_PRESENCE_SWEEP_INTERVAL_S": "0.2"}
+PRESENCE = {
+    "VENTA_PRESENCE_AWAY_AFTER_S": "1",
+    "VENTA_PRESENCE_OFFLINE_AFTER_S": "3",
+    "VENTA_PRESENCE_SWEEP_INTERVAL_S": "0.2",
+}
 
 
 @pytest.fixture
-async def replicas(realtime: Realtime, redis_server: Redis, nats_server: Nats,
-                   tmp_path: Path) -> AsyncIterator[tuple[ServiceProcess, ServiceProcess]]:
+async def replicas(
+    realtime: Realtime, redis_server: Redis, nats_server: Nats, tmp_path: Path
+) -> AsyncIterator[tuple[ServiceProcess, ServiceProcess]]:
     env = {
-        "VENTA_REDIS_URL": redis_server.url, "VENTA_NATS_URL": nats_server.url,
-        "VENTA_AUTH_ISSUER": realtime.identity.url, "VENTA_JWKS_MIN_REFRESH_INTERVAL_S": "1",
+        "VENTA_REDIS_URL": redis_server.url,
+        "VENTA_NATS_URL": nats_server.url,
+        "VENTA_AUTH_ISSUER": realtime.identity.url,
+        "VENTA_JWKS_MIN_REFRESH_INTERVAL_S": "1",
         "VENTA_USERS_ADDR": f"127.0.0.1:{realtime.users.grpc_port}",
         "VENTA_LOCATION_ADDR": f"127.0.0.1:{realtime.location.grpc_port}",
-        "VENTA_SOCKETIO_CHANNEL": f"replicas-{uuid.uuid4().hex[:8]}", **PRESENCE,
+        "VENTA_SOCKETIO_CHANNEL": f"replicas-{uuid.uuid4().hex[:8]}",
+        **PRESENCE,
     }
     pair = (ServiceProcess("websocket", env, tmp_path / "a.log"), ServiceProcess("websocket", env, tmp_path / "b.log"))
     for replica in pair:
@@ -54,8 +61,9 @@ async def test_a_user_on_one_replica_sees_a_vendor_on_the_other(
     a, b = replicas
     async with realtime.watching(vendor_url=url_of(b), user_url=url_of(a)) as s:
         for step in range(1, 6):
-            await s.vendor.emit("updateVendorLocation", {"vendorId": s.vendor_id, "lat": s.lat + step / 1e3,
-                                                         "long": s.long})
+            await s.vendor.emit(
+                "updateVendorLocation", {"vendorId": s.vendor_id, "lat": s.lat + step / 1e3, "long": s.long}
+            )
         moves = [(await s.user.next("vendor_sync"))["location"]["lat"] for _ in range(5)]
         assert moves == [s.lat + step / 1e3 for step in range(1, 6)]
 

@@ -119,14 +119,26 @@ USER_GARBAGE: list[tuple[str, Any, str]] = [
     ("updateUserLocation", {}, "neLocation: Field required"),
     ("updateUserLocation", {"neLocation": {"lat": 1, "long": 1}}, "swLocation: Field required"),
     ("updateUserLocation", {"neLocation": "1,1", "swLocation": {"lat": 0, "long": 0}}, "neLocation: Input should"),
-    ("updateUserLocation", {"neLocation": {"lat": "1", "long": 1}, "swLocation": {"lat": 0, "long": 0}},
-     "neLocation.lat: Input should be a valid number"),
-    ("updateUserLocation", {"neLocation": {"lat": 100, "long": 1}, "swLocation": {"lat": 0, "long": 0}},
-     "neLocation.lat: Input should be less than or equal to 90"),
-    ("updateUserLocation", {"neLocation": {"lat": 1, "long": 1}, "swLocation": {"lat": 0, "long": -200}},
-     "swLocation.long: Input should be greater than or equal to -180"),
-    ("updateUserLocation", {"neLocation": {"lat": 0, "long": 1}, "swLocation": {"lat": 1, "long": 0}},
-     "swLocation.lat must not be north of neLocation.lat"),
+    (
+        "updateUserLocation",
+        {"neLocation": {"lat": "1", "long": 1}, "swLocation": {"lat": 0, "long": 0}},
+        "neLocation.lat: Input should be a valid number",
+    ),
+    (
+        "updateUserLocation",
+        {"neLocation": {"lat": 100, "long": 1}, "swLocation": {"lat": 0, "long": 0}},
+        "neLocation.lat: Input should be less than or equal to 90",
+    ),
+    (
+        "updateUserLocation",
+        {"neLocation": {"lat": 1, "long": 1}, "swLocation": {"lat": 0, "long": -200}},
+        "swLocation.long: Input should be greater than or equal to -180",
+    ),
+    (
+        "updateUserLocation",
+        {"neLocation": {"lat": 0, "long": 1}, "swLocation": {"lat": 1, "long": 0}},
+        "swLocation.lat must not be north of neLocation.lat",
+    ),
     ("register-user", {"userId": None}, "userId: Input should be a valid string"),
     ("register-user", {"userId": "someone"}, "userId: must be a UUID"),
 ]
@@ -153,8 +165,10 @@ async def test_garbage_payloads_get_an_error_and_change_nothing(
         assert answer["code"] == "INVALID_PAYLOAD" and "unknown event" in answer["message"]
         assert (await socket.next("error"))["code"] == "INVALID_PAYLOAD"
         # and the server still serves everyone, this socket included
-        await bystander.emit("updateUserLocation", {"swLocation": {"lat": lat, "long": long},
-                                                    "neLocation": {"lat": lat + 0.1, "long": long + 0.1}})
+        await bystander.emit(
+            "updateUserLocation",
+            {"swLocation": {"lat": lat, "long": long}, "neLocation": {"lat": lat + 0.1, "long": long + 0.1}},
+        )
         assert await bystander.next("vendor_channels") == []
         assert socket.connected
     finally:
@@ -177,8 +191,10 @@ async def test_huge_payloads(realtime: Realtime) -> None:
         await socket.emit("updateVendorLocation", {"padding": "x" * (2 * 1024 * 1024)})
         await _wait_disconnected(socket, "2 MiB message")
         lat, long = unique_area()
-        await bystander.emit("updateUserLocation", {"swLocation": {"lat": lat, "long": long},
-                                                    "neLocation": {"lat": lat + 0.1, "long": long + 0.1}})
+        await bystander.emit(
+            "updateUserLocation",
+            {"swLocation": {"lat": lat, "long": long}, "neLocation": {"lat": lat + 0.1, "long": long + 0.1}},
+        )
         assert await bystander.next("vendor_channels") == []
     finally:
         await socket.close()

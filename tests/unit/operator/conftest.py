@@ -110,8 +110,13 @@ class FakeKube:
     async def list(self, kind: str, namespace: str, selector: str) -> list[dict[str, Any]]:
         self.requests["list"] += 1
         want = dict(part.split("=", 1) for part in selector.split(","))
-        return [copy.deepcopy(o) for (k, ns, _), o in self.objects.items() if k == kind and ns == namespace
-                and all((o["metadata"].get("labels") or {}).get(a) == b for a, b in want.items())]
+        return [
+            copy.deepcopy(o)
+            for (k, ns, _), o in self.objects.items()
+            if k == kind
+            and ns == namespace
+            and all((o["metadata"].get("labels") or {}).get(a) == b for a, b in want.items())
+        ]
 
     async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         self.requests["get"] += 1
@@ -156,19 +161,40 @@ class FakeKube:
             gen = obj["metadata"].get("generation", 1)
             if kind in ("Deployment", "StatefulSet"):
                 n = obj["spec"].get("replicas", 1)
-                obj["status"] = {"observedGeneration": gen, "replicas": n, "readyReplicas": n,
-                                 "updatedReplicas": n, "availableReplicas": n}
+                obj["status"] = {
+                    "observedGeneration": gen,
+                    "replicas": n,
+                    "readyReplicas": n,
+                    "updatedReplicas": n,
+                    "availableReplicas": n,
+                }
             elif kind == "Job" and not obj.get("status", {}).get("succeeded"):
                 obj["status"] = {"succeeded": 1, "completionTime": "2024-05-01T10:00:00Z"}
 
-    def body(self, name: str = "demo", namespace: str = "shop", *, spec: dict[str, Any] | None = None,
-             generation: int = 1, status: dict[str, Any] | None = None,
-             annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    def body(
+        self,
+        name: str = "demo",
+        namespace: str = "shop",
+        *,
+        spec: dict[str, Any] | None = None,
+        generation: int = 1,
+        status: dict[str, Any] | None = None,
+        annotations: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         """A VentaPlatform as a handler receives it."""
-        return {"apiVersion": "venta.io/v1alpha1", "kind": "VentaPlatform",
-                "metadata": {"name": name, "namespace": namespace, "uid": "uid-1", "generation": generation,
-                             "annotations": annotations or {}},
-                "spec": {"version": "1.2.3", **(spec or {})}, "status": status or {}}
+        return {
+            "apiVersion": "venta.io/v1alpha1",
+            "kind": "VentaPlatform",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "uid": "uid-1",
+                "generation": generation,
+                "annotations": annotations or {},
+            },
+            "spec": {"version": "1.2.3", **(spec or {})},
+            "status": status or {},
+        }
 
 
 @pytest.fixture

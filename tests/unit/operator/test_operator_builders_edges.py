@@ -41,8 +41,9 @@ def test_grpc_peers_are_reached_through_headless_services_of_ready_pods(kit: Any
             continue
         assert headless["spec"]["clusterIP"] == "None"
         assert "publishNotReadyAddresses" not in headless["spec"]  # false: never a call to a pod that is not ready
-        assert headless["spec"]["ports"] == [{"name": "grpc", "port": c.grpc_port, "targetPort": "grpc",
-                                              "protocol": "TCP"}]
+        assert headless["spec"]["ports"] == [
+            {"name": "grpc", "port": c.grpc_port, "targetPort": "grpc", "protocol": "TCP"}
+        ]
         assert data[f"VENTA_{c.key.upper()}_ADDR"] == f"dns:///demo-{c.name}-headless.shop.svc:{c.grpc_port}"
         assert objects[("Service", f"demo-{c.name}")]["spec"].get("clusterIP") != "None"  # grpcurl & co keep theirs
 

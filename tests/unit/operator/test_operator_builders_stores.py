@@ -38,10 +38,10 @@ def test_postgres_keeps_data_when_asked_to(kit: Any) -> None:
     assert sts["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"] == "Retain"
     assert sts["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"] == "fast"
     env = kit.env_of(sts["spec"]["template"]["spec"]["containers"][0])
-    assert env["POSTGRES_PASSWORD"] == {"secretKeyRef": {"name": "demo-postgres-credentials",
-                                                         "key": "admin-password"}}
+    assert env["POSTGRES_PASSWORD"] == {"secretKeyRef": {"name": "demo-postgres-credentials", "key": "admin-password"}}
     assert env["PGDATA"].startswith("/var/lib/postgresql/data/")
     from venta_operator.plan import secret_owned
+
     assert not secret_owned(p, "demo-postgres-credentials")  # the data outlives the platform: so must its password
     assert secret_owned(kit.make(), "demo-postgres-credentials")
 
@@ -85,15 +85,19 @@ def test_budgets_only_for_replicated_services(kit: Any) -> None:
 
 def test_network_policies_deny_by_default_and_open_the_public_door(kit: Any) -> None:
     assert network_policies(kit.make()) == []
-    policies = kit.by_key(network_policies(kit.make({"networkPolicy": {
-        "enabled": True, "metricsNamespaceLabels": {"name": "monitoring"}}})))
+    policies = kit.by_key(
+        network_policies(
+            kit.make({"networkPolicy": {"enabled": True, "metricsNamespaceLabels": {"name": "monitoring"}}})
+        )
+    )
     deny = policies[("NetworkPolicy", "demo-default-deny")]["spec"]
     assert deny["ingress"] == [] and deny["policyTypes"] == ["Ingress"]
     gateway = policies[("NetworkPolicy", "demo-gateway")]["spec"]["ingress"]
     assert gateway == [{"ports": [{"protocol": "TCP", "port": 5002}]}]
     users = policies[("NetworkPolicy", "demo-users")]["spec"]["ingress"]
-    assert users[0]["from"] == [{"podSelector": {"matchLabels": {
-        "app.kubernetes.io/name": "venta", "app.kubernetes.io/instance": "demo"}}}]
+    assert users[0]["from"] == [
+        {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "venta", "app.kubernetes.io/instance": "demo"}}}
+    ]
     assert users[1]["from"] == [{"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}]
     assert ("NetworkPolicy", "demo-postgres") in policies
 

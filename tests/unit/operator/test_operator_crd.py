@@ -12,8 +12,10 @@ from venta_operator.crd import build_crd, render
 from venta_operator.spec_schema import spec_schema
 
 ROOT = Path(__file__).resolve().parents[3]
-COPIES = [ROOT / "crds" / "ventaplatforms.venta.io.yaml",
-          ROOT / "charts" / "venta-operator" / "crds" / "ventaplatforms.venta.io.yaml"]
+COPIES = [
+    ROOT / "crds" / "ventaplatforms.venta.io.yaml",
+    ROOT / "charts" / "venta-operator" / "crds" / "ventaplatforms.venta.io.yaml",
+]
 
 
 @pytest.mark.parametrize("path", COPIES, ids=lambda p: str(p.relative_to(ROOT)))
@@ -54,16 +56,28 @@ def test_defaults_respect_enums_and_bounds() -> None:
             assert value in node["enum"], path
         if "minimum" in node:
             assert node["minimum"] <= value <= node["maximum"], path
-        allowed = {"string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
-                   "object": (dict,), "array": (list,)}[node["type"]]
+        allowed = {
+            "string": (str,),
+            "integer": (int,),
+            "number": (int, float),
+            "boolean": (bool,),
+            "object": (dict,),
+            "array": (list,),
+        }[node["type"]]
         assert isinstance(value, allowed), path
 
 
 def test_rules_cover_the_documented_cases() -> None:
     rules = " ".join(r["rule"] for _, n in walk(root()) for r in n.get("x-kubernetes-validations", []))
-    for fragment in ("has(self.managed) != has(self.external)", "self.minReplicas <= self.maxReplicas",
-                     "self.provider != 'algolia'", "self.mode != 'clerk'", "self.matches(", "isQuantity(self)",
-                     "self.metadata.name.size() <= 40"):
+    for fragment in (
+        "has(self.managed) != has(self.external)",
+        "self.minReplicas <= self.maxReplicas",
+        "self.provider != 'algolia'",
+        "self.mode != 'clerk'",
+        "self.matches(",
+        "isQuantity(self)",
+        "self.metadata.name.size() <= 40",
+    ):
         assert fragment in rules
 
 
@@ -84,6 +98,9 @@ def test_every_field_documents_itself() -> None:
     """`kubectl explain vp.spec.<anything>` says what the field is: every property carries a description, written
     beside its schema in spec_schema.py / crd.py (items of arrays and maps are described by their field; metadata
     is the API server's ObjectMeta, which may carry nothing of ours)."""
-    missing = [path for path, node in walk(root())
-               if path not in ("", ".metadata") and not path.endswith(("[]", ".*")) and not node.get("description")]
+    missing = [
+        path
+        for path, node in walk(root())
+        if path not in ("", ".metadata") and not path.endswith(("[]", ".*")) and not node.get("description")
+    ]
     assert missing == []

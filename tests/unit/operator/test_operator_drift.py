@@ -24,8 +24,11 @@ def live_copy(desired: dict[str, Any]) -> dict[str, Any]:
 
 
 def deployment(kit: Any) -> dict[str, Any]:
-    return next(m for m in kit.full_plan(kit.make()).apply if m["metadata"]["name"] == "demo-users"
-                and m["kind"] == "Deployment")
+    return next(
+        m
+        for m in kit.full_plan(kit.make()).apply
+        if m["metadata"]["name"] == "demo-users" and m["kind"] == "Deployment"
+    )
 
 
 def test_live_with_defaults_is_not_drift(kit: Any) -> None:

@@ -26,32 +26,42 @@ from venta_operator.promql import PromQLSyntaxError, metric_names, selectors, wi
 PLATFORM_RULES = Path(__file__).resolve().parents[3] / "observability" / "rules" / "venta-platform.yaml"
 
 
-@pytest.mark.parametrize(("expr", "names"), [
-    ("up", {"up"}),
-    ('sum by (service) (rate(a_total{status=~"5.."}[5m])) / sum by (service) (rate(b_total[5m])) > 0.05',
-     {"a_total", "b_total"}),
-    ("histogram_quantile(0.99, sum by (namespace, le) (rate(x_bucket[$__rate_interval])))", {"x_bucket"}),
-    ("max(a) by (job) == 2 and on (job) group_left (team) b unless ignoring (pod) c offset 10m", {"a", "b", "c"}),
-    ('label_replace(a, "dst", "sum(b)", "src", "(.*)") + count_values("x", c) + topk(3, d)', {"a", "c", "d"}),
-    ('{__name__="x", job="y"} or {__name__=~"z.*"}', {"x"}),
-    ("rate(a[5m:30s]) * 1e3 - -Inf + NaN + 0x1f + sum without (le) (b_bucket) bool > 1", {"a", "b_bucket"}),
-    ("a @ start() + b @ 1609746000 + c:recorded:rate5m  # comment with d_total", {"a", "b", "c:recorded:rate5m"}),
-    ('sum(rate(a{service=~"$service", ns=~"${namespace:regex}"}[$__rate_interval]))', {"a"}),
-])
+@pytest.mark.parametrize(
+    ("expr", "names"),
+    [
+        ("up", {"up"}),
+        (
+            'sum by (service) (rate(a_total{status=~"5.."}[5m])) / sum by (service) (rate(b_total[5m])) > 0.05',
+            {"a_total", "b_total"},
+        ),
+        ("histogram_quantile(0.99, sum by (namespace, le) (rate(x_bucket[$__rate_interval])))", {"x_bucket"}),
+        ("max(a) by (job) == 2 and on (job) group_left (team) b unless ignoring (pod) c offset 10m", {"a", "b", "c"}),
+        ('label_replace(a, "dst", "sum(b)", "src", "(.*)") + count_values("x", c) + topk(3, d)', {"a", "c", "d"}),
+        ('{__name__="x", job="y"} or {__name__=~"z.*"}', {"x"}),
+        ("rate(a[5m:30s]) * 1e3 - -Inf + NaN + 0x1f + sum without (le) (b_bucket) bool > 1", {"a", "b_bucket"}),
+        ("a @ start() + b @ 1609746000 + c:recorded:rate5m  # comment with d_total", {"a", "b", "c:recorded:rate5m"}),
+        ('sum(rate(a{service=~"$service", ns=~"${namespace:regex}"}[$__rate_interval]))', {"a"}),
+    ],
+)
 def test_metric_names(expr: str, names: set[str]) -> None:
     assert metric_names(expr) == names
 
 
-@pytest.mark.parametrize(("expr", "scoped"), [
-    ("a", 'a{namespace="shop"}'),
-    ("a{}", 'a{namespace="shop"}'),
-    ('a{b="c"}', 'a{b="c",namespace="shop"}'),
-    ('a{b="c",}', 'a{b="c",namespace="shop"}'),
-    ('{__name__="a"}[5m]', '{__name__="a",namespace="shop"}[5m]'),
-    ("sum by (x) (rate(a[5m] offset 1h)) / on (x) b", 'sum by (x) (rate(a{namespace="shop"}[5m] offset 1h)) / on (x) '
-                                                      'b{namespace="shop"}'),
-    ('x unless x offset 10m', 'x{namespace="shop"} unless x{namespace="shop"} offset 10m'),
-])
+@pytest.mark.parametrize(
+    ("expr", "scoped"),
+    [
+        ("a", 'a{namespace="shop"}'),
+        ("a{}", 'a{namespace="shop"}'),
+        ('a{b="c"}', 'a{b="c",namespace="shop"}'),
+        ('a{b="c",}', 'a{b="c",namespace="shop"}'),
+        ('{__name__="a"}[5m]', '{__name__="a",namespace="shop"}[5m]'),
+        (
+            "sum by (x) (rate(a[5m] offset 1h)) / on (x) b",
+            'sum by (x) (rate(a{namespace="shop"}[5m] offset 1h)) / on (x) b{namespace="shop"}',
+        ),
+        ("x unless x offset 10m", 'x{namespace="shop"} unless x{namespace="shop"} offset 10m'),
+    ],
+)
 def test_with_matcher_scopes_every_selector(expr: str, scoped: str) -> None:
     assert with_matcher(expr, "namespace", "shop") == scoped
 
@@ -70,8 +80,9 @@ def test_unreadable_expressions_raise(expr: str) -> None:
 
 def test_prometheus_rule_is_the_shipped_file_scoped_to_the_platform(kit: Any) -> None:
     groups = load_alert_rules(PLATFORM_RULES)
-    shop, other = (prometheus_rule(kit.make(name=n, namespace=ns), groups) for n, ns in (("demo", "shop"),
-                                                                                      ("b", "other")))
+    shop, other = (
+        prometheus_rule(kit.make(name=n, namespace=ns), groups) for n, ns in (("demo", "shop"), ("b", "other"))
+    )
     assert shop["metadata"]["name"] == "demo-alerts" and shop["metadata"]["namespace"] == "shop"
     assert [g["name"] for g in shop["spec"]["groups"]] == [f"{g['name']}.demo" for g in groups]
     source = [rule for group in groups for rule in group["rules"]]
@@ -88,9 +99,12 @@ def test_prometheus_rule_is_the_shipped_file_scoped_to_the_platform(kit: Any) ->
 
 def test_load_alert_rules(tmp_path: Path) -> None:
     assert load_alert_rules(None) == [] and load_alert_rules(tmp_path / "missing.yaml") == []
-    bad = {"not a list": "groups: {}", "no name": "groups: [{rules: []}]",
-           "no expr": "groups: [{name: g, rules: [{alert: A}]}]",
-           "neither": "groups: [{name: g, rules: [{expr: up}]}]"}
+    bad = {
+        "not a list": "groups: {}",
+        "no name": "groups: [{rules: []}]",
+        "no expr": "groups: [{name: g, rules: [{alert: A}]}]",
+        "neither": "groups: [{name: g, rules: [{expr: up}]}]",
+    }
     for problem, text in bad.items():
         (tmp_path / "rules.yaml").write_text(text)
         with pytest.raises(AlertRulesError):
@@ -119,7 +133,8 @@ def test_operator_logs_are_platform_json_lines(kopf_json_handler: Any) -> None:
     ref = {"apiVersion": "venta.io/v1alpha1", "kind": "VentaPlatform", "name": "demo", "namespace": "shop"}
     with request_scope() as request_id:
         logging.getLogger("venta_operator.test").warning(
-            "applied %d children", 3, extra={"k8s_ref": ref, "k8s_skip": False, "settings": kopf.OperatorSettings()})
+            "applied %d children", 3, extra={"k8s_ref": ref, "k8s_skip": False, "settings": kopf.OperatorSettings()}
+        )
     logging.getLogger("venta_operator.test").warning("after the pass")
     line, after = (json.loads(text) for text in stream.getvalue().splitlines()[-2:])
     assert after["request_id"] is None and "object" not in after

@@ -50,8 +50,14 @@ def test_every_child_is_owned_and_hashed(kit: Any) -> None:
     plan = kit.full_plan(kit.make())
     for m in plan.apply:
         (ref,) = m["metadata"]["ownerReferences"]
-        assert ref == {"apiVersion": "venta.io/v1alpha1", "kind": "VentaPlatform", "name": "demo", "uid": "uid-1",
-                       "controller": True, "blockOwnerDeletion": True}
+        assert ref == {
+            "apiVersion": "venta.io/v1alpha1",
+            "kind": "VentaPlatform",
+            "name": "demo",
+            "uid": "uid-1",
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
         assert len(m["metadata"]["annotations"][ANNOTATION_DESIRED_HASH]) == 16
         assert m["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "venta-operator"
         assert m["metadata"]["namespace"] == "shop"
@@ -60,8 +66,10 @@ def test_every_child_is_owned_and_hashed(kit: Any) -> None:
 
 def test_hash_changes_only_with_the_child(kit: Any) -> None:
     def hashes(spec: dict[str, Any]) -> dict[tuple[str, str], str]:
-        return {(m["kind"], m["metadata"]["name"]): m["metadata"]["annotations"][ANNOTATION_DESIRED_HASH]
-                for m in kit.full_plan(kit.make(spec)).apply}
+        return {
+            (m["kind"], m["metadata"]["name"]): m["metadata"]["annotations"][ANNOTATION_DESIRED_HASH]
+            for m in kit.full_plan(kit.make(spec)).apply
+        }
 
     base, scaled = hashes({}), hashes({"services": {"vendors": {"replicas": 3}}})
     changed = {k for k in base if base[k] != scaled.get(k)}

@@ -124,8 +124,9 @@ async def test_version_change_migrates_before_rolling(fake_kube: Any, rec: Recon
 
 
 async def test_disabled_features_are_pruned(fake_kube: Any, rec: Reconciler) -> None:
-    body = fake_kube.body(spec={"services": {"users": {"autoscaling": {"enabled": True}}},
-                                "networkPolicy": {"enabled": True}})
+    body = fake_kube.body(
+        spec={"services": {"users": {"autoscaling": {"enabled": True}}}, "networkPolicy": {"enabled": True}}
+    )
     await converge(fake_kube, rec, body)
     assert "demo-users" in names(fake_kube, "HorizontalPodAutoscaler")
     assert "demo-default-deny" in names(fake_kube, "NetworkPolicy")

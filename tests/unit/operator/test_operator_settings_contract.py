@@ -22,9 +22,14 @@ READ_BY_CLI = {"VENTA_VENDORS_ADDR"}  # `venta reindex` reads it itself
 
 
 def _specs(kit: Any) -> dict[str, dict[str, Any]]:
-    return {"local": {}, "clerk": {"identity": {**kit.CLERK, "clerk": {**kit.CLERK["clerk"],
-                                                                       "authorizedParties": ["https://app.example"]}},
-                                   "search": kit.ALGOLIA, **kit.EXTERNAL}}
+    return {
+        "local": {},
+        "clerk": {
+            "identity": {**kit.CLERK, "clerk": {**kit.CLERK["clerk"], "authorizedParties": ["https://app.example"]}},
+            "search": kit.ALGOLIA,
+            **kit.EXTERNAL,
+        },
+    }
 
 
 def _environments(plan: Plan, kit: Any) -> dict[str, dict[str, str]]:

@@ -39,20 +39,25 @@ def test_external_stores_are_not_defaulted_to_managed(kit: Any) -> None:
 
 
 def test_apply_defaults_recurses_into_defaults() -> None:
-    schema = {"type": "object", "properties": {"a": {"type": "object", "default": {}, "properties": {
-        "b": {"type": "integer", "default": 3}}}}}
+    schema = {
+        "type": "object",
+        "properties": {"a": {"type": "object", "default": {}, "properties": {"b": {"type": "integer", "default": 3}}}},
+    }
     assert apply_defaults(schema, {}) == {"a": {"b": 3}}
     assert apply_defaults(schema, {"a": {"b": 5}}) == {"a": {"b": 5}}
 
 
-@pytest.mark.parametrize("spec, field", [
-    ({"nats": {"managed": {}, "external": {"url": "nats://x:4222"}}}, "spec.nats"),
-    ({"postgres": {}}, "spec.postgres"),
-    ({"services": {"gateway": {"autoscaling": {"minReplicas": 5, "maxReplicas": 2}}}}, "autoscaling"),
-    ({"search": {"provider": "algolia"}}, "spec.search.algolia"),
-    ({"identity": {"mode": "clerk"}}, "spec.identity.clerk"),
-    ({"search": {"provider": "elastic"}}, "spec.search.provider"),
-])
+@pytest.mark.parametrize(
+    "spec, field",
+    [
+        ({"nats": {"managed": {}, "external": {"url": "nats://x:4222"}}}, "spec.nats"),
+        ({"postgres": {}}, "spec.postgres"),
+        ({"services": {"gateway": {"autoscaling": {"minReplicas": 5, "maxReplicas": 2}}}}, "autoscaling"),
+        ({"search": {"provider": "algolia"}}, "spec.search.algolia"),
+        ({"identity": {"mode": "clerk"}}, "spec.identity.clerk"),
+        ({"search": {"provider": "elastic"}}, "spec.search.provider"),
+    ],
+)
 def test_bad_specs_raise_spec_error_naming_the_field(spec: dict[str, Any], field: str) -> None:
     with pytest.raises(SpecError, match=field):
         parse_spec({"version": "1", **spec})

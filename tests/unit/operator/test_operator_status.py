@@ -12,17 +12,32 @@ NOW, LATER = "2024-05-01T10:00:00Z", "2024-05-01T10:05:00Z"
 
 
 def ready_deployment(name: str, replicas: int, version: str = "1.2.3") -> dict[str, Any]:
-    return {"metadata": {"name": name, "generation": 2},
-            "spec": {"replicas": replicas,
-                     "template": {"metadata": {"labels": {"app.kubernetes.io/version": version}}}},
-            "status": {"observedGeneration": 2, "replicas": replicas, "readyReplicas": replicas,
-                       "updatedReplicas": replicas, "availableReplicas": replicas}}
+    return {
+        "metadata": {"name": name, "generation": 2},
+        "spec": {"replicas": replicas, "template": {"metadata": {"labels": {"app.kubernetes.io/version": version}}}},
+        "status": {
+            "observedGeneration": 2,
+            "replicas": replicas,
+            "readyReplicas": replicas,
+            "updatedReplicas": replicas,
+            "availableReplicas": replicas,
+        },
+    }
 
 
 def ready_statefulset(name: str) -> dict[str, Any]:
-    return {"metadata": {"name": name, "generation": 1}, "spec": {"replicas": 1},
-            "status": {"observedGeneration": 1, "replicas": 1, "readyReplicas": 1, "updatedReplicas": 1,
-                       "currentRevision": "r1", "updateRevision": "r1"}}
+    return {
+        "metadata": {"name": name, "generation": 1},
+        "spec": {"replicas": 1},
+        "status": {
+            "observedGeneration": 1,
+            "replicas": 1,
+            "readyReplicas": 1,
+            "updatedReplicas": 1,
+            "currentRevision": "r1",
+            "updateRevision": "r1",
+        },
+    }
 
 
 def healthy(kit: Any) -> dict[tuple[str, str], dict[str, Any]]:
@@ -30,15 +45,18 @@ def healthy(kit: Any) -> dict[tuple[str, str], dict[str, Any]]:
     live: dict[tuple[str, str], dict[str, Any]] = {}
     for c in (*APP_COMPONENTS, IDENTITY):
         name = f"demo-{c.name}"
-        live[("Deployment", name)] = ready_deployment(name, p.spec.services[c.key].replicas
-                                                       if c.key in p.spec.services else 1)
+        live[("Deployment", name)] = ready_deployment(
+            name, p.spec.services[c.key].replicas if c.key in p.spec.services else 1
+        )
     live[("Deployment", "demo-redis")] = ready_deployment("demo-redis", 1)
     live[("StatefulSet", "demo-nats")] = ready_statefulset("demo-nats")
     live[("StatefulSet", "demo-postgres")] = ready_statefulset("demo-postgres")
     job = migration_job_name(p)
     live[("Job", job)] = {"metadata": {"name": job}, "status": {"succeeded": 1, "completionTime": NOW}}
-    live[("Job", "demo-reindex-initial")] = {"metadata": {"name": "demo-reindex-initial"},
-                                             "status": {"succeeded": 1, "completionTime": NOW}}
+    live[("Job", "demo-reindex-initial")] = {
+        "metadata": {"name": "demo-reindex-initial"},
+        "status": {"succeeded": 1, "completionTime": NOW},
+    }
     return live
 
 
@@ -54,8 +72,12 @@ def test_all_ready(kit: Any) -> None:
     assert conds["GatewayReady"]["status"] == "True" and conds["SearchSyncReady"]["status"] == "True"
     assert conds["Migrated"]["status"] == "True"
     assert status["observedGeneration"] == 2 and status["version"] == "1.2.3"
-    assert status["components"]["gateway"] == {"desiredReplicas": 2, "replicas": 2, "readyReplicas": 2,
-                                               "updatedReplicas": 2}
+    assert status["components"]["gateway"] == {
+        "desiredReplicas": 2,
+        "replicas": 2,
+        "readyReplicas": 2,
+        "updatedReplicas": 2,
+    }
     assert status["endpoints"]["gateway"] == "http://demo-gateway.shop.svc:5002"
     assert status["lastReindex"] == {"job": "demo-reindex-initial", "completionTime": NOW}
     assert "app.kubernetes.io/component=gateway" in status["gatewaySelector"]
@@ -73,10 +95,15 @@ def test_rolling_component_is_progressing(kit: Any) -> None:
 def test_failed_migration_is_degraded_and_keeps_the_old_version(kit: Any) -> None:
     p = kit.make({"version": "2.0.0"})
     live = healthy(kit)
-    live[("Job", migration_job_name(p))] = {"metadata": {"name": "m"}, "status": {"conditions": [
-        {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "too many failures"}]}}
-    status = compute(p, Observation(live=live, generation=3, now=NOW, stage="migration",
-                                    previous={"version": "1.2.3"}))
+    live[("Job", migration_job_name(p))] = {
+        "metadata": {"name": "m"},
+        "status": {
+            "conditions": [
+                {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "too many failures"}
+            ]
+        },
+    }
+    status = compute(p, Observation(live=live, generation=3, now=NOW, stage="migration", previous={"version": "1.2.3"}))
     conds = conditions(status)
     assert conds["Degraded"]["status"] == "True" and "too many failures" in conds["Degraded"]["message"]
     assert conds["Migrated"]["reason"] == "Failed"
@@ -84,8 +111,10 @@ def test_failed_migration_is_degraded_and_keeps_the_old_version(kit: Any) -> Non
 
 
 def test_paused_is_shown(kit: Any) -> None:
-    status = compute(kit.make(), Observation(live=healthy(kit), generation=3, now=NOW, paused=True,
-                                             previous={"observedGeneration": 2}))
+    status = compute(
+        kit.make(),
+        Observation(live=healthy(kit), generation=3, now=NOW, paused=True, previous={"observedGeneration": 2}),
+    )
     assert status["paused"] is True
     assert conditions(status)["Progressing"]["reason"] == "ReconciliationPaused"
     assert status["observedGeneration"] == 2  # generation 3 is not acted on while paused
