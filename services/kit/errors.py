@@ -43,14 +43,6 @@ class Unauthenticated(VentaError):
     code = grpc.StatusCode.UNAUTHENTICATED
 
 
-class AlreadyExists(VentaError):
-    code = grpc.StatusCode.ALREADY_EXISTS
-
-
-class FailedPrecondition(VentaError):
-    code = grpc.StatusCode.FAILED_PRECONDITION
-
-
 class Unavailable(VentaError):
     """A dependency does not answer (database down, breaker open): the call may succeed later."""
 

@@ -111,12 +111,8 @@ def redis_deployment(p: Platform) -> Manifest | None:
     return _deployment(p, "redis", 1, pod, strategy={"type": "Recreate"})
 
 
-def deployments(p: Platform) -> list[Manifest]:
-    """All Deployments of the platform; the service ones are applied only after the migration has completed."""
-    return [*service_deployments(p), *infra_deployments(p)]
-
-
 def service_deployments(p: Platform) -> list[Manifest]:
+    """The services' Deployments, applied only after the migration has completed."""
     out = [component_deployment(p, c) for c in APP_COMPONENTS]
     if p.spec.identity.mode == "local":
         out.append(component_deployment(p, IDENTITY))

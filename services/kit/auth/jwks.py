@@ -42,10 +42,6 @@ class JwksCache:
         self._attempted_at: float | None = None
         self._lock = asyncio.Lock()
 
-    @property
-    def key_ids(self) -> list[str]:
-        return sorted(self._keys)
-
     async def get(self, kid: str) -> PyJWK:
         """The RSA signing key `kid`; TokenRejected(UNKNOWN_KEY) if the issuer does not publish it."""
         now = time.monotonic()

@@ -19,20 +19,6 @@ VERSION = "syncVersion"
 GEO_VERSION = "syncGeoVersion"
 DELETED = "syncDeleted"
 BOOKKEEPING = (VERSION, GEO_VERSION, DELETED)
-PUBLIC_FIELDS = (
-    "objectID",
-    "ownerId",
-    "name",
-    "description",
-    "phone",
-    "email",
-    "website",
-    "open",
-    "primaryImage",
-    "createdAt",
-    "updatedAt",
-    "_geoloc",
-)
 
 Document = dict[str, Any]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -104,10 +90,6 @@ def record_from_vendor(vendor: dict[str, Any]) -> Document:
 def public(document: Document) -> Document:
     """The record a search returns: no bookkeeping fields."""
     return {key: value for key, value in document.items() if key not in BOOKKEEPING}
-
-
-def is_live(document: Document | None) -> bool:
-    return document is not None and not document.get(DELETED, False)
 
 
 def _stamped(document: Document) -> Document:
