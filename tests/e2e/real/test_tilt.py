@@ -141,7 +141,7 @@ def workspace(
     tools_path = os.pathsep.join(str(p.parent) for p in (real_node_tools.helm, real_node_tools.kubectl))
     env = {
         **os.environ,
-        "PATH": f"{tools_path}{os.pathsep}{os.environ['PATH']}",  # the Tiltfile's helm() and kubectl
+        "PATH": f"{tools_path}{os.pathsep}{os.environ['PATH']}",  # the helm and kubectl the Tiltfile runs
         "KUBECONFIG": str(real_node.kubeconfig),
         "TILT_DEV_DIR": str(tmp_path_factory.mktemp("tilt-dev")),
         "VENTA_TEST_TILT": str(real_node_tools.tilt),
