@@ -11,7 +11,6 @@ Slow: the first run builds the images (about 2 minutes; seconds when cached). Ne
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import asyncpg
@@ -38,7 +37,6 @@ from venta_operator.spec import Platform, platform_from
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.timeout(900),  # a cold build of the base and the stores takes minutes
-    pytest.mark.skipif(os.geteuid() != 0, reason="rootful podman and mmdebstrap need root"),
 ]
 
 PLATFORM: Platform = platform_from({"metadata": {"name": "images", "namespace": "t"}, "spec": {"version": "1"}})

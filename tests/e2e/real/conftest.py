@@ -25,7 +25,11 @@ E2E_TAG, E2E_NEXT_TAG = "0.1.0-e2e.1", "0.1.0-e2e.2"
 def real_node_tools() -> ClusterTools:
     """The built tools (build.sh runs first; a no-op when cached)."""
     if os.geteuid() != 0:
-        pytest.skip("a real node needs root (cgroups, a bridge, iptables rules)")
+        pytest.fail(
+            "a real node needs root (cgroups, a bridge, iptables rules): run the tests as root, or leave "
+            "these out with -m 'not realnode'",
+            pytrace=False,
+        )
     try:
         tools = build_tools()
     except ClusterError as error:
