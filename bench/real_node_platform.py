@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import json
 import statistics
 import sys
@@ -34,21 +33,11 @@ sys.path[:0] = [str(ROOT / "tests" / p) for p in ("cluster", "integration", "e2e
 from cluster_tools import build_tools  # noqa: E402
 from local_images import build_images  # noqa: E402
 from operator_e2e import wait_for  # noqa: E402
-from platform_e2e import Installer, Outcomes, Platform, RequestLoop  # noqa: E402
+from platform_e2e import Installer, Outcomes, Platform, RequestLoop, chart_values_for, example_for  # noqa: E402
 from real_node import RealNode  # noqa: E402
 from venta_up import free_port_offset, start, wait_up  # noqa: E402
 
 TAG, NEXT_TAG = "0.1.0-bench.1", "0.1.0-bench.2"
-
-
-def example(images: Any, path: Path) -> None:
-    """The e2e's platform (the documented example, images that exist here, small requests)."""
-    spec = importlib.util.spec_from_file_location("test_platform", ROOT / "tests" / "e2e" / "real" / "test_platform.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["test_platform"] = module
-    spec.loader.exec_module(module)
-    module.example_for(images, path)
 
 
 class Images:
@@ -116,17 +105,9 @@ def main() -> None:
     with RealNode(tools=tools) as node, tempfile.TemporaryDirectory(prefix="bench-platform-") as work:
         node.import_images(*(built.archive(k) for k in ("VENTA", "VENTA_NEXT", "NATS", "POSTGRES", "REDIS")))
         path = Path(work) / "platform.yaml"
-        example(images, path)
+        example_for(images, path)
         node.control_plane.create_persistent_volumes(4, capacity="5Gi", prefix="venta")
-        helm = [
-            "--set",
-            f"image.repository={images.repository}",
-            "--set",
-            f"image.tag={TAG}",
-            "--set",
-            "image.pullPolicy=Never",
-        ]
-        installer = Installer(node, helm, path)
+        installer = Installer(node, chart_values_for(images), path)
         platform = Platform(node, "venta")
         began = time.monotonic()
         installer.run()

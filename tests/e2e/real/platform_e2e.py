@@ -21,11 +21,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 from operator_e2e import wait_for
 from real_node import RealNode
 
 ROOT = Path(__file__).resolve().parents[3]
 README = ROOT / "README.md"
+EXAMPLE = ROOT / "docs" / "examples" / "minimal.yaml"
+# Requests small enough for a whole platform on two cores.
+SMALL = {"requests": {"cpu": "20m", "memory": "96Mi"}}
 BLOCK = re.compile(r"<!-- e2e: run-on-kubernetes -->\s*```sh\n(.*?)```", re.S)
 
 
@@ -36,6 +40,41 @@ def readme_commands() -> list[list[str]]:
     text = match.group(1).replace("\\\n", " ")
     lines = [line.split(" #")[0].strip() for line in text.splitlines()]
     return [shlex.split(line) for line in lines if line and not line.startswith("#")]
+
+
+def example_for(images: Any, path: Path) -> dict[str, Any]:
+    """The documented example, with what only this machine needs: images that exist here (nothing can be
+    pulled), requests small enough for two cores, two vendor-service replicas (to see calls spread), and a rate limit
+    that one test client hammering from one address stays under."""
+    manifest: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text())
+    manifest["spec"].update(
+        {
+            "version": images.tag,
+            "image": {"repository": images.repository, "pullPolicy": "Never"},
+            "nats": {"managed": {"image": images.nats, "resources": SMALL}},
+            "postgres": {"managed": {"image": images.postgres, "resources": SMALL}},
+            "redis": {"managed": {"image": images.redis, "resources": SMALL}},
+            "services": {
+                key: {"resources": SMALL} for key in ("users", "location", "gateway", "websocket", "searchSync")
+            }
+            | {"vendors": {"replicas": 2, "resources": SMALL}},
+            "resilience": {"rateLimit": "100000/60seconds"},
+        }
+    )
+    path.write_text(yaml.safe_dump(manifest))
+    return manifest
+
+
+def chart_values_for(images: Any) -> list[str]:
+    """`helm install` values that point the operator at the image built here (the chart's default cannot be pulled)."""
+    return [
+        "--set",
+        f"image.repository={images.repository}",
+        "--set",
+        f"image.tag={images.tag}",
+        "--set",
+        "image.pullPolicy=Never",
+    ]
 
 
 @dataclass

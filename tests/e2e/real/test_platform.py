@@ -18,14 +18,12 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import yaml
 from operator_e2e import wait_for
-from platform_e2e import ROOT, Installer, Platform, RequestLoop, pod_ready
+from platform_e2e import Installer, Platform, RequestLoop, chart_values_for, example_for, pod_ready
 from prometheus_client.parser import text_string_to_metric_families
 from real_node import RealNode
 from socket_clients import SocketClient
@@ -33,7 +31,6 @@ from socket_clients import SocketClient
 pytestmark = [pytest.mark.realnode, pytest.mark.slow, pytest.mark.timeout(1800)]
 
 NAMESPACE = "venta"
-EXAMPLE = ROOT / "docs" / "examples" / "minimal.yaml"
 GATEWAY, WEBSOCKET, IDENTITY = 5002, 5004, 5010
 COMPONENTS = ("users", "location", "vendors", "gateway", "websocket", "search-sync", "identity")
 
@@ -56,45 +53,13 @@ class Installed:
         return str(answer.json()["token"])
 
 
-def example_for(images: Any, path: Path) -> dict[str, Any]:
-    """The documented example, with what only this machine needs: images that exist here (nothing can be
-    pulled), requests small enough for two cores, two vendor-service replicas (to see calls spread), and a rate limit
-    that one test client hammering from one address stays under."""
-    manifest: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text())
-    small = {"requests": {"cpu": "20m", "memory": "96Mi"}}
-    manifest["spec"].update(
-        {
-            "version": images.tag,
-            "image": {"repository": images.repository, "pullPolicy": "Never"},
-            "nats": {"managed": {"image": images.nats, "resources": small}},
-            "postgres": {"managed": {"image": images.postgres, "resources": small}},
-            "redis": {"managed": {"image": images.redis, "resources": small}},
-            "services": {
-                key: {"resources": small} for key in ("users", "location", "gateway", "websocket", "searchSync")
-            }
-            | {"vendors": {"replicas": 2, "resources": small}},
-            "resilience": {"rateLimit": "100000/60seconds"},
-        }
-    )
-    path.write_text(yaml.safe_dump(manifest))
-    return manifest
-
-
 @pytest.fixture(scope="module")
 def installed(real_node: RealNode, venta_images: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     example = tmp_path_factory.mktemp("platform") / "platform.yaml"
     example_for(venta_images, example)
     # PostgreSQL claims 5Gi by default, NATS 1Gi; nothing provisions volumes on this node
     real_node.control_plane.create_persistent_volumes(4, capacity="5Gi", prefix="venta")
-    helm_extra = [
-        "--set",
-        f"image.repository={venta_images.repository}",
-        "--set",
-        f"image.tag={venta_images.tag}",
-        "--set",
-        "image.pullPolicy=Never",
-    ]
-    installer = Installer(real_node, helm_extra, example)
+    installer = Installer(real_node, chart_values_for(venta_images), example)
     platform = Platform(real_node, NAMESPACE)
     began = time.monotonic()
     try:

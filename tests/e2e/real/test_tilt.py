@@ -28,7 +28,7 @@ import yaml
 from cluster_tools import ClusterTools, free_port
 from local_registry import LocalRegistry
 from operator_e2e import wait_for
-from platform_e2e import ROOT, Platform, pod_ready
+from platform_e2e import ROOT, SMALL, Platform, pod_ready
 from real_node import RealNode
 
 pytestmark = [pytest.mark.realnode, pytest.mark.slow, pytest.mark.timeout(2400)]
@@ -98,12 +98,11 @@ def platform_for(images: Any, path: Path) -> None:
     """docs/examples/development.yaml as the Tiltfile applies it, with the stores' images that exist here (nothing can
     be pulled) and requests small enough for two cores. The image of the services is Tilt's to set."""
     manifest: dict[str, Any] = yaml.safe_load((ROOT / "docs" / "examples" / "development.yaml").read_text())
-    small = {"requests": {"cpu": "20m", "memory": "96Mi"}}
     spec = manifest["spec"]
     for store in ("nats", "postgres", "redis"):
-        spec.setdefault(store, {}).setdefault("managed", {}).update(image=getattr(images, store), resources=small)
+        spec.setdefault(store, {}).setdefault("managed", {}).update(image=getattr(images, store), resources=SMALL)
     for service in spec["services"].values():
-        service["resources"] = small
+        service["resources"] = SMALL
     path.write_text(yaml.safe_dump(manifest))
 
 
