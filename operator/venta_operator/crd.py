@@ -13,7 +13,8 @@ import yaml
 
 from venta_operator import API_GROUP, API_VERSION, KIND, PLURAL
 from venta_operator.components import COMPONENT_STATUS_KEYS
-from venta_operator.spec_schema import Schema, apply_defaults, obj, rule, spec_schema, string
+from venta_operator.openapi import Schema, apply_defaults, obj, rule, string
+from venta_operator.spec_schema import spec_schema
 
 
 def _complete_defaults(schema: Schema) -> Schema:

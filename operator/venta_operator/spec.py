@@ -17,7 +17,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from venta_operator.spec_schema import apply_defaults, spec_schema
+from venta_operator.openapi import apply_defaults
+from venta_operator.spec_schema import spec_schema
 
 
 class SpecError(ValueError):

@@ -1,75 +1,20 @@
-"""The schema of `VentaPlatform.spec`: fields, defaults and CEL rules, written once as Python.
+"""The schema of `VentaPlatform.spec`: fields, defaults, descriptions and CEL rules, written once as Python.
 
 Why Python: six services share one component schema and three data stores share the managed/external shape; as
-YAML they would be repeated and drift apart. `crd.py` wraps this into the CustomResourceDefinition. The defaults here
-are the only defaults: the operator applies this same schema's defaults (`spec.py`) before it reads a spec, so the
-API server and the operator cannot disagree. Validation belongs here, in the API server, so that `kubectl apply` of
-a bad resource is refused with the field named.
+YAML they would be repeated and drift apart. `crd.py` wraps this into the CustomResourceDefinition; the building
+blocks (leaves, objects, rules, defaulting) are in `openapi.py`. The defaults here are the only defaults: the operator
+applies this same schema's defaults (`spec.py`) before it reads a spec, so the API server and the operator cannot
+disagree. Validation belongs here, in the API server, so that `kubectl apply` of a bad resource is refused with the
+field named.
 """
 
 from __future__ import annotations
 
-import copy
-from typing import Any
-
 from venta_operator.components import APP_COMPONENTS
+from venta_operator.openapi import QUANTITY_RULE, Schema, boolean, integer, obj, quantity, rule, string
 
-Schema = dict[str, Any]
-
-QUANTITY_RULE = {"rule": "isQuantity(self)", "message": "must be a Kubernetes quantity, such as 500m or 1Gi"}
 # No backslashes: the pattern sits inside a CEL string literal, where `\s` is not a valid escape.
 CRON_PATTERN = "^(@(yearly|annually|monthly|weekly|daily|hourly)|([0-9*?/,LW#A-Za-z-]+ +){4}[0-9*?/,LW#A-Za-z-]+)$"
-
-
-def string(max_length: int = 253, **extra: Any) -> Schema:
-    return {"type": "string", "maxLength": max_length, **extra}
-
-
-def integer(minimum: int, maximum: int, default: int | None = None, description: str | None = None) -> Schema:
-    schema: Schema = {"type": "integer", "format": "int32", "minimum": minimum, "maximum": maximum}
-    if default is not None:
-        schema["default"] = default
-    if description:
-        schema["description"] = description
-    return schema
-
-
-def boolean(default: bool, description: str) -> Schema:
-    return {"type": "boolean", "default": default, "description": description}
-
-
-def obj(
-    properties: Schema,
-    *,
-    required: tuple[str, ...] = (),
-    default: Any = None,
-    rules: tuple[Schema, ...] = (),
-    description: str | None = None,
-) -> Schema:
-    schema: Schema = {"type": "object", "properties": properties}
-    if description:
-        schema["description"] = description
-    if required:
-        schema["required"] = list(required)
-    if default is not None:
-        schema["default"] = default
-    if rules:
-        schema["x-kubernetes-validations"] = list(rules)
-    return schema
-
-
-def rule(expression: str, message: str, field_path: str | None = None, reason: str | None = None) -> Schema:
-    """A CEL validation rule; `field_path` points the error at a field, `reason` sets its kind (e.g. Required)."""
-    out: Schema = {"rule": expression, "message": message}
-    if field_path:
-        out["fieldPath"] = field_path
-    if reason:
-        out["reason"] = reason
-    return out
-
-
-def quantity(default: str, description: str) -> Schema:
-    return string(32, default=default, description=description, **{"x-kubernetes-validations": [QUANTITY_RULE]})
 
 
 def secret_key_ref(description: str) -> Schema:
@@ -683,22 +628,3 @@ def spec_schema() -> Schema:
         },
         required=("version",),
     )
-
-
-def apply_defaults(schema: Schema, value: Any) -> Any:
-    """Structural defaulting as the API server does it: fill missing properties, then recurse (also into defaults)."""
-    if isinstance(value, dict) and schema.get("type") == "object":
-        props: Schema = schema.get("properties", {})
-        for name, sub in props.items():
-            if name not in value and "default" in sub:
-                value[name] = copy.deepcopy(sub["default"])
-        for name, sub in props.items():
-            if name in value:
-                value[name] = apply_defaults(sub, value[name])
-        extra = schema.get("additionalProperties")
-        if isinstance(extra, dict):
-            for name in [k for k in value if k not in props]:
-                value[name] = apply_defaults(extra, value[name])
-    elif isinstance(value, list) and "items" in schema:
-        return [apply_defaults(schema["items"], item) for item in value]
-    return value

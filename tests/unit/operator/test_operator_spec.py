@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from venta_operator.openapi import apply_defaults
 from venta_operator.spec import SpecError, parse_spec
-from venta_operator.spec_schema import apply_defaults
 
 
 def test_minimal_spec_gets_every_default(kit: Any) -> None:
