@@ -37,9 +37,9 @@ from nats.js.api import ConsumerConfig, StreamConfig
 
 from services.contracts.venta.vendor.v1 import vendor_pb2 as pb
 from services.contracts.venta.vendor.v1 import vendor_pb2_grpc
+from services.devkit.servers import Nats, Postgres, free_port
+from services.event_catalog import VendorData
 from services.kit.db.migrations import upgrade
-from services.kit.embedded import Nats, Postgres, free_port
-from services.kit.events.catalog import VendorData
 from services.kit.events.envelope import new_envelope
 from services.vendors.app import MIGRATIONS
 

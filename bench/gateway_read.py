@@ -28,8 +28,8 @@ from typing import Any
 import asyncpg
 import httpx
 
+from services.devkit.servers import Postgres, Redis, free_port
 from services.kit.db.migrations import upgrade
-from services.kit.embedded import Postgres, Redis, free_port
 from services.users.app import MIGRATIONS as USER_MIGRATIONS
 from services.vendors.app import MIGRATIONS as VENDOR_MIGRATIONS
 

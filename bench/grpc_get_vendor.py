@@ -26,8 +26,8 @@ import grpc
 
 from services.contracts.venta.vendor.v1 import vendor_pb2 as pb
 from services.contracts.venta.vendor.v1 import vendor_pb2_grpc
+from services.devkit.servers import Postgres, free_port
 from services.kit.db.migrations import upgrade
-from services.kit.embedded import Postgres, free_port
 from services.vendors.app import MIGRATIONS
 
 

@@ -2,7 +2,7 @@
 the same run, one with tracing and metrics on, one with both off, measured in alternating rounds.
 
 "On" is production's set-up at its most expensive: every request sampled (`--sampling-ratio 1` by default), spans
-exported over OTLP/gRPC to a collector process (`services.kit.testing.otlp`, which counts and drops them), the
+exported over OTLP/gRPC to a collector process (`services.devkit.otlp_sink`, which counts and drops them), the
 `venta_*` metrics observed with exemplars (`--sampling-ratio 0.1` is the operator's default; `--no-export` creates
 spans without exporting them, to tell the two costs apart). "Off" is `OTEL_SDK_DISABLED=true` (no provider, no
 library patched, no interceptor) and `VENTA_METRICS_ENABLED=false` (the HTTP and gRPC edges observe nothing). Both
@@ -25,8 +25,8 @@ from pathlib import Path
 import httpx
 from gateway_read import Processes, measure, seed, wait_ready
 
+from services.devkit.servers import Postgres, Redis, free_port
 from services.kit.db.migrations import upgrade
-from services.kit.embedded import Postgres, Redis, free_port
 from services.users.app import MIGRATIONS as USER_MIGRATIONS
 from services.vendors.app import MIGRATIONS as VENDOR_MIGRATIONS
 
@@ -119,7 +119,7 @@ async def run(requests: int, concurrency: int, rounds: int, sampling_ratio: floa
         ids = await seed(dbs["vendors"], 2 * rounds * requests + 100)
         processes = Processes(Path(tmp))
         sink = free_port()
-        processes.start("otlp-sink", ["-m", "services.kit.testing.otlp", "--port", str(sink)], {})
+        processes.start("otlp-sink", ["-m", "services.devkit.otlp_sink", "--port", str(sink)], {})
         switches = {
             "on": {
                 **({"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink}"} if export else {}),

@@ -248,7 +248,7 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     from services.cli.registry import SERVICES
     from services.cli.up import LocalPlatform
-    from services.kit.embedded import free_port
+    from services.devkit.servers import free_port
 
     os.environ["VENTA_VENDOR_LOCATION_LIMIT"] = "10000"  # the bench, not the abuse limit, sets the pace
     os.environ["VENTA_LOG_LEVEL"] = "WARNING"

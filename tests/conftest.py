@@ -1,1 +1,1 @@
-pytest_plugins = ["services.kit.testing.fixtures"]
+pytest_plugins = ["services.devkit.pytest_plugin"]

@@ -15,12 +15,13 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 
 from services.contracts.venta.vendor.v1 import vendor_pb2, vendor_pb2_grpc
+from services.event_catalog import CATALOG
 from services.kit.events.jetstream import JetStreamBus
 from services.kit.events.replay import last_sequence, replay
 from services.kit.grpc.client import PeerClient, make_breaker
-from services.kit.search.factory import build_search_provider
-from services.kit.search.provider import SearchProvider
-from services.kit.search.records import Upsert, record_from_vendor, version_of
+from services.search.factory import build_search_provider
+from services.search.provider import SearchProvider
+from services.search.records import Upsert, record_from_vendor, version_of
 from services.search_sync.config import SearchSyncSettings
 from services.search_sync.indexer import change_for
 
@@ -59,7 +60,7 @@ async def reindex(
     """Rebuild and swap; returns counts (indexed, replayed events, seconds) for the caller to print or test."""
     started = time.monotonic()
     provider = provider or build_search_provider(settings, default_dsn=settings.dsn)
-    bus = JetStreamBus(settings, client_name="venta-reindex")
+    bus = JetStreamBus(settings, CATALOG, client_name="venta-reindex")
     vendors = PeerClient(
         target_name="vendors",
         address=vendors_addr,

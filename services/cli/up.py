@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.cli.registry import SERVICES, ServiceEntry
+from services.devkit.servers import EmbeddedServer, Nats, Postgres, Redis
 from services.kit.db.migrations import upgrade
-from services.kit.embedded import EmbeddedServer, Nats, Postgres, Redis
 
 DEFAULT_PORTS = {"postgres": 15432, "nats": 14222, "redis": 16379}
 

@@ -17,7 +17,7 @@ from services.kit.auth.settings import AuthSettings, comma_list
 from services.kit.config import DatabaseSettings, GrpcSettings, KitSettings, Port, load_settings
 from services.kit.events.settings import EventSettings
 from services.kit.redis_client import RedisSettings
-from services.kit.search.settings import SearchSettings
+from services.search.settings import SearchSettings
 
 MiB = 1024 * 1024
 

@@ -25,7 +25,7 @@ from services.kit.grpc.client import PeerClient
 from services.kit.http.envelope import ApiError, ErrorType
 from services.kit.http.middleware import route_template
 from services.kit.metrics import RATE_LIMIT_REJECTIONS
-from services.kit.search.provider import SearchProvider
+from services.search.provider import SearchProvider
 
 
 async def get_resources(request: Request) -> Resources:

@@ -29,8 +29,8 @@ from services.kit.grpc.peers import breaker_for, grpc_service_name, peer_client
 from services.kit.grpc.probe import peer_health
 from services.kit.health import ReadinessCheck
 from services.kit.redis_client import async_redis
-from services.kit.search.factory import build_search_provider
-from services.kit.search.provider import SearchProvider
+from services.search.factory import build_search_provider
+from services.search.provider import SearchProvider
 
 log = logging.getLogger("venta.gateway")
 

@@ -14,13 +14,14 @@ from dataclasses import asdict
 
 from aiohttp import web
 
+from services.event_catalog import CATALOG
 from services.kit.events.bus import backoff_delay
 from services.kit.events.consumer import JetStreamConsumer
 from services.kit.events.jetstream import BusUnavailable, JetStreamBus
 from services.kit.health import HealthServer
 from services.kit.lifecycle import serve
-from services.kit.search.factory import build_search_provider
-from services.kit.search.provider import SearchProvider
+from services.search.factory import build_search_provider
+from services.search.provider import SearchProvider
 from services.search_sync.config import SearchSyncSettings
 from services.search_sync.indexer import Indexer
 
@@ -34,7 +35,7 @@ class SearchSyncHost:
         self.settings = settings
         self.service = settings.service_name
         self.provider = provider or build_search_provider(settings, default_dsn=settings.dsn)
-        self.bus = JetStreamBus(settings, client_name=settings.service_name)
+        self.bus = JetStreamBus(settings, CATALOG, client_name=settings.service_name)
         self.indexer = Indexer(self.provider)
         self.subscription: JetStreamConsumer | None = None
         self.http = HealthServer(

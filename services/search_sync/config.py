@@ -8,7 +8,7 @@ from pydantic_settings import SettingsConfigDict
 
 from services.kit.config import DatabaseSettings, KitSettings, Port
 from services.kit.events.settings import EventSettings
-from services.kit.search.settings import SearchSettings
+from services.search.settings import SearchSettings
 
 
 class SearchSyncSettings(KitSettings, DatabaseSettings, EventSettings, SearchSettings):

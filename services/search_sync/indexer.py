@@ -1,6 +1,6 @@
 """Vendor events -> index changes, and the batch handler search sync gives the consumer.
 
-Each event becomes a versioned change (`services.kit.search.records`); the provider merges them, so applying the
+Each event becomes a versioned change (`services.search.records`); the provider merges them, so applying the
 same event twice, or an older one after a newer one, writes nothing. A backend that cannot be reached becomes
 `RetryLater` (the consumer backs off and redelivers, for as long as the outage lasts).
 """
@@ -12,11 +12,11 @@ from collections.abc import Sequence
 
 from prometheus_client import Counter, Histogram
 
+from services.event_catalog import VendorData, VendorLocationData
 from services.kit.events.bus import Event, Poison, RetryLater
-from services.kit.events.catalog import VendorData, VendorLocationData
 from services.kit.metrics import LATENCY_BUCKETS, trace_exemplar
-from services.kit.search.provider import SearchProvider, SearchUnavailable
-from services.kit.search.records import Change, MoveTo, Remove, Upsert, record_from_vendor, version_of
+from services.search.provider import SearchProvider, SearchUnavailable
+from services.search.records import Change, MoveTo, Remove, Upsert, record_from_vendor, version_of
 
 INDEX_WRITES = Counter("venta_search_index_writes_total", "Index documents written by search sync", ["provider"])
 SYNC_LATENCY = Histogram(

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from services.contracts.venta.user.v1 import user_pb2, user_pb2_grpc
 from services.contracts.venta.vendor.v1 import vendor_pb2_grpc
+from services.event_catalog import CATALOG
 from services.kit.db.session import Database
 from services.kit.events.publishing import EventPublishing
 from services.kit.grpc.client import PeerClient, make_breaker
@@ -28,7 +29,7 @@ def build(settings: UserSettings) -> GrpcServiceHost:
             "users->vendors", fail_max=settings.breaker_fail_max, reset_timeout_s=settings.breaker_reset_timeout_s
         ),
     )
-    publishing = EventPublishing.for_service(settings, db, service=settings.service_name)
+    publishing = EventPublishing.for_service(settings, db, CATALOG, service=settings.service_name)
     servicer = UserServicer(db, vendors, publishing.outbox)
     host = GrpcServiceHost.from_settings(
         settings,

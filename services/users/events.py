@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from services.kit.events.catalog import IntegrationType as EventIntegrationType
-from services.kit.events.catalog import UserData, UserIntegrationData
+from services.event_catalog import IntegrationType as EventIntegrationType
+from services.event_catalog import UserData, UserIntegrationData
 from services.users.models import Integration, User, utcnow
 
 USER_CREATED = "user.created"

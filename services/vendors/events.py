@@ -7,7 +7,7 @@ with every change, so a consumer can ignore a redelivered older event.
 
 from __future__ import annotations
 
-from services.kit.events.catalog import Location, VendorData, VendorLocationData
+from services.event_catalog import Location, VendorData, VendorLocationData
 from services.vendors.models import Vendor
 
 CREATED = "vendor.created"

@@ -19,7 +19,7 @@ from typing import Any
 import socketio
 
 from services.contracts.venta.location.v1 import location_pb2
-from services.kit.events.catalog import WebsocketUserData, WebsocketVendorData
+from services.event_catalog import WebsocketUserData, WebsocketVendorData
 from services.kit.grpc.client import PeerClient
 from services.websocket.metrics import DELIVERIES, PRESENCE_TRANSITIONS, VENDOR_PRESENCE
 from services.websocket.notifications import Notifier

@@ -14,8 +14,8 @@ import logging
 
 from pydantic import BaseModel
 
+from services.event_catalog import CATALOG
 from services.kit.events.bus import backoff_delay
-from services.kit.events.catalog import latest_version
 from services.kit.events.envelope import Envelope, new_envelope
 from services.kit.events.jetstream import JetStreamBus
 from services.kit.events.metrics import EVENTS_PUBLISH_FAILURES, type_label
@@ -27,12 +27,12 @@ log = logging.getLogger("venta.websocket.notifications")
 
 class Notifier:
     def __init__(self, settings: EventSettings, *, client_name: str, max_queued: int = 10_000) -> None:
-        self.bus = JetStreamBus(settings, client_name=client_name)
+        self.bus = JetStreamBus(settings, CATALOG, client_name=client_name)
         self.queue: asyncio.Queue[tuple[Envelope, dict[str, str]]] = asyncio.Queue(max_queued)
         self._task: asyncio.Task[None] | None = None
 
     def publish(self, event_type: str, data: BaseModel) -> None:
-        envelope = new_envelope(event_type, data, version=latest_version(event_type))
+        envelope = new_envelope(event_type, data, version=CATALOG.latest_version(event_type))
         if self.queue.full():
             dropped, _ = self.queue.get_nowait()
             self.queue.task_done()

@@ -11,9 +11,9 @@ import pytest
 from services.contracts.venta.location.v1 import location_pb2_grpc
 from services.contracts.venta.user.v1 import user_pb2_grpc
 from services.contracts.venta.vendor.v1 import vendor_pb2_grpc
-from services.kit.embedded import Postgres
+from services.devkit.pytest_plugin import ServiceFactory
+from services.devkit.servers import Postgres
 from services.kit.grpc.server import GrpcServiceHost
-from services.kit.testing.fixtures import ServiceFactory
 from services.location import app as location_app
 from services.location.config import LocationSettings
 from services.users import app as users_app

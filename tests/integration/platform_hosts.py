@@ -15,18 +15,18 @@ from typing import Any
 
 import httpx
 
+from services.devkit.servers import Nats, Postgres, Redis, free_port
 from services.gateway.config import GatewaySettings
 from services.gateway.main import build as build_gateway
 from services.identity.app import build as build_identity
 from services.identity.config import IdentitySettings
 from services.identity.keys import KeyRing
 from services.kit.db.migrations import ensure_database, upgrade
-from services.kit.embedded import Nats, Postgres, Redis, free_port
 from services.kit.grpc.server import GrpcServiceHost
 from services.kit.http.server import AsgiServiceHost
-from services.kit.search.provider import SearchProvider
 from services.location import app as location_app
 from services.location.config import LocationSettings
+from services.search.provider import SearchProvider
 from services.search_sync.app import SearchSyncHost
 from services.search_sync.config import SearchSyncSettings
 from services.users import app as users_app

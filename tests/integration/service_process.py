@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from services.kit.embedded import free_port
+from services.devkit.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

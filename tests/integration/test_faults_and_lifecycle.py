@@ -13,9 +13,9 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from services.contracts.venta.vendor.v1 import vendor_pb2 as pb
 from services.contracts.venta.vendor.v1 import vendor_pb2_grpc
-from services.kit.embedded import Postgres
+from services.devkit.pytest_plugin import ServiceFactory
+from services.devkit.servers import Postgres
 from services.kit.grpc.server import GrpcServiceHost
-from services.kit.testing.fixtures import ServiceFactory
 from services.vendors import app as vendors_app
 from services.vendors.config import VendorSettings
 

@@ -13,7 +13,7 @@ import sys
 
 import asyncpg
 
-from services.kit.embedded import Postgres
+from services.devkit.servers import Postgres
 from services.location.config import LocationSettings
 from services.users.config import UserSettings
 from services.vendors.config import VendorSettings

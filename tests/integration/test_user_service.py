@@ -12,9 +12,9 @@ import pytest
 from services.contracts.venta.user.v1 import user_pb2 as pb
 from services.contracts.venta.user.v1 import user_pb2_grpc
 from services.contracts.venta.vendor.v1 import vendor_pb2, vendor_pb2_grpc
-from services.kit.embedded import Postgres
+from services.devkit.pytest_plugin import ServiceFactory
+from services.devkit.servers import Postgres
 from services.kit.grpc.server import GrpcServiceHost
-from services.kit.testing.fixtures import ServiceFactory
 from services.users import app as users_app
 from services.users.config import UserSettings
 
@@ -83,7 +83,7 @@ async def test_user_vendors_come_from_the_vendor_service(
 async def test_vendor_service_down_fails_fast_with_unavailable(
     start_service: ServiceFactory, postgres: Postgres
 ) -> None:
-    from services.kit.embedded import free_port
+    from services.devkit.servers import free_port
 
     host = await start_service(
         users_app.build,

@@ -15,9 +15,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
+from services.event_catalog import UserData
 from services.kit import metrics, telemetry
 from services.kit.events.bus import Event
-from services.kit.events.catalog import UserData
 from services.kit.events.envelope import new_envelope
 from services.kit.events.tracing import context_from, current_headers, end_span, processing, start_publish
 

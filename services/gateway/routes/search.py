@@ -15,7 +15,7 @@ from services.gateway.deps import CurrentUser, SearchDep
 from services.gateway.models import SearchHit, SearchResults
 from services.gateway.routes import errors, route
 from services.kit.errors import InvalidArgument, Unavailable
-from services.kit.search.provider import SearchQuery, SearchUnavailable
+from services.search.provider import SearchQuery, SearchUnavailable
 
 router = APIRouter(tags=["vendors"])
 

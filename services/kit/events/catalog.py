@@ -1,125 +1,47 @@
-"""Every event type of the platform and the versioned schema of its `data` (SPEC section 5).
+"""A catalogue of event types: the versioned schema of each type's `data`, and where its snapshots are kept.
 
 A schema is a pydantic model registered under `(type, version)`. Producers build `data` from the latest version;
 consumers validate with the version the envelope names, and a version they do not know is a permanent failure
-(dead-lettered), never a guess. Models ignore unknown fields, so adding an optional field is compatible; anything
-else that would break an older consumer (removing, renaming or retyping a field, adding a required one) needs a new
-version. `services.kit.events.compatibility` and its test hold that rule against the JSON-schema snapshots in
-`schemas/`.
+(dead-lettered), never a guess. The kit knows no event type: the platform's catalogue lives with the services that
+own the events (`services.event_catalog`) and is handed to the bus, the outbox and the compatibility check.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from enum import StrEnum
-
-from pydantic import Field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 
 from services.kit.events.envelope import CamelModel, Envelope, UndecodableEvent
 
 
-class VendorData(CamelModel):
-    """`vendor.created` / `vendor.updated` / `vendor.deleted`: the whole record (deleted: as it was last)."""
+@dataclass(frozen=True)
+class Catalog:
+    """Schemas per type and version; `snapshots` holds the committed JSON schemas (`<type>.v<N>.json`)."""
 
-    id: str
-    owner_id: str
-    name: str
-    description: str | None = None
-    phone: str | None = None
-    email: str | None = None
-    website: str | None = None
-    open: bool = False
-    primary_image: str | None = None
-    lat: float | None = None
-    long: float | None = None
-    created_at: datetime
-    updated_at: datetime = Field(description="strictly increases with every change of the vendor: its version")
+    schemas: Mapping[str, Mapping[int, type[CamelModel]]]
+    snapshots: Path
 
+    def __contains__(self, event_type: object) -> bool:
+        return event_type in self.schemas
 
-class Location(CamelModel):
-    lat: float = Field(ge=-90, le=90)
-    long: float = Field(ge=-180, le=180)
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.schemas)
 
+    def latest_version(self, event_type: str) -> int:
+        return max(self.schemas[event_type])
 
-class VendorLocationData(CamelModel):
-    """`vendor.location.updated`; `timestamp` is the vendor's new `updatedAt`, so it orders with the other events."""
-
-    vendor_id: str
-    location: Location
-    timestamp: datetime
-
-
-class UserData(CamelModel):
-    """`user.created` / `user.deleted`."""
-
-    clerk_id: str
-    user_id: str
-    timestamp: datetime
-
-
-class IntegrationType(StrEnum):
-    CLERK = "Clerk"
-    REVENUECAT = "RevenueCat"
-
-
-class UserIntegrationData(CamelModel):
-    """`user.integration.created` / `user.integration.deleted`."""
-
-    integration_id: str
-    provider_id: str | None = None
-    type: IntegrationType
-    user_id: str
-    timestamp: datetime
-
-
-class WebsocketUserData(CamelModel):
-    """`websocket.user.connected` / `websocket.user.disconnected`."""
-
-    user_id: str
-    socket_id: str
-    timestamp: datetime
-
-
-class WebsocketVendorData(CamelModel):
-    """`websocket.vendor.connected` / `websocket.vendor.disconnected` (+ the users who were watching)."""
-
-    vendor_id: str
-    socket_id: str
-    timestamp: datetime
-    affected_users: list[str] = Field(default_factory=list)
-
-
-CATALOG: dict[str, dict[int, type[CamelModel]]] = {
-    "vendor.created": {1: VendorData},
-    "vendor.updated": {1: VendorData},
-    "vendor.deleted": {1: VendorData},
-    "vendor.location.updated": {1: VendorLocationData},
-    "user.created": {1: UserData},
-    "user.deleted": {1: UserData},
-    "user.integration.created": {1: UserIntegrationData},
-    "user.integration.deleted": {1: UserIntegrationData},
-    "websocket.user.connected": {1: WebsocketUserData},
-    "websocket.user.disconnected": {1: WebsocketUserData},
-    "websocket.vendor.connected": {1: WebsocketVendorData},
-    "websocket.vendor.disconnected": {1: WebsocketVendorData},
-}
-
-
-def latest_version(event_type: str) -> int:
-    return max(CATALOG[event_type])
-
-
-def parse_data(envelope: Envelope) -> CamelModel:
-    """The envelope's `data` as its schema; UndecodableEvent("unknown_type" | "unsupported_version" | "bad_data")."""
-    versions = CATALOG.get(envelope.type)
-    if versions is None:
-        raise UndecodableEvent("unknown_type", f"no schema for event type {envelope.type!r}")
-    model = versions.get(envelope.version)
-    if model is None:
-        raise UndecodableEvent(
-            "unsupported_version", f"{envelope.type} v{envelope.version} (known: {sorted(versions)})"
-        )
-    try:
-        return model.model_validate(envelope.data)
-    except ValueError as exc:
-        raise UndecodableEvent("bad_data", str(exc).splitlines()[0][:200]) from None
+    def parse(self, envelope: Envelope) -> CamelModel:
+        """`data` as its schema; UndecodableEvent("unknown_type" | "unsupported_version" | "bad_data") otherwise."""
+        versions = self.schemas.get(envelope.type)
+        if versions is None:
+            raise UndecodableEvent("unknown_type", f"no schema for event type {envelope.type!r}")
+        model = versions.get(envelope.version)
+        if model is None:
+            raise UndecodableEvent(
+                "unsupported_version", f"{envelope.type} v{envelope.version} (known: {sorted(versions)})"
+            )
+        try:
+            return model.model_validate(envelope.data)
+        except ValueError as exc:
+            raise UndecodableEvent("bad_data", str(exc).splitlines()[0][:200]) from None

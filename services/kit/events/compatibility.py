@@ -5,8 +5,8 @@ once committed, may only change in ways every consumer of that version survives.
 change is breaking when it removes (or renames) a required field, makes a required field optional, changes a field's
 type (including nullability and enum values), or adds a required field. Adding an optional field is fine.
 
-`python -m services.kit.events.compatibility` rewrites the snapshots, refusing any breaking change: write a new
-version in `catalog` instead.
+`python -m services.event_catalog` rewrites the platform's snapshots (`write_snapshots`), refusing any breaking
+change: write a new version in the catalogue instead.
 """
 
 from __future__ import annotations
@@ -17,9 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from services.kit.events.catalog import CATALOG
-
-SNAPSHOTS = Path(__file__).parent / "schemas"
+from services.kit.events.catalog import Catalog
 
 
 @dataclass(frozen=True)
@@ -28,12 +26,12 @@ class FieldShape:
     required: bool
 
 
-def current_schema(event_type: str, version: int) -> dict[str, Any]:
-    return CATALOG[event_type][version].model_json_schema(by_alias=True, mode="validation")
+def current_schema(catalog: Catalog, event_type: str, version: int) -> dict[str, Any]:
+    return catalog.schemas[event_type][version].model_json_schema(by_alias=True, mode="validation")
 
 
-def snapshot_path(event_type: str, version: int) -> Path:
-    return SNAPSHOTS / f"{event_type}.v{version}.json"
+def snapshot_path(catalog: Catalog, event_type: str, version: int) -> Path:
+    return catalog.snapshots / f"{event_type}.v{version}.json"
 
 
 def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
@@ -98,14 +96,14 @@ def breaking_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return problems
 
 
-def check_all() -> dict[str, list[str]]:
+def check_all(catalog: Catalog) -> dict[str, list[str]]:
     """Problems per `type vN`: a missing snapshot, a breaking change, or a snapshot behind a compatible change."""
     report: dict[str, list[str]] = {}
-    for event_type, versions in CATALOG.items():
+    for event_type, versions in catalog.schemas.items():
         for version in versions:
             key = f"{event_type} v{version}"
-            path = snapshot_path(event_type, version)
-            new = current_schema(event_type, version)
+            path = snapshot_path(catalog, event_type, version)
+            new = current_schema(catalog, event_type, version)
             if not path.exists():
                 report[key] = [f"no snapshot at {path.name}"]
                 continue
@@ -118,14 +116,14 @@ def check_all() -> dict[str, list[str]]:
     return report
 
 
-def write_snapshots() -> int:
+def write_snapshots(catalog: Catalog) -> int:
     """Rewrite every snapshot; refuse (exit 1) when one would record a breaking change."""
     refused = 0
-    SNAPSHOTS.mkdir(exist_ok=True)
-    for event_type, versions in CATALOG.items():
+    catalog.snapshots.mkdir(exist_ok=True)
+    for event_type, versions in catalog.schemas.items():
         for version in versions:
-            path = snapshot_path(event_type, version)
-            new = current_schema(event_type, version)
+            path = snapshot_path(catalog, event_type, version)
+            new = current_schema(catalog, event_type, version)
             if path.exists():
                 problems = breaking_changes(json.loads(path.read_text()), new)
                 if problems:
@@ -134,7 +132,3 @@ def write_snapshots() -> int:
                     continue
             path.write_text(json.dumps(new, indent=2, sort_keys=True) + "\n")
     return 1 if refused else 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(write_snapshots())

@@ -26,7 +26,6 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from services.kit.events import metrics
 from services.kit.events.bus import BatchHandler, ConsumerStatus, Event, Poison, RetryLater, backoff_delay
-from services.kit.events.catalog import parse_data
 from services.kit.events.envelope import SUBJECT_PREFIX, UndecodableEvent, decode
 from services.kit.events.tracing import processing
 from services.kit.metrics import trace_exemplar
@@ -74,7 +73,7 @@ class JetStreamConsumer:
         js = self.bus.js
         await js.add_consumer(self.settings.events_stream, config=self.config())  # create or update
         self._sub = await js.pull_subscribe_bind(durable=self.consumer, stream=self.settings.events_stream)
-        metrics.initialise_consumer(self.consumer, self.subject)
+        metrics.initialise_consumer(self.consumer, self.subject, self.bus.catalog)
         self._tasks = [
             asyncio.create_task(self._run(), name=f"consumer-{self.consumer}"),
             asyncio.create_task(self._watch(), name=f"consumer-{self.consumer}-status"),
@@ -143,7 +142,7 @@ class JetStreamConsumer:
                 metrics.EVENTS_REDELIVERED.labels(self.consumer, self._type_of(msg)).inc()
             try:
                 envelope = decode(msg.data, msg.subject)
-                data = parse_data(envelope)
+                data = self.bus.catalog.parse(envelope)
             except UndecodableEvent as exc:
                 await self._dead_letter(msg, exc.reason, exc.detail)
                 continue

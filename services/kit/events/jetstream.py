@@ -18,9 +18,10 @@ from nats.js.api import DiscardPolicy, PubAck, RetentionPolicy, StorageType, Str
 from nats.js.errors import BadRequestError
 
 from services.kit.events.bus import BatchHandler, PublishResult
+from services.kit.events.catalog import Catalog
 from services.kit.events.consumer import JetStreamConsumer
 from services.kit.events.envelope import SUBJECT_PREFIX, Envelope
-from services.kit.events.metrics import EVENTS_PUBLISH_FAILURES, EVENTS_PUBLISHED, type_label
+from services.kit.events.metrics import EVENTS_PUBLISH_FAILURES, EVENTS_PUBLISHED, register_catalog, type_label
 from services.kit.events.settings import EventSettings
 from services.kit.events.tracing import end_span, parent_context, start_publish
 
@@ -37,8 +38,10 @@ class BusUnavailable(ConnectionError):
 
 
 class JetStreamBus:
-    def __init__(self, settings: EventSettings, *, client_name: str) -> None:
+    def __init__(self, settings: EventSettings, catalog: Catalog, *, client_name: str) -> None:
         self.settings = settings
+        self.catalog = catalog
+        register_catalog(catalog)
         self.client_name = client_name
         self._nc: NatsClient | None = None
         self._js: JetStreamContext | None = None

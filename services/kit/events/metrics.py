@@ -1,16 +1,16 @@
 """The `venta_events_*` and `venta_outbox_*` Prometheus families (SPEC section 10).
 
-Labels are bounded: event types come from the catalog (or `unknown`), reasons from a fixed set, consumers from code.
-Series whose labels are known in advance are created at 0 (publish failures per catalog type at import, a consumer's
-per-type series when it starts): a series born with its first failure hides that failure from `rate()`/`increase()`
-and leaves dashboards empty until then.
+Labels are bounded: event types come from the catalogues buses were built with (or `unknown`), reasons from a fixed
+set, consumers from code. Series whose labels are known in advance are created at 0 (publish failures per catalogue
+type when a bus is built, a consumer's per-type series when it starts): a series born with its first failure hides
+that failure from `rate()`/`increase()` and leaves dashboards empty until then.
 """
 
 from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from services.kit.events.catalog import CATALOG
+from services.kit.events.catalog import Catalog
 from services.kit.events.envelope import SUBJECT_PREFIX
 from services.kit.metrics import LATENCY_BUCKETS
 
@@ -43,9 +43,20 @@ OUTBOX_RELAY_LAG = Histogram(
 )
 
 
+_KNOWN_TYPES: set[str] = set()
+
+
+def register_catalog(catalog: Catalog) -> None:
+    """Make a catalogue's types valid labels and create their publish-failure series at 0 (idempotent)."""
+    for event_type in catalog:
+        if event_type not in _KNOWN_TYPES:
+            _KNOWN_TYPES.add(event_type)
+            EVENTS_PUBLISH_FAILURES.labels(event_type)
+
+
 def type_label(event_type: str | None) -> str:
-    """A metric label for a type: catalog types as they are, anything else `unknown` (keeps cardinality bounded)."""
-    return event_type if event_type in CATALOG else "unknown"
+    """A metric label for a type: registered types as they are, anything else `unknown` (bounded cardinality)."""
+    return event_type if event_type in _KNOWN_TYPES else "unknown"
 
 
 def _subject_matches(pattern: str, subject: str) -> bool:
@@ -59,16 +70,12 @@ def _subject_matches(pattern: str, subject: str) -> bool:
     return len(want) == len(have)
 
 
-def initialise_consumer(consumer: str, subject_pattern: str) -> None:
-    """Create a consumer's series at 0 for every catalog type its subject pattern (`events.vendor.>`) receives."""
-    for event_type in CATALOG:
+def initialise_consumer(consumer: str, subject_pattern: str, catalog: Catalog) -> None:
+    """Create a consumer's series at 0 for every catalogue type its subject pattern (`events.vendor.>`) receives."""
+    for event_type in catalog:
         if _subject_matches(subject_pattern, SUBJECT_PREFIX + event_type):
             for family in (EVENTS_CONSUMED, EVENTS_FAILED, EVENTS_REDELIVERED):
                 family.labels(consumer, event_type)
     CONSUMER_LAG.labels(consumer)
     CONSUMER_ACK_PENDING.labels(consumer)
     EVENT_HANDLING_LATENCY.labels(consumer)
-
-
-for _event_type in CATALOG:
-    EVENTS_PUBLISH_FAILURES.labels(_event_type)

@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.kit.events.catalog import latest_version
+from services.kit.events.catalog import Catalog
 from services.kit.events.envelope import Envelope, new_envelope
 from services.kit.events.tracing import current_headers
 from services.kit.logging import request_id_var
@@ -70,7 +70,8 @@ def drop_outbox_table_v1(op: Operations) -> None:
 class Outbox:
     """Adds events to the caller's transaction; after that transaction commits, `on_commit` wakes the relay."""
 
-    def __init__(self, *, on_commit: Callable[[], None] | None = None) -> None:
+    def __init__(self, catalog: Catalog, *, on_commit: Callable[[], None] | None = None) -> None:
+        self.catalog = catalog
         self.on_commit = on_commit
 
     async def add(
@@ -79,7 +80,7 @@ class Outbox:
         envelope = new_envelope(
             event_type,
             data,
-            version=latest_version(event_type),
+            version=self.catalog.latest_version(event_type),
             correlation_id=correlation_id or request_id_var.get(),
         )
         connection = await session.connection()

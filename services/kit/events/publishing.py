@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.kit.db.session import Database
+from services.kit.events.catalog import Catalog
 from services.kit.events.jetstream import JetStreamBus
 from services.kit.events.outbox import Outbox
 from services.kit.events.relay import OutboxRelay
@@ -23,10 +24,10 @@ class EventPublishing:
     outbox: Outbox
 
     @classmethod
-    def for_service(cls, settings: EventSettings, db: Database, *, service: str) -> EventPublishing:
-        bus = JetStreamBus(settings, client_name=f"{service}-outbox-relay")
+    def for_service(cls, settings: EventSettings, db: Database, catalog: Catalog, *, service: str) -> EventPublishing:
+        bus = JetStreamBus(settings, catalog, client_name=f"{service}-outbox-relay")
         relay = OutboxRelay(db=db, bus=bus, settings=settings, service=service)
-        return cls(bus=bus, relay=relay, outbox=Outbox(on_commit=relay.notify))
+        return cls(bus=bus, relay=relay, outbox=Outbox(catalog, on_commit=relay.notify))
 
     def start(self) -> None:
         self.relay.start()

@@ -14,7 +14,6 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from services.kit.events.bus import Event
-from services.kit.events.catalog import parse_data
 from services.kit.events.envelope import SUBJECT_PREFIX, UndecodableEvent, decode
 from services.kit.events.jetstream import JetStreamBus
 
@@ -56,7 +55,7 @@ async def replay(bus: JetStreamBus, *, pattern: str, after: int, batch: int = 50
                     events.append(
                         Event(
                             envelope,
-                            parse_data(envelope),
+                            bus.catalog.parse(envelope),
                             msg.subject,
                             dict(msg.headers or {}),
                             meta.sequence.stream,

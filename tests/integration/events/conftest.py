@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from services.kit.embedded import Nats, Postgres
+from services.devkit.pytest_plugin import ServiceFactory
+from services.devkit.servers import Nats, Postgres
 from services.kit.grpc.server import GrpcServiceHost
-from services.kit.search.algolia import AlgoliaSearch
-from services.kit.search.postgres import PostgresSearch
-from services.kit.search.provider import SearchProvider
-from services.kit.testing.fixtures import ServiceFactory
+from services.search.algolia import AlgoliaSearch
+from services.search.postgres import PostgresSearch
+from services.search.provider import SearchProvider
 from services.search_sync.app import SearchSyncHost
 from services.search_sync.config import SearchSyncSettings
 from services.vendors import app as vendors_app

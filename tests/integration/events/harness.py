@@ -22,8 +22,8 @@ import nats
 from services.contracts.venta.vendor.v1 import vendor_pb2 as pb
 from services.contracts.venta.vendor.v1 import vendor_pb2_grpc
 from services.kit.events.envelope import Envelope
-from services.kit.search.provider import SearchProvider
-from services.kit.search.records import Document, public, record_from_vendor
+from services.search.provider import SearchProvider
+from services.search.records import Document, public, record_from_vendor
 
 ROOT = Path(__file__).resolve().parents[3]
 

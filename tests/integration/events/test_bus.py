@@ -12,9 +12,9 @@ from typing import Any
 import nats as nats_py
 from opentelemetry import trace
 
-from services.kit.embedded import Nats
+from services.devkit.servers import Nats
+from services.event_catalog import CATALOG, UserData
 from services.kit.events.bus import Event, Poison, RetryLater, backoff_delay
-from services.kit.events.catalog import UserData
 from services.kit.events.envelope import new_envelope
 from services.kit.events.jetstream import JetStreamBus
 from services.kit.events.settings import EventSettings
@@ -32,6 +32,7 @@ def user_event(n: int) -> Any:
 async def bus_on(nats: Nats, **settings: Any) -> JetStreamBus:
     bus = JetStreamBus(
         EventSettings(nats_url=nats.url, consumer_retry_base_s=0.05, consumer_retry_max_s=0.2, **settings),
+        CATALOG,
         client_name="test",
     )
     await bus.connect()

@@ -19,9 +19,9 @@ import asyncpg
 import pytest
 from service_process import ServiceProcess
 
+from services.devkit.servers import Nats, Postgres
 from services.kit.db.migrations import upgrade
-from services.kit.embedded import Nats, Postgres
-from services.kit.search.provider import SearchProvider
+from services.search.provider import SearchProvider
 from services.vendors import app as vendors_app
 
 from .algolia_standin import AlgoliaStandIn

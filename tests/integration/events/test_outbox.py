@@ -16,12 +16,13 @@ import pytest
 from services.contracts.venta.user.v1 import user_pb2, user_pb2_grpc
 from services.contracts.venta.vendor.v1 import vendor_pb2 as pb
 from services.contracts.venta.vendor.v1 import vendor_pb2_grpc
+from services.devkit.pytest_plugin import ServiceFactory
+from services.devkit.servers import Nats, Postgres, free_port
+from services.event_catalog import CATALOG
 from services.kit.db.session import Database
-from services.kit.embedded import Nats, Postgres, free_port
 from services.kit.events.outbox import Outbox
-from services.kit.search.provider import SearchQuery
 from services.kit.telemetry import configure_tracing
-from services.kit.testing.fixtures import ServiceFactory
+from services.search.provider import SearchQuery
 from services.users import app as users_app
 from services.users.config import UserSettings
 from services.vendors import repository
@@ -56,7 +57,7 @@ async def test_a_rolled_back_change_leaves_no_event(postgres: Postgres, vendors_
     with pytest.raises(RuntimeError):
         async with db.session() as session:
             await repository.create_vendor(
-                session, owner_id=uuid.uuid4(), data=VendorCreate(name="Never"), outbox=Outbox()
+                session, owner_id=uuid.uuid4(), data=VendorCreate(name="Never"), outbox=Outbox(CATALOG)
             )
             raise RuntimeError("the request fails after the write")
     await db.close()
@@ -148,10 +149,10 @@ async def test_vendor_location_reaches_the_index_as_numbers(
     owner = uuid.uuid4()
     async with db.session() as session:
         vendor = await repository.create_vendor(
-            session, owner_id=owner, data=VendorCreate(name="Moving"), outbox=Outbox()
+            session, owner_id=owner, data=VendorCreate(name="Moving"), outbox=Outbox(CATALOG)
         )
     async with db.session() as session:
-        await repository.set_location(session, vendor_id=vendor.id, lat=19.43, long=-99.13, outbox=Outbox())
+        await repository.set_location(session, vendor_id=vendor.id, lat=19.43, long=-99.13, outbox=Outbox(CATALOG))
     await db.close()
     index = await converged(provider=provider, vendors_url=database_url(host), nats_url=nats.url, dead_letters=0)
     assert index[str(vendor.id)]["_geoloc"] == {"lat": 19.43, "lng": -99.13}

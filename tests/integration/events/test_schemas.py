@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from services.kit.events import compatibility
-from services.kit.events.catalog import CATALOG, VendorData, parse_data
+from services.event_catalog import CATALOG, VendorData
+from services.kit.events.catalog import Catalog
 from services.kit.events.compatibility import (
     breaking_changes,
     check_all,
@@ -40,13 +40,13 @@ SPEC_TYPES = {
 
 def test_every_spec_event_type_has_a_schema_and_a_snapshot() -> None:
     assert set(CATALOG) == SPEC_TYPES
-    for event_type, versions in CATALOG.items():
+    for event_type, versions in CATALOG.schemas.items():
         for version in versions:
-            assert snapshot_path(event_type, version).exists(), "run python -m services.kit.events.compatibility"
+            assert snapshot_path(CATALOG, event_type, version).exists(), "run python -m services.event_catalog"
 
 
 def test_schemas_are_compatible_with_their_snapshots() -> None:
-    assert check_all() == {}, "a committed event schema changed incompatibly: add a new version instead"
+    assert check_all(CATALOG) == {}, "a committed event schema changed incompatibly: add a new version instead"
 
 
 def _schema(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
@@ -80,20 +80,19 @@ def test_compatible_changes_pass() -> None:
 
 
 def test_a_real_breaking_change_to_a_catalog_model_is_caught(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    shutil.copytree(compatibility.SNAPSHOTS, tmp_path / "schemas")
-    monkeypatch.setattr(compatibility, "SNAPSHOTS", tmp_path / "schemas")
+    shutil.copytree(CATALOG.snapshots, tmp_path / "schemas")
 
     class Renamed(VendorData):
         pass
 
-    schema = current_schema("vendor.created", 1)
+    schema = current_schema(CATALOG, "vendor.created", 1)
     schema["properties"]["title"] = schema["properties"].pop("name")
     schema["required"] = ["title" if r == "name" else r for r in schema["required"]]
     monkeypatch.setattr(Renamed, "model_json_schema", classmethod(lambda cls, **_: schema))
-    monkeypatch.setitem(CATALOG, "vendor.created", {1: Renamed})
-    assert "required field 'name' removed or renamed" in check_all()["vendor.created v1"]
-    assert write_snapshots() == 1, "the snapshot tool refuses to record a breaking change"
-    assert "name" in json.loads(snapshot_path("vendor.created", 1).read_text())["properties"]
+    changed = Catalog({**CATALOG.schemas, "vendor.created": {1: Renamed}}, snapshots=tmp_path / "schemas")
+    assert "required field 'name' removed or renamed" in check_all(changed)["vendor.created v1"]
+    assert write_snapshots(changed) == 1, "the snapshot tool refuses to record a breaking change"
+    assert "name" in json.loads(snapshot_path(changed, "vendor.created", 1).read_text())["properties"]
 
 
 def test_envelope_round_trip_and_decoding_errors() -> None:
@@ -105,7 +104,7 @@ def test_envelope_round_trip_and_decoding_errors() -> None:
     assert set(wire) == {"type", "data", "timestamp", "messageId", "correlationId", "version"}
     assert wire["data"]["ownerId"] == "o" and "updatedAt" in wire["data"]
     decoded = decode(envelope.encode(), "events.vendor.created")
-    assert parse_data(decoded) == data
+    assert CATALOG.parse(decoded) == data
     for raw, subject, reason in [
         (b"\xff\xfe", None, "bad_json"),
         (b"[1]", None, "bad_envelope"),
@@ -115,5 +114,5 @@ def test_envelope_round_trip_and_decoding_errors() -> None:
         (json.dumps({**wire, "data": {"id": 1}}).encode(), None, "bad_data"),
     ]:
         with pytest.raises(UndecodableEvent) as caught:
-            parse_data(decode(raw, subject))
+            CATALOG.parse(decode(raw, subject))
         assert caught.value.reason == reason

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from services.kit.search.provider import SearchProvider, SearchQuery
-from services.kit.search.records import MoveTo, Remove, Upsert
+from services.search.provider import SearchProvider, SearchQuery
+from services.search.records import MoveTo, Remove, Upsert
 
 BASE_US = 1_700_000_000_000_000
 CENTER = (19.4326, -99.1332)  # Mexico City
@@ -152,7 +152,7 @@ def test_query_validation() -> None:
 
 
 def test_merge_tolerates_versions_that_are_not_timestamps() -> None:
-    from services.kit.search.records import merge
+    from services.search.records import merge
 
     stored = merge(None, vendor("Any"))
     moved = merge(stored, MoveTo(str(stored["objectID"]), 1.0, 2.0, 2**62)) if stored else None

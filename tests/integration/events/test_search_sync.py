@@ -17,10 +17,10 @@ import nats as nats_py
 
 from services.contracts.venta.vendor.v1 import vendor_pb2 as pb
 from services.contracts.venta.vendor.v1 import vendor_pb2_grpc
-from services.kit.embedded import Nats, Postgres
-from services.kit.events.catalog import VendorData
+from services.devkit.servers import Nats, Postgres
+from services.event_catalog import VendorData
 from services.kit.events.envelope import new_envelope
-from services.kit.search.provider import SearchQuery
+from services.search.provider import SearchQuery
 from services.search_sync.config import SearchSyncSettings
 
 from .conftest import database_url, postgres_search

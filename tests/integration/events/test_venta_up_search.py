@@ -17,8 +17,8 @@ from services.cli.registry import SERVICES
 from services.cli.up import DEFAULT_PORTS
 from services.contracts.venta.vendor.v1 import vendor_pb2 as pb
 from services.contracts.venta.vendor.v1 import vendor_pb2_grpc
-from services.kit.search.postgres import PostgresSearch
-from services.kit.search.provider import SearchQuery
+from services.search.postgres import PostgresSearch
+from services.search.provider import SearchQuery
 
 from .harness import ROOT
 

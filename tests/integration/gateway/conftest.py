@@ -16,7 +16,7 @@ import httpx
 import pytest
 from platform_hosts import CLERK_SECRET, REVENUECAT_SECRET, Hosts, Platform, new_clerk_id
 
-from services.kit.embedded import Nats, Postgres, Redis
+from services.devkit.servers import Nats, Postgres, Redis
 from services.kit.grpc.server import GrpcServiceHost
 
 __all__ = ["CLERK_SECRET", "REVENUECAT_SECRET", "Hosts", "Platform", "new_clerk_id"]

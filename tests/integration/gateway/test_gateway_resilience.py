@@ -17,8 +17,8 @@ import pybreaker
 import pytest
 
 from services.contracts.venta.vendor.v1 import vendor_pb2
+from services.devkit.servers import free_port
 from services.gateway.resources import Resources
-from services.kit.embedded import free_port
 from services.kit.grpc.client import PeerUnavailable
 from services.vendors import app as vendors_app
 from services.vendors.config import VendorSettings

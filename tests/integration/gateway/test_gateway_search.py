@@ -50,7 +50,7 @@ async def test_created_vendor_is_found_by_text_place_and_open(api: httpx.AsyncCl
     # sync does from vendor.location.updated)
     from datetime import UTC, datetime, timedelta
 
-    from services.kit.search.records import MoveTo, version_of
+    from services.search.records import MoveTo, version_of
 
     newer = version_of(datetime.now(UTC) + timedelta(minutes=1))
     await platform.search.apply([MoveTo(vendor_id, 19.4326, -99.1332, version=newer)])

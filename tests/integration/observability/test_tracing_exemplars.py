@@ -20,14 +20,14 @@ from opentelemetry.trace import SpanKind
 
 from services.contracts.venta.vendor.v1 import vendor_pb2 as pb
 from services.contracts.venta.vendor.v1 import vendor_pb2_grpc
-from services.kit.embedded import Postgres
+from services.devkit.pytest_plugin import ServiceFactory
+from services.devkit.servers import Postgres
 from services.kit.http.handlers import install_error_handlers, render_error
 from services.kit.http.health import health_router
 from services.kit.http.middleware import RequestContextMiddleware
 from services.kit.http.server import AsgiServiceHost
 from services.kit.logging import JsonFormatter
 from services.kit.telemetry import configure_tracing
-from services.kit.testing.fixtures import ServiceFactory
 from services.vendors import app as vendors_app
 from services.vendors.config import VendorSettings
 

@@ -1,7 +1,7 @@
 """One trace through the whole local platform, as production exports it.
 
 `venta up` runs every service as its own process, exporting over OTLP/gRPC to an in-memory collector on a random
-port (`services.kit.testing.otlp`), on real PostgreSQL, Redis (the session's) and NATS (this test's own, so no
+port (`services.devkit.otlp_sink`), on real PostgreSQL, Redis (the session's) and NATS (this test's own, so no
 other test's events reach this search sync). A vendor created through the HTTP gateway must come back as one tree:
 gateway server span -> gRPC client -> vendor service server span -> its SQL -> the outbox relay's publish span ->
 search sync's consume span -> the index write. Logs of that request carry the same trace id.
@@ -21,8 +21,8 @@ import pytest
 import venta_up
 
 from services.cli.registry import SERVICES
-from services.kit.embedded import Nats, Postgres, Redis
-from services.kit.testing.otlp import OtlpReceiver, ReceivedSpan
+from services.devkit.otlp_sink import OtlpReceiver, ReceivedSpan
+from services.devkit.servers import Nats, Postgres, Redis
 
 ROOT = Path(__file__).resolve().parents[3]
 TRACED = ["vendors", "users", "location", "identity", "gateway", "search-sync"]

@@ -25,7 +25,7 @@ from socket_clients import SocketClient
 from services.contracts.venta.location.v1 import location_pb2, location_pb2_grpc
 from services.contracts.venta.user.v1 import user_pb2, user_pb2_grpc
 from services.contracts.venta.vendor.v1 import vendor_pb2, vendor_pb2_grpc
-from services.kit.embedded import Nats, Postgres, Redis
+from services.devkit.servers import Nats, Postgres, Redis
 from services.kit.grpc.server import GrpcServiceHost
 from services.kit.http.server import AsgiServiceHost
 from services.websocket.app import WebsocketHost

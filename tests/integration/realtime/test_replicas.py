@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from service_process import ServiceProcess
 
-from services.kit.embedded import Nats, Redis
+from services.devkit.servers import Nats, Redis
 
 from .conftest import BusEvents, Realtime
 

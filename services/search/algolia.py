@@ -24,8 +24,8 @@ from algoliasearch.http.hosts import Host, HostsCollection
 from algoliasearch.search.client import SearchClient
 from algoliasearch.search.config import SearchConfig
 
-from services.kit.search.provider import SearchPage, SearchQuery, SearchUnavailable
-from services.kit.search.records import DELETED, Change, Document, Upsert, merge, merge_all, public
+from services.search.provider import SearchPage, SearchQuery, SearchUnavailable
+from services.search.records import DELETED, Change, Document, Upsert, merge, merge_all, public
 
 T = TypeVar("T")
 GET_OBJECTS_MAX = 1000

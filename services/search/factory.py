@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from services.kit.search.algolia import AlgoliaSearch
-from services.kit.search.postgres import PostgresSearch
-from services.kit.search.provider import SearchProvider
-from services.kit.search.settings import SearchSettings
+from services.search.algolia import AlgoliaSearch
+from services.search.postgres import PostgresSearch
+from services.search.provider import SearchProvider
+from services.search.settings import SearchSettings
 
 
 def build_search_provider(settings: SearchSettings, *, default_dsn: str | None = None) -> SearchProvider:

@@ -15,9 +15,9 @@ from typing import Any
 import asyncpg
 
 from services.kit.db.migrations import ensure_database
-from services.kit.search import postgres_sql as sql
-from services.kit.search.provider import SearchPage, SearchQuery, SearchUnavailable
-from services.kit.search.records import Change, Document, Upsert, merge, merge_all, public
+from services.search import postgres_sql as sql
+from services.search.provider import SearchPage, SearchQuery, SearchUnavailable
+from services.search.records import Change, Document, Upsert, merge, merge_all, public
 
 REBUILD_CHUNK = 1000
 _UNAVAILABLE = (

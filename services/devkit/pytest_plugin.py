@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from services.devkit.servers import Nats, Postgres, Redis
 from services.kit.db.migrations import upgrade
-from services.kit.embedded import Nats, Postgres, Redis
 from services.kit.grpc.server import GrpcServiceHost
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from services.kit.search.provider import SearchQuery
-from services.kit.search.records import DELETED, Document
+from services.search.provider import SearchQuery
+from services.search.records import DELETED, Document
 
 EARTH_RADIUS_M = 6_371_008.8
 METERS_PER_DEGREE_LAT = 111_320.0

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from services.kit.search.records import Change, Document, Upsert
+from services.search.records import Change, Document, Upsert
 
 
 class SearchUnavailable(ConnectionError):

@@ -3,7 +3,7 @@
 Tests run the services as real processes with `OTEL_EXPORTER_OTLP_ENDPOINT` pointing here, so they check the spans
 as production exports them (real exporter, real wire format, one process per service) rather than spans read out
 of a shared in-process provider. The benchmark runs it as a process of its own that only counts
-(`python -m services.kit.testing.otlp --port N`), so that exporting costs what it costs in production. Never part
+(`python -m services.devkit.otlp_sink --port N`), so that exporting costs what it costs in production. Never part
 of a running platform.
 """
 
