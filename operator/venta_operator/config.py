@@ -17,18 +17,49 @@ from venta_operator.promql import selectors
 
 
 class OperatorConfig(BaseSettings):
+    """The operator process's own settings; the Helm chart sets most of them from its values."""
+
     model_config = SettingsConfigDict(env_prefix="VENTA_OPERATOR_", extra="ignore", frozen=True)
 
     # A platform waiting for its next retry holds its worker (Kopf sleeps in it), so this bounds how many platforms
     # converge at once; the load on the API server is bounded separately (reconciler.CONCURRENCY).
-    workers: int = Field(default=32, ge=1, le=256, description="platforms reconciled at the same time")
-    drift_interval_s: float = Field(default=60.0, ge=1, description="period of the drift-correcting pass")
-    retry_delay_s: float = Field(default=5.0, ge=0.1, description="wait before re-checking a converging platform")
-    error_delay_s: float = Field(default=30.0, ge=0.1, description="wait after the API server refused a request")
-    metrics_port: int = Field(default=8080, ge=0, le=65535, description="0 disables the /metrics endpoint")
-    dashboards_dir: Path | None = Field(default=None, description="Grafana dashboards (*.json) given to platforms")
+    workers: int = Field(
+        default=32,
+        ge=1,
+        le=256,
+        description="Platforms reconciled at the same time (chart value `operator.workers`); raise it when many "
+        "platforms wait on each other.",
+    )
+    drift_interval_s: float = Field(
+        default=60.0,
+        ge=1,
+        description="Seconds between drift-correcting passes, which undo changes made to children by hand (chart value "
+        "`operator.driftIntervalSeconds`).",
+    )
+    retry_delay_s: float = Field(
+        default=5.0,
+        ge=0.1,
+        description="Longest wait, in seconds, before re-checking a platform that is still converging (the waits "
+        "start at 1 s and double; chart value `operator.retryDelaySeconds`).",
+    )
+    error_delay_s: float = Field(
+        default=30.0, ge=0.1, description="Seconds to wait before retrying after the API server refused a request."
+    )
+    metrics_port: int = Field(
+        default=8080,
+        ge=0,
+        le=65535,
+        description="The port of the operator's `/metrics` (chart value `metrics.port`); 0 disables the endpoint.",
+    )
+    dashboards_dir: Path | None = Field(
+        default=None,
+        description="A directory of Grafana dashboards (`*.json`) given to every platform (chart value "
+        "`operator.dashboardsDir`); unset or missing, none.",
+    )
     alert_rules_file: Path | None = Field(
-        default=None, description="Prometheus rule file whose groups become every platform's PrometheusRule"
+        default=None,
+        description="A Prometheus rule file whose groups become every platform's PrometheusRule, checked at start "
+        "(chart value `operator.alertRulesFile`); unset or missing, none.",
     )
 
 

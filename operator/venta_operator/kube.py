@@ -53,7 +53,6 @@ KINDS: dict[str, KindInfo] = {
     "ServiceMonitor": KindInfo("monitoring.coreos.com/v1", "servicemonitors"),
     "PrometheusRule": KindInfo("monitoring.coreos.com/v1", "prometheusrules"),
 }
-OPTIONAL_KINDS = frozenset({"ServiceMonitor", "PrometheusRule"})  # served only if the Prometheus Operator is there
 
 
 class KubeError(Exception):

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from venta_operator import API_GROUP, API_VERSION, KIND
-from venta_operator.builders import Manifest
+from venta_operator.builders import Key, Manifest, key_of
 from venta_operator.builders.configmap import configmaps
 from venta_operator.builders.cronjob import reindex_cronjob
 from venta_operator.builders.deployment import infra_deployments, service_deployments
@@ -36,8 +36,6 @@ from venta_operator.builders.serviceaccount import service_account
 from venta_operator.builders.statefulset import statefulsets
 from venta_operator.naming import ANNOTATION_DESIRED_HASH, digest
 from venta_operator.spec import Platform
-
-Key = tuple[str, str]  # (kind, name): unique within one platform's namespace
 
 
 @dataclass(frozen=True)
@@ -61,10 +59,6 @@ class Plan:
     keep: set[Key] = field(default_factory=set)  # present children that must not be pruned
     stage: str = "foundation"
     prune: bool = False
-
-
-def key_of(manifest: Manifest) -> Key:
-    return manifest["kind"], manifest["metadata"]["name"]
 
 
 def owner_reference(p: Platform, uid: str) -> Manifest:

@@ -21,14 +21,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from venta_operator import readiness
+from venta_operator.builders import Key, key_of
 from venta_operator.builders.job import initial_reindex_name, migration_job_name
-from venta_operator.builders.monitoring import MONITORING_API
+from venta_operator.builders.monitoring import MONITORING_API, OPTIONAL_KINDS
 from venta_operator.builders.secret import SIGNING_KEY, credentials_secret, generated_secret_names, secret_keys
 from venta_operator.drift import needs_apply
-from venta_operator.kube import KINDS, OPTIONAL_KINDS, Kube, KubeError
+from venta_operator.kube import KINDS, Kube, KubeError
 from venta_operator.metrics import CHILD_WRITES
 from venta_operator.naming import ANNOTATION_PAUSE, child_name, ownership_selector
-from venta_operator.plan import Facts, Key, Plan, desired, key_of, owner_reference, secret_owned
+from venta_operator.plan import Facts, Plan, desired, owner_reference, secret_owned
 from venta_operator.spec import Platform, SecretKeyRef, platform_from
 from venta_operator.status import Observation, compute, services_ready
 

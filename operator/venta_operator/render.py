@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
+from venta_operator.builders.monitoring import OPTIONAL_KINDS
 from venta_operator.builders.secret import credentials_secret, generated_secret_names, secret_keys
-from venta_operator.kube import OPTIONAL_KINDS
 from venta_operator.plan import Facts, desired, owner_reference
 from venta_operator.spec import platform_from
 

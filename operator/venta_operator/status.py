@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from venta_operator import readiness
+from venta_operator.builders import Key
 from venta_operator.builders.cronjob import reindex_cronjob_name
 from venta_operator.builders.job import initial_reindex_name, migration_job_name
 from venta_operator.components import APP_COMPONENTS, IDENTITY, Component
 from venta_operator.endpoints import status_endpoints
 from venta_operator.naming import LABEL_VERSION, child_name, selector_labels
-from venta_operator.plan import Key
 from venta_operator.spec import Platform
 
 Obj = dict[str, Any]

@@ -8,10 +8,11 @@ import os
 import sys
 from pathlib import Path
 
-from services.cli import live
+from services.cli import live_map_client
 from services.cli.registry import SERVICES
 from services.kit.config import ConfigError, load_settings
 from services.kit.db.migrations import upgrade
+from services.kit.lifecycle import serve
 from services.kit.logging import configure_logging
 from services.kit.telemetry import instrument_process, shutdown_tracing
 
@@ -22,11 +23,11 @@ def _serve(name: str) -> None:
     configure_logging(name, getattr(settings, "log_level", "INFO"))
     instrument_process(name, metrics_enabled=getattr(settings, "metrics_enabled", True))
 
-    async def serve() -> None:
-        await entry.build(settings).run()  # built inside the loop: grpc.aio binds to the running loop
+    async def main() -> None:
+        await serve(entry.build(settings))  # built inside the loop: grpc.aio binds to the running loop
 
     try:
-        asyncio.run(serve())
+        asyncio.run(main())
     finally:
         shutdown_tracing()
 
@@ -94,14 +95,20 @@ def parser() -> argparse.ArgumentParser:
     watch = commands.add_parser("watch", help="watch the live map: a viewport's vendors, as they move")
     watch.add_argument("--token", required=True, help="a bearer token (./venta token --user <id>)")
     watch.add_argument(
-        "--viewport", required=True, metavar="S,W,N,E", type=live.parse_box, help="south,west,north,east in degrees"
+        "--viewport",
+        required=True,
+        metavar="S,W,N,E",
+        type=live_map_client.parse_box,
+        help="south,west,north,east in degrees",
     )
     watch.add_argument("--url", default="http://127.0.0.1:5004", help="the Socket.IO gateway")
     watch.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl-C)")
     move = commands.add_parser("move", help="move a vendor you own on the live map (one step every 2 s)")
     move.add_argument("--token", required=True, help="a bearer token of the vendor's owner")
     move.add_argument("--vendor", required=True, help="the vendor id")
-    move.add_argument("--at", required=True, metavar="LAT,LONG", type=live.parse_point, help="where it starts")
+    move.add_argument(
+        "--at", required=True, metavar="LAT,LONG", type=live_map_client.parse_point, help="where it starts"
+    )
     move.add_argument("--steps", type=int, default=10, help="how many updates (each 0.0005 degrees north)")
     move.add_argument("--url", default="http://127.0.0.1:5004", help="the Socket.IO gateway")
     return root
@@ -130,9 +137,9 @@ def main(argv: list[str] | None = None) -> None:
             run_token(args.user, identity_url=args.identity_url, ttl_s=args.ttl)
         elif args.command in ("watch", "move"):
             if args.command == "watch":
-                asyncio.run(live.watch(args.url, args.token, args.viewport, seconds=args.seconds))
+                asyncio.run(live_map_client.watch(args.url, args.token, args.viewport, seconds=args.seconds))
             else:
-                asyncio.run(live.move(args.url, args.token, args.vendor, args.at, steps=args.steps))
+                asyncio.run(live_map_client.move(args.url, args.token, args.vendor, args.at, steps=args.steps))
         elif args.command == "up":
             from services.cli.up import LocalPlatform
 

@@ -69,7 +69,7 @@ SERVICES: dict[str, ServiceEntry] = {
         ServiceEntry("location", LocationSettings, "services.location.app"),
         ServiceEntry("users", UserSettings, "services.users.app"),
         ServiceEntry("identity", IdentitySettings, "services.identity.app", kind="http"),
-        ServiceEntry("gateway", GatewaySettings, "services.gateway.main", kind="http"),
+        ServiceEntry("gateway", GatewaySettings, "services.gateway.app", kind="http"),
         ServiceEntry("search-sync", SearchSyncSettings, "services.search_sync.app", kind="http"),
         ServiceEntry("websocket", WebsocketSettings, "services.websocket.app", kind="http"),
     )

@@ -50,7 +50,9 @@ def upsert_for(vendor: vendor_pb2.Vendor) -> Upsert:
 
 
 async def vendor_records(vendors: PeerClient[vendor_pb2_grpc.VendorServiceAsyncStub]) -> AsyncIterator[Upsert]:
-    async for vendor in vendors.stream("ListVendors", vendor_pb2.ListVendorsRequest(), timeout_s=LIST_TIMEOUT_S):
+    async for vendor in vendors.server_stream(
+        vendors.stub.ListVendors, vendor_pb2.ListVendorsRequest(), timeout_s=LIST_TIMEOUT_S
+    ):
         yield upsert_for(vendor)
 
 

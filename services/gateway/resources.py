@@ -27,7 +27,8 @@ from services.kit.auth.settings import build_authenticator
 from services.kit.grpc.client import PeerClient
 from services.kit.grpc.peers import breaker_for, grpc_service_name, peer_client
 from services.kit.grpc.probe import peer_health
-from services.kit.health import ReadinessCheck
+from services.kit.lifecycle import close_all
+from services.kit.probes import ReadinessCheck
 from services.kit.redis_client import async_redis
 from services.search.factory import build_search_provider
 from services.search.provider import SearchProvider
@@ -134,8 +135,4 @@ class Resources:
         ]
         if self.invalidator is not None:
             closers.insert(0, self.invalidator.stop)
-        for close in closers:
-            try:
-                await close()
-            except Exception:
-                log.exception("closing %s failed", getattr(close, "__qualname__", close))
+        await close_all(closers, owner="gateway")

@@ -27,9 +27,9 @@ from services.kit.grpc.client import PeerClient, make_breaker
 from services.kit.grpc.probe import peer_health
 from services.kit.http.envelope import ApiError, ErrorEnvelope, ErrorType
 from services.kit.http.handlers import install_error_handlers, render_error
-from services.kit.http.health import health_router
 from services.kit.http.middleware import RequestContextMiddleware
 from services.kit.http.server import AsgiServiceHost
+from services.kit.probes import health_router
 
 USER_SERVICE = user_pb2.DESCRIPTOR.services_by_name["UserService"].full_name
 
@@ -112,8 +112,8 @@ def create_app(settings: IdentitySettings) -> FastAPI:
 
     @app.post("/v1/tokens", tags=["tokens"], dependencies=[Admin], responses=ERRORS)
     async def mint(body: TokenRequest, request: Request) -> MintedToken:
-        users: PeerClient[Any] = request.app.state.users
-        await users.call("HandleClerkUserCreated", user_pb2.ClerkUserData(id=body.user))
+        users: PeerClient[user_pb2_grpc.UserServiceAsyncStub] = request.app.state.users
+        await users.unary(users.stub.HandleClerkUserCreated, user_pb2.ClerkUserData(id=body.user))
         now = int(time.time())
         expires = now + (body.ttl_seconds or settings.identity_token_ttl_s)
         keys: KeyRing = request.app.state.keys

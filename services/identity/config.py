@@ -7,22 +7,52 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from services.kit.config import GrpcSettings, KitSettings, Port
+from services.kit.config import GrpcSettings, KitSettings, Port, peer_address
 
 
 class IdentitySettings(KitSettings, GrpcSettings):
     model_config = SettingsConfigDict(env_prefix="VENTA_", extra="ignore", frozen=True)
 
     service_name: str = "identity"
-    host: str = "127.0.0.1"  # it mints tokens for anyone who asks: never expose it beyond the machine
+    host: str = Field(
+        default="127.0.0.1",
+        description="The interface to listen on; loopback by default because the provider mints tokens for anyone who "
+        "asks: never expose it beyond the machine (in a cluster it is reached only through its Service).",
+    )
     http_port: Port = 5010
-    identity_issuer: str | None = Field(default=None, description="defaults to http://127.0.0.1:<port>")
-    identity_key_dir: Path | None = Field(default=None, description="where keys persist; None keeps them in memory")
-    identity_authorized_party: str = "venta-local"
-    identity_token_ttl_s: int = Field(default=3600, ge=10, le=7 * 86_400)
-    identity_retired_keys: int = Field(default=2, ge=0, le=20)
-    identity_admin_token: SecretStr | None = None
-    users_addr: str = "127.0.0.1:5000"
+    identity_issuer: str | None = Field(
+        default=None,
+        description="The `iss` of the tokens it mints, which the edges' `VENTA_AUTH_ISSUER` must equal; unset, "
+        "`http://127.0.0.1:<VENTA_HTTP_PORT>`.",
+    )
+    identity_key_dir: Path | None = Field(
+        default=None,
+        description="Where the signing keys persist (PKCS#8 PEM files, mode 0600), so tokens survive a restart; "
+        "unset, they live in memory (tests); in a cluster a read-only Secret.",
+    )
+    identity_authorized_party: str = Field(
+        default="venta-local",
+        description="The `azp` of the tokens it mints; it must be among the edges' `VENTA_AUTH_AUTHORIZED_PARTIES`.",
+    )
+    identity_token_ttl_s: int = Field(
+        default=3600,
+        ge=10,
+        le=7 * 86_400,
+        description="Lifetime, in seconds, of a token minted without `ttlSeconds`.",
+    )
+    identity_retired_keys: int = Field(
+        default=2,
+        ge=0,
+        le=20,
+        description="How many keys replaced by `POST /v1/keys/rotate` stay published, so tokens they signed stay "
+        "valid.",
+    )
+    identity_admin_token: SecretStr | None = Field(
+        default=None,
+        description="When set, minting and rotation require `Authorization: Bearer <admin token>` (`venta token` "
+        "sends `$VENTA_IDENTITY_ADMIN_TOKEN`).",
+    )
+    users_addr: str = peer_address("users", 5000)
 
     @property
     def issuer(self) -> str:

@@ -6,11 +6,12 @@ Settings are built by `load_settings()` when a process starts, not at import tim
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, TypeVar
+import re
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import quote
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 ENV_PREFIX = "VENTA_"
 
@@ -28,15 +29,43 @@ class KitSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
-    service_name: str = "venta"
-    log_level: LogLevel = "INFO"
-    host: str = "0.0.0.0"
-    http_port: Port = 9000
-    shutdown_grace_s: float = Field(default=10.0, gt=0, le=300)
-    shutdown_delay_s: float = Field(default=0.0, ge=0, le=120)
-    """After a stop signal, keep serving this long while not ready, before stopping (see kit/lifecycle.py)."""
-    metrics_enabled: bool = True
-    """False stops the per-request metrics at the HTTP and gRPC edges (to measure their cost; not for production)."""
+    service_name: str = Field(
+        default="venta",
+        description="The process's name in breaker names (`<service>-><peer>`), health answers, metric labels and "
+        "the database's application_name; every service has its own default, leave it.",
+    )
+    log_level: LogLevel = Field(
+        default="INFO", description="The lowest level logged; in a cluster it comes from `spec.observability.logLevel`."
+    )
+    host: str = Field(
+        default="0.0.0.0",
+        description="The interface to listen on; `0.0.0.0` is every interface (what the operator sets, so that probes "
+        "and peers reach the pod's address).",
+    )
+    http_port: Port = Field(
+        default=9000,
+        description="The HTTP port: `/health`, `/health/ready` and `/metrics` (and the API of the HTTP services); "
+        "0 asks the OS for a free one (tests).",
+    )
+    shutdown_grace_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="Seconds in-flight calls get to finish after the shutdown delay, before the process stops.",
+    )
+    shutdown_delay_s: float = Field(
+        default=0.0,
+        ge=0,
+        le=120,
+        description="Seconds to keep serving after SIGTERM while not ready (gRPC health `NOT_SERVING`, HTTP "
+        "`Connection: close`), so Services, DNS and peers forget the process before it stops listening (see "
+        "kit/lifecycle.py); the operator sets 5.",
+    )
+    metrics_enabled: bool = Field(
+        default=True,
+        description="`false` stops the per-request `venta_*` metrics at the HTTP and gRPC edges (to measure their "
+        "cost; not for production).",
+    )
 
 
 class DatabaseSettings(BaseSettings):
@@ -44,15 +73,46 @@ class DatabaseSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
-    database_url: str | None = None
-    db_host: str = "127.0.0.1"
-    db_port: int = Field(default=5432, ge=1, le=65535)
-    db_name: str | None = None
-    db_user: str = "postgres"
-    db_password: SecretStr = SecretStr("")
-    db_pool_size: int = Field(default=10, ge=1, le=200)
-    db_connect_timeout_s: float = Field(default=2.0, gt=0, le=60)
-    db_statement_timeout_s: float = Field(default=5.0, gt=0, le=600)
+    database_url: str | None = Field(
+        default=None,
+        description="A `postgresql://user:pass@host:port/db` URL; when set it overrides the `VENTA_DB_*` parts below "
+        "(what `venta up` sets).",
+    )
+    db_host: str = Field(default="127.0.0.1", description="The PostgreSQL server's host name or address.")
+    db_port: int = Field(default=5432, ge=1, le=65535, description="The PostgreSQL server's port.")
+    db_name: str | None = Field(
+        default=None,
+        description="The service's database (each service defaults to its own); never set it for `venta migrate` of "
+        "several services, which would put all their tables in it.",
+    )
+    db_user: str = Field(
+        default="postgres", description="The PostgreSQL user; in a cluster the operator passes it from a Secret."
+    )
+    db_password: SecretStr = Field(
+        default=SecretStr(""),
+        description="The PostgreSQL user's password; in a cluster the operator passes it from a Secret, never a "
+        "ConfigMap.",
+    )
+    db_pool_size: int = Field(
+        default=10,
+        ge=1,
+        le=200,
+        description="Connections each process keeps open (as many again may open as overflow under load); mind "
+        "PostgreSQL's `max_connections` across replicas when raising it.",
+    )
+    db_connect_timeout_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="Seconds to wait for a connection (a new one, or a free one from the pool) before the call fails, "
+        "so a dead database is a fast error.",
+    )
+    db_statement_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=600,
+        description="Seconds one statement may run before the call fails; raise it only for slow queries you expect.",
+    )
 
     @model_validator(mode="after")
     def _url_or_name(self) -> DatabaseSettings:
@@ -78,16 +138,58 @@ class GrpcSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
-    grpc_port: Port = 5000
-    grpc_timeout_s: float = Field(default=5.0, gt=0, le=300)
-    grpc_max_connection_age_s: float = Field(default=120.0, ge=1, le=86400)
-    """A server closes each client connection (GOAWAY, in-flight calls finish) after this long (+/-10%), so that
-    clients resolve the service's name again and spread over replicas added since they connected."""
-    breaker_fail_max: int = Field(default=5, ge=1, le=1000)
-    breaker_reset_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    grpc_port: Port = Field(
+        default=5000,
+        description="The gRPC server's port (gRPC services only); 0 asks the OS for a free one (tests).",
+    )
+    grpc_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="Deadline, in seconds, of every call to a peer service; in a cluster it comes from "
+        "`spec.resilience.grpcTimeoutSeconds`.",
+    )
+    grpc_max_connection_age_s: float = Field(
+        default=120.0,
+        ge=1,
+        le=86400,
+        description="Seconds (+/-10%) after which a gRPC server closes each client connection (GOAWAY; calls in "
+        "flight finish), so that clients resolve the service's name again and spread over replicas added since.",
+    )
+    breaker_fail_max: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Consecutive failed calls to one peer that open its circuit breaker (calls then fail at once); in "
+        "a cluster it comes from `spec.resilience.breakerFailMax`.",
+    )
+    breaker_reset_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="Seconds an open breaker waits before letting one trial call through (half-open); in a cluster it "
+        "comes from `spec.resilience.breakerResetTimeoutSeconds`.",
+    )
+
+
+def peer_address(service: str, port: int) -> Any:
+    """The field of a peer's gRPC address (`VENTA_<PEER>_ADDR`), declared alike by every service that calls it."""
+    return Field(
+        default=f"127.0.0.1:{port}",
+        description=f"The `{service}` service's gRPC address: any gRPC target, calls going round robin over every "
+        f"address it resolves to (in a cluster `dns:///<platform>-{service}-headless.<namespace>.svc:{port}`, every "
+        "ready replica).",
+    )
 
 
 S = TypeVar("S", bound=BaseSettings)
+
+_UNPARSABLE_FIELD = re.compile(r'field "(?P<field>\w+)"')
+
+
+def env_variable(cls: type[BaseSettings], field: str) -> str:
+    """The environment variable pydantic-settings reads `field` of `cls` from (its prefix, upper case: no aliases)."""
+    return f"{cls.model_config.get('env_prefix') or ''}{field}".upper()
 
 
 def load_settings(cls: type[S], **overrides: object) -> S:
@@ -98,6 +200,11 @@ def load_settings(cls: type[S], **overrides: object) -> S:
         problems = []
         for error in exc.errors():
             field = ".".join(str(part) for part in error["loc"])
-            name = f"{ENV_PREFIX}{field.upper()}" if field else cls.__name__
+            name = env_variable(cls, field) if field else cls.__name__
             problems.append(f"{name}: {error['msg']}")
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
+    except SettingsError as exc:
+        # A list or mapping variable that is not JSON fails while pydantic-settings decodes it, before validation.
+        found = _UNPARSABLE_FIELD.search(str(exc))
+        name = env_variable(cls, found["field"]) if found else cls.__name__
+        raise ConfigError(f"invalid configuration: {name}: not valid JSON ({exc.__cause__ or exc})") from None

@@ -14,16 +14,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Protocol, runtime_checkable
 
 log = logging.getLogger("venta.lifecycle")
 
 
 class Host(Protocol):
-    """What `serve()` runs: the gRPC, ASGI, Socket.IO and search-sync hosts."""
+    """The one contract of a long-running process: the gRPC, ASGI, Socket.IO and search-sync hosts all keep it.
+
+    Tests call `start()`/`stop()` (ports given as 0 are read back); `venta serve` calls `serve(host)`.
+    """
 
     service: str
+    drain_delay_s: float
+    """How long `serve()` keeps serving, not ready, after a stop signal (0: stop at once)."""
 
     async def start(self) -> None: ...
 
@@ -31,6 +36,22 @@ class Host(Protocol):
         """Stop saying ready and ask clients to go elsewhere; keep serving what arrives."""
 
     async def stop(self) -> None: ...
+
+
+@runtime_checkable
+class EndsByItself(Protocol):
+    """A host whose server can end without a signal (uvicorn after a fatal error): `serve()` returns then too."""
+
+    async def ended(self) -> None: ...
+
+
+async def close_all(closers: Iterable[Callable[[], Awaitable[object]]], *, owner: str) -> None:
+    """Close each resource independently: one failing close is logged and must not leave the others open."""
+    for close in closers:
+        try:
+            await close()
+        except Exception:
+            log.exception("%s: closing %s failed", owner, getattr(close, "__qualname__", close))
 
 
 def stop_requested() -> asyncio.Event:
@@ -42,19 +63,19 @@ def stop_requested() -> asyncio.Event:
     return stop
 
 
-async def serve(host: Host, *, drain_delay_s: float = 0.0, ended: Callable[[], Awaitable[Any]] | None = None) -> None:
-    """Start `host`, serve until a stop signal (or until `ended()`, the host's own end, completes), drain, stop."""
+async def serve(host: Host) -> None:
+    """Start `host`, serve until a stop signal (or until the host ends by itself), drain, stop."""
     stop = stop_requested()
     await host.start()
     waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
-    if ended is not None:
-        waiters.append(asyncio.ensure_future(ended()))
+    if isinstance(host, EndsByItself):
+        waiters.append(asyncio.ensure_future(host.ended()))
     await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     for waiter in waiters:
         waiter.cancel()
-    if stop.is_set() and drain_delay_s > 0:
-        log.info("%s received a stop signal: draining, still serving for %.0fs", host.service, drain_delay_s)
+    if stop.is_set() and host.drain_delay_s > 0:
+        log.info("%s received a stop signal: draining, still serving for %.0fs", host.service, host.drain_delay_s)
         host.drain()
-        await asyncio.sleep(drain_delay_s)
+        await asyncio.sleep(host.drain_delay_s)
     log.info("%s stopping", host.service)
     await host.stop()

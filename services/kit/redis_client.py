@@ -41,9 +41,21 @@ class RedisSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="VENTA_", extra="ignore", frozen=True)
 
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    redis_password: SecretStr | None = None
-    redis_timeout_s: float = Field(default=0.5, gt=0, le=30)
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        description="The Redis server (`redis://host:port/db`), without the password; the operator sets it.",
+    )
+    redis_password: SecretStr | None = Field(
+        default=None,
+        description="Redis's password, joined to the URL when connecting; in a cluster the operator passes it from a "
+        "Secret.",
+    )
+    redis_timeout_s: float = Field(
+        default=0.5,
+        gt=0,
+        le=30,
+        description="Seconds any Redis command (or connect) may take before it fails, so a dead Redis is a fast error.",
+    )
 
     @property
     def redis_dsn(self) -> str:

@@ -21,6 +21,5 @@ def build(settings: LocationSettings) -> GrpcServiceHost:
         settings,
         register=lambda server: location_pb2_grpc.add_LocationServiceServicer_to_server(servicer, server),
         service_names=[SERVICE_NAME],
-        checks={"postgres": db.ping},
-        on_stop=[db.close],
+        database=db,
     )

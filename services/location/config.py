@@ -15,4 +15,9 @@ class LocationSettings(KitSettings, DatabaseSettings, GrpcSettings):
     grpc_port: Port = 5001
     http_port: Port = 9001
     db_name: str | None = "venta_location"
-    max_results: int = Field(default=2000, ge=1, le=100_000)
+    max_results: int = Field(
+        default=2000,
+        ge=1,
+        le=100_000,
+        description="Cap on the vendors returned for one viewport; a crowded viewport gets this many, not all.",
+    )

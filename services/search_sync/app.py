@@ -18,8 +18,7 @@ from services.event_catalog import CATALOG
 from services.kit.events.bus import backoff_delay
 from services.kit.events.consumer import JetStreamConsumer
 from services.kit.events.jetstream import BusUnavailable, JetStreamBus
-from services.kit.health import HealthServer
-from services.kit.lifecycle import serve
+from services.kit.probes import HealthServer
 from services.search.factory import build_search_provider
 from services.search.provider import SearchProvider
 from services.search_sync.config import SearchSyncSettings
@@ -34,6 +33,7 @@ class SearchSyncHost:
     def __init__(self, settings: SearchSyncSettings, provider: SearchProvider | None = None) -> None:
         self.settings = settings
         self.service = settings.service_name
+        self.drain_delay_s = 0.0  # nothing calls search sync (it consumes): nothing has to forget it first
         self.provider = provider or build_search_provider(settings, default_dsn=settings.dsn)
         self.bus = JetStreamBus(settings, CATALOG, client_name=settings.service_name)
         self.indexer = Indexer(self.provider)
@@ -117,10 +117,6 @@ class SearchSyncHost:
 
     def drain(self) -> None:
         self.http.draining = True
-
-    async def run(self) -> None:
-        # nothing calls search sync (it consumes), so nothing has to forget it first: no drain delay
-        await serve(self)
 
 
 def build(settings: SearchSyncSettings) -> SearchSyncHost:

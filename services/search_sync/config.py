@@ -17,5 +17,16 @@ class SearchSyncSettings(KitSettings, DatabaseSettings, EventSettings, SearchSet
     service_name: str = "search-sync"
     http_port: Port = 5006
     db_name: str | None = "venta_search"
-    consumer_name: str = Field(default="search-sync", pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    start_retry_max_s: float = Field(default=5.0, gt=0, le=300)
+    consumer_name: str = Field(
+        default="search-sync",
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="The durable JetStream consumer's name; a new name is a new consumer, which reads every event the "
+        "stream still holds, so change it only for that.",
+    )
+    start_retry_max_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="Longest delay, in seconds, between attempts to reach NATS and the search provider at start "
+        "(not ready until both answer).",
+    )

@@ -35,8 +35,8 @@ def build(settings: UserSettings) -> GrpcServiceHost:
         settings,
         register=lambda server: user_pb2_grpc.add_UserServiceServicer_to_server(servicer, server),
         service_names=[SERVICE_NAME],
-        checks={"postgres": db.ping},
-        on_stop=[publishing.stop, vendors.close, db.close],
+        database=db,
+        on_stop=[publishing.stop, vendors.close],
     )
     publishing.start()
     return host

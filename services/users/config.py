@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic_settings import SettingsConfigDict
 
-from services.kit.config import DatabaseSettings, GrpcSettings, KitSettings, Port
+from services.kit.config import DatabaseSettings, GrpcSettings, KitSettings, Port, peer_address
 from services.kit.events.settings import EventSettings
 
 
@@ -15,4 +15,4 @@ class UserSettings(KitSettings, DatabaseSettings, GrpcSettings, EventSettings):
     grpc_port: Port = 5000
     http_port: Port = 9000
     db_name: str | None = "venta_users"
-    vendors_addr: str = "127.0.0.1:5005"
+    vendors_addr: str = peer_address("vendors", 5005)

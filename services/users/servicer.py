@@ -81,7 +81,9 @@ class UserServicer(user_pb2_grpc.UserServiceServicer):
             await repository.get_user(session, user_id=user_id)
         vendors = [
             pb.UserVendorData(id=v.id, name=v.name)
-            async for v in self.vendors.stream("ListVendors", vendor_pb2.ListVendorsRequest(owner_id=str(user_id)))
+            async for v in self.vendors.server_stream(
+                self.vendors.stub.ListVendors, vendor_pb2.ListVendorsRequest(owner_id=str(user_id))
+            )
         ]
         return pb.UserVendorResponse(vendors=vendors)
 

@@ -25,8 +25,8 @@ def build(settings: VendorSettings) -> GrpcServiceHost:
         settings,
         register=lambda server: vendor_pb2_grpc.add_VendorServiceServicer_to_server(servicer, server),
         service_names=[SERVICE_NAME],
-        checks={"postgres": db.ping},
-        on_stop=[publishing.stop, db.close],
+        database=db,
+        on_stop=[publishing.stop],
     )
     publishing.start()
     return host

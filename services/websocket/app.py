@@ -21,8 +21,8 @@ from services.contracts.venta.user.v1 import user_pb2, user_pb2_grpc
 from services.kit.auth.settings import build_authenticator
 from services.kit.grpc.peers import grpc_service_name, peer_client
 from services.kit.grpc.probe import peer_health
-from services.kit.health import HealthServer
-from services.kit.lifecycle import serve
+from services.kit.lifecycle import close_all
+from services.kit.probes import HealthServer
 from services.kit.redis_client import async_redis
 from services.websocket.config import WebsocketSettings
 from services.websocket.live import LiveMap
@@ -38,6 +38,7 @@ class WebsocketHost:
     def __init__(self, settings: WebsocketSettings) -> None:
         self.settings = settings
         self.service = settings.service_name
+        self.drain_delay_s = settings.shutdown_delay_s
         self._stopped = False
         self.redis = async_redis(settings.redis_dsn, timeout_s=settings.redis_timeout_s)
         self.http_client = httpx.AsyncClient(timeout=httpx.Timeout(5.0), follow_redirects=False)
@@ -138,19 +139,14 @@ class WebsocketHost:
         await self.sio.shutdown()
         await self.http.stop()  # closes every socket; the disconnect handlers run (presence is left as it is)
         await self.notifier.stop()
-        for close in (self.users.close, self.location.close, self.http_client.aclose, self.redis.aclose):
-            try:
-                await close()
-            except Exception:
-                log.exception("closing %s failed", getattr(close, "__qualname__", close))
+        await close_all(
+            (self.users.close, self.location.close, self.http_client.aclose, self.redis.aclose), owner=self.service
+        )
         log.info("websocket gateway stopped")
 
     def drain(self) -> None:
         """Not ready from now on (no new sockets are routed here); the sockets already here keep being served."""
         self.http.draining = True
-
-    async def run(self) -> None:
-        await serve(self, drain_delay_s=self.settings.shutdown_delay_s)
 
 
 def build(settings: WebsocketSettings) -> WebsocketHost:

@@ -13,7 +13,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from services.kit.auth.settings import AuthSettings, comma_list
-from services.kit.config import GrpcSettings, KitSettings, Port
+from services.kit.config import GrpcSettings, KitSettings, Port, peer_address
 from services.kit.events.settings import EventSettings
 from services.kit.redis_client import RedisSettings
 
@@ -25,33 +25,92 @@ class WebsocketSettings(KitSettings, GrpcSettings, EventSettings, AuthSettings, 
 
     service_name: str = "websocket"
     http_port: Port = 5004
-    users_addr: str = "127.0.0.1:5000"
-    location_addr: str = "127.0.0.1:5001"
-    breaker_redis: bool = False
-    socketio_channel: str = Field(default="venta-socketio", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
-    """The Redis pub/sub channel replicas exchange room emits on; replicas of one platform share it."""
+    users_addr: str = peer_address("users", 5000)
+    location_addr: str = peer_address("location", 5001)
+    breaker_redis: bool = Field(
+        default=False,
+        description="`true` shares the breakers' state between replicas in Redis (pybreaker's CircuitRedisStorage), "
+        "at the cost of a synchronous Redis read per call.",
+    )
+    socketio_channel: str = Field(
+        default="venta-socketio",
+        pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
+        description="The Redis pub/sub channel replicas exchange room emits on (and the presence keys' prefix); the "
+        "replicas of one platform share it.",
+    )
 
     # abuse limits
-    user_location_limit: int = Field(default=15, ge=1, le=10_000)
-    vendor_location_limit: int = Field(default=30, ge=1, le=10_000)
-    rate_window_s: int = Field(default=60, ge=1, le=3600)
-    max_payload_bytes: int = Field(default=16 * KiB, ge=1 * KiB, le=1024 * KiB)
-    """An event payload larger than this gets an `error` event (PAYLOAD_TOO_LARGE)."""
-    max_message_bytes: int = Field(default=1024 * KiB, ge=16 * KiB, le=64 * 1024 * KiB)
-    """A WebSocket message larger than this closes the connection (engine.io's own protection)."""
-    max_viewport_vendors: int = Field(default=500, ge=1, le=10_000)
-    cors_origins: Annotated[list[str], NoDecode] = ["*"]
+    user_location_limit: int = Field(
+        default=15,
+        ge=1,
+        le=10_000,
+        description="`updateUserLocation` events one socket may send per `VENTA_RATE_WINDOW_S`.",
+    )
+    vendor_location_limit: int = Field(
+        default=30,
+        ge=1,
+        le=10_000,
+        description="`updateVendorLocation` events one socket may send per `VENTA_RATE_WINDOW_S`.",
+    )
+    rate_window_s: int = Field(
+        default=60, ge=1, le=3600, description="The window, in seconds, of the per-socket rate limits."
+    )
+    max_payload_bytes: int = Field(
+        default=16 * KiB,
+        ge=1 * KiB,
+        le=1024 * KiB,
+        description="An event payload larger than this, in bytes, gets an `error` event (`PAYLOAD_TOO_LARGE`).",
+    )
+    max_message_bytes: int = Field(
+        default=1024 * KiB,
+        ge=16 * KiB,
+        le=64 * 1024 * KiB,
+        description="A WebSocket message larger than this, in bytes, closes the connection (engine.io's own "
+        "protection).",
+    )
+    max_viewport_vendors: int = Field(
+        default=500, ge=1, le=10_000, description="At most this many vendors in one `vendor_channels` answer."
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default=["*"],
+        description="Browser origins allowed to connect (comma-separated; `*` is any); the mobile app is no browser.",
+    )
 
     # presence
-    presence_away_after_s: float = Field(default=60.0, gt=0)
-    presence_offline_after_s: float = Field(default=300.0, gt=0)
-    presence_sweep_interval_s: float = Field(default=5.0, gt=0, le=300)
-    watch_ttl_s: int = Field(default=600, ge=1)
-    """How long a user's watched vendors are kept after the user's socket went away (restored on reconnect)."""
+    presence_away_after_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds without a location update or heartbeat after which a vendor is AWAY.",
+    )
+    presence_offline_after_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="Seconds without a location update or heartbeat after which a vendor is OFFLINE (its watchers "
+        "get `vendor_disconnect`); more than the AWAY delay.",
+    )
+    presence_sweep_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="Seconds between each replica's sweeps for vendors gone AWAY or OFFLINE.",
+    )
+    watch_ttl_s: int = Field(
+        default=600,
+        ge=1,
+        description="Seconds a user's viewport and watched vendors are kept after the user's socket went away "
+        "(restored on reconnect).",
+    )
 
     # engine.io keep-alive
-    ping_interval_s: float = Field(default=25.0, gt=0, le=300)
-    ping_timeout_s: float = Field(default=20.0, gt=0, le=300)
+    ping_interval_s: float = Field(
+        default=25.0, gt=0, le=300, description="Seconds between engine.io's keep-alive pings."
+    )
+    ping_timeout_s: float = Field(
+        default=20.0,
+        gt=0,
+        le=300,
+        description="Seconds engine.io waits for a ping's answer before it drops the connection.",
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod

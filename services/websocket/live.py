@@ -18,7 +18,7 @@ from typing import Any
 
 import socketio
 
-from services.contracts.venta.location.v1 import location_pb2
+from services.contracts.venta.location.v1 import location_pb2, location_pb2_grpc
 from services.event_catalog import WebsocketUserData, WebsocketVendorData
 from services.kit.grpc.client import PeerClient
 from services.websocket.metrics import DELIVERIES, PRESENCE_TRANSITIONS, VENDOR_PRESENCE
@@ -45,7 +45,7 @@ class LiveMap:
         self,
         *,
         sio: socketio.AsyncServer,
-        location: PeerClient[Any],
+        location: PeerClient[location_pb2_grpc.LocationServiceAsyncStub],
         presence: PresenceStore,
         notifier: Notifier,
         max_viewport_vendors: int,
@@ -65,8 +65,8 @@ class LiveMap:
 
     async def vendor_moved(self, *, vendor_id: str, sid: str, lat: float, long: float) -> str:
         """Store the position, then tell the vendor's watchers; returns the location service's timestamp."""
-        answer = await self.location.call(
-            "UpdateVendorLocation",
+        answer = await self.location.unary(
+            self.location.stub.UpdateVendorLocation,
             location_pb2.LocationUpdate(entity_id=vendor_id, location=location_pb2.Location(lat=lat, long=long)),
         )
         await self.vendor_alive(vendor_id=vendor_id, sid=sid)
@@ -89,8 +89,8 @@ class LiveMap:
         """Announce a vendor that went OFFLINE (the caller won the transition: this runs once per going)."""
         PRESENCE_TRANSITIONS.labels(State.OFFLINE.value).inc()
         try:
-            await self.location.call(
-                "RemoveVendorLocation", location_pb2.RemoveLocationRequest(entity_id=gone.vendor_id)
+            await self.location.unary(
+                self.location.stub.RemoveVendorLocation, location_pb2.RemoveLocationRequest(entity_id=gone.vendor_id)
             )
         except Exception as exc:  # noqa: BLE001 - the announcement must still go out; the index entry ages out
             log.warning("could not remove the location of offline vendor %s (%s)", gone.vendor_id, exc)
@@ -113,8 +113,8 @@ class LiveMap:
 
     async def viewport(self, *, sid: str, user_id: str, view: Viewport, watching: set[str]) -> set[str]:
         """Answer `vendor_channels`, move the socket between vendor rooms; returns the rooms it is now in."""
-        answer = await self.location.call(
-            "VendorLocations",
+        answer = await self.location.unary(
+            self.location.stub.VendorLocations,
             location_pb2.VendorLocationRequest(
                 sw_location=location_pb2.Location(lat=view.sw_location.lat, long=view.sw_location.long),
                 ne_location=location_pb2.Location(lat=view.ne_location.lat, long=view.ne_location.long),

@@ -22,7 +22,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind
 
-from services.contracts.venta.user.v1 import user_pb2
+from services.contracts.venta.user.v1 import user_pb2, user_pb2_grpc
 from services.kit.auth import Authenticator, Principal, TokenRejected
 from services.kit.grpc.client import PeerClient, PeerUnavailable, RemoteError
 from services.kit.logging import request_id_var
@@ -185,7 +185,7 @@ class UserNamespace(EventNamespace):
 
 
 class VendorNamespace(EventNamespace):
-    def __init__(self, *, users: PeerClient[Any], **kwargs: Any) -> None:
+    def __init__(self, *, users: PeerClient[user_pb2_grpc.UserServiceAsyncStub], **kwargs: Any) -> None:
         super().__init__(VENDORS, **kwargs)
         self.users = users
         self.handlers = {
@@ -202,8 +202,8 @@ class VendorNamespace(EventNamespace):
         if vendor_id in caller.vendors:
             return
         if vendor_id not in caller.owned or time.monotonic() > caller.owned_until:
-            answer = await self.users.call(
-                "GetUserVendors", user_pb2.UserVendorRequest(user_id=caller.principal.user_id)
+            answer = await self.users.unary(
+                self.users.stub.GetUserVendors, user_pb2.UserVendorRequest(user_id=caller.principal.user_id)
             )
             caller.owned = frozenset(v.id for v in answer.vendors)
             caller.owned_until = time.monotonic() + OWNERSHIP_TTL_S

@@ -49,8 +49,7 @@ async def users_host(
 
 async def connect_to_database_of(host: GrpcServiceHost) -> asyncpg.Connection:
     """A direct connection to the service's own database, outside the service under test."""
-    engine = host.checks["postgres"].__self__.engine  # type: ignore[attr-defined]
-    return await asyncpg.connect(engine.url.set(drivername="postgresql").render_as_string(hide_password=False))
+    return await asyncpg.connect(host.database_url)
 
 
 async def row_count(host: GrpcServiceHost, table: str) -> int:

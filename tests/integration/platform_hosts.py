@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 
 from services.devkit.servers import Nats, Postgres, Redis, free_port
+from services.gateway.app import build as build_gateway
 from services.gateway.config import GatewaySettings
-from services.gateway.main import build as build_gateway
 from services.identity.app import build as build_identity
 from services.identity.config import IdentitySettings
 from services.identity.keys import KeyRing

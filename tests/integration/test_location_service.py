@@ -61,7 +61,8 @@ async def test_viewport_across_the_antimeridian(location: Stub) -> None:
 
 async def test_bounding_box_query_uses_the_gist_index(location: Stub, location_host: GrpcServiceHost) -> None:
     await _put(location, 10.2, 10.2)
-    engine = location_host.checks["postgres"].__self__.engine  # type: ignore[attr-defined]
+    assert location_host.database is not None
+    engine = location_host.database.engine
     async with engine.connect() as conn:  # 20,000 positions spread over the world, so a scan would be costly
         await conn.exec_driver_sql(
             "INSERT INTO vendor_location SELECT gen_random_uuid(), random() * 160 - 80, random() * 340 - 170, now() "

@@ -58,11 +58,11 @@ async def test_calls_spread_over_replicas_and_survive_recycling_and_a_leaving_re
     )
     try:
         await asyncio.gather(first.wait_ready(), second.wait_ready())
-        created = await client.call(
-            "CreateVendor", vendor_pb2.VendorCreateData(name="Tacos", user_id=str(uuid.uuid4()))
+        created = await client.unary(
+            client.stub.CreateVendor, vendor_pb2.VendorCreateData(name="Tacos", user_id=str(uuid.uuid4()))
         )
         for _ in range(40):
-            await client.call("GetVendorById", vendor_pb2.VendorLookupByIdData(id=created.id))
+            await client.unary(client.stub.GetVendorById, vendor_pb2.VendorLookupByIdData(id=created.id))
         counts = [served(r, "GetVendorById") for r in (first, second)]
         assert sum(counts) == 40 and min(counts) >= 10, counts  # round robin, not one connection's replica
 
@@ -70,12 +70,12 @@ async def test_calls_spread_over_replicas_and_survive_recycling_and_a_leaving_re
         loop = asyncio.get_running_loop()
         until = loop.time() + 3
         while loop.time() < until:
-            await client.call("GetVendorById", vendor_pb2.VendorLookupByIdData(id=created.id))
+            await client.unary(client.stub.GetVendorById, vendor_pb2.VendorLookupByIdData(id=created.id))
 
         # one replica stopping (SIGTERM: it drains) costs no call: the others take them at once
         second.stop()
         for _ in range(20):
-            await client.call("GetVendorById", vendor_pb2.VendorLookupByIdData(id=created.id))
+            await client.unary(client.stub.GetVendorById, vendor_pb2.VendorLookupByIdData(id=created.id))
     finally:
         await client.close()
         for replica in replicas:

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from pydantic_settings import BaseSettings
 
+from services.gateway.config import GatewaySettings
 from services.kit.config import ConfigError, load_settings
+from services.search_sync.config import SearchSyncSettings
 from services.vendors.config import VendorSettings
+from services.websocket.config import WebsocketSettings
+from venta_operator.config import OperatorConfig
 
 
 def test_defaults_match_the_spec_ports() -> None:
@@ -27,6 +32,30 @@ def test_bad_variable_is_named(monkeypatch: pytest.MonkeyPatch, variable: str, v
     monkeypatch.setenv(variable, value)
     with pytest.raises(ConfigError, match=variable):
         load_settings(VendorSettings)
+
+
+@pytest.mark.parametrize(
+    ("settings", "variable"),
+    [
+        (GatewaySettings, "VENTA_RATE_LIMIT_ROUTES"),
+        (SearchSyncSettings, "VENTA_ALGOLIA_HOSTS"),
+        (WebsocketSettings, "VENTA_CORS_ORIGINS"),
+    ],
+)
+def test_a_json_variable_that_is_not_json_is_named(
+    monkeypatch: pytest.MonkeyPatch, settings: type[BaseSettings], variable: str
+) -> None:
+    """A list or mapping fails while pydantic-settings decodes it, before validation: still one line naming it."""
+    monkeypatch.setenv(variable, "[not json")
+    with pytest.raises(ConfigError, match=variable) as raised:
+        load_settings(settings)
+    assert "\n" not in str(raised.value)
+
+
+def test_a_bad_variable_is_named_with_its_class_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VENTA_OPERATOR_WORKERS", "many")
+    with pytest.raises(ConfigError, match="VENTA_OPERATOR_WORKERS"):
+        load_settings(OperatorConfig)
 
 
 def test_database_url_must_be_postgres(monkeypatch: pytest.MonkeyPatch) -> None:

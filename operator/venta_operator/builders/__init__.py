@@ -5,8 +5,16 @@ input gives the same dicts, key for key, so that the desired-state hash is stabl
 nothing; values are in the form the API server stores them (quantities as given, `data` not `stringData`), so that
 comparing a manifest with the live object does not report phantom drift; owner references and the desired-state
 hash are added later by `plan`, in one place.
+
+A manifest's type and its identity (`Key`: kind and name) live here, a layer below `plan`, `status` and `drift`,
+so that those three share them without importing each other.
 """
 
 from typing import Any
 
 Manifest = dict[str, Any]  # a Kubernetes object as plain JSON-able dicts
+Key = tuple[str, str]  # (kind, name): unique within one platform's namespace
+
+
+def key_of(manifest: Manifest) -> Key:
+    return manifest["kind"], manifest["metadata"]["name"]

@@ -19,6 +19,7 @@ from venta_operator.spec import Platform
 MONITORING_API = "monitoring.coreos.com/v1"
 SERVICE_MONITOR = "ServiceMonitor"
 PROMETHEUS_RULE = "PrometheusRule"
+OPTIONAL_KINDS = frozenset({SERVICE_MONITOR, PROMETHEUS_RULE})  # served only if the Prometheus Operator is there
 PLATFORM_LABEL = "venta_platform"
 
 

@@ -45,7 +45,7 @@ async def nearby_vendors(
     location: LocationClient,
 ) -> NearbyVendors:
     request = pb.VendorLocationRequest(sw_location=parse_corner("sw", sw), ne_location=parse_corner("ne", ne))
-    answer = await location.call("VendorLocations", request)
+    answer = await location.unary(location.stub.VendorLocations, request)
     return NearbyVendors(
         vendors=[
             NearbyVendor(id=v.id, location=Location(lat=v.location.lat, long=v.location.long)) for v in answer.vendors

@@ -22,5 +22,5 @@ router = APIRouter(tags=["users"])
     summary="The vendors the caller owns",
 )
 async def my_vendors(caller: CurrentUser, users: UserClient) -> UserVendors:
-    answer = await users.call("GetUserVendors", pb.UserVendorRequest(user_id=caller.user_id))
+    answer = await users.unary(users.stub.GetUserVendors, pb.UserVendorRequest(user_id=caller.user_id))
     return UserVendors(vendors=[UserVendor(id=v.id, name=v.name) for v in answer.vendors])

@@ -50,7 +50,7 @@ async def get_vendor(
     key = str(vendor_id)
     body, generation = await cache.get(key)
     if body is None:
-        answer = await vendors.call("GetVendorById", pb.VendorLookupByIdData(id=key))
+        answer = await vendors.unary(vendors.stub.GetVendorById, pb.VendorLookupByIdData(id=key))
         body = to_public(answer.vendor).model_dump_json(by_alias=True).encode()
         await cache.put(key, body, generation)
     return Response(body, media_type="application/json")
@@ -67,8 +67,8 @@ async def get_vendor(
     summary="Create a vendor owned by the caller",
 )
 async def create_vendor(body: VendorCreate, caller: CurrentUser, vendors: VendorClient) -> VendorCreated:
-    answer = await vendors.call(
-        "CreateVendor",
+    answer = await vendors.unary(
+        vendors.stub.CreateVendor,
         pb.VendorCreateData(
             name=body.name,
             description=body.description or "",
@@ -93,7 +93,7 @@ async def _update(
     vendor_id: VendorId, body: VendorUpdate, caller: CurrentUser, vendors: VendorClient, cache: VendorCacheDep
 ) -> VendorChanged:
     key = str(vendor_id)
-    answer = await vendors.call("UpdateVendor", _update_request(key, body, caller.user_id))
+    answer = await vendors.unary(vendors.stub.UpdateVendor, _update_request(key, body, caller.user_id))
     await cache.invalidate(key)
     return VendorChanged(message=answer.message, success=answer.success)
 
@@ -123,6 +123,6 @@ async def delete_vendor(
     vendor_id: VendorId, caller: CurrentUser, vendors: VendorClient, cache: VendorCacheDep
 ) -> VendorChanged:
     key = str(vendor_id)
-    answer = await vendors.call("DeleteVendor", pb.VendorDeleteData(id=key, user_id=caller.user_id))
+    answer = await vendors.unary(vendors.stub.DeleteVendor, pb.VendorDeleteData(id=key, user_id=caller.user_id))
     await cache.invalidate(key)
     return VendorChanged(message=answer.message, success=answer.success)

@@ -104,9 +104,9 @@ async def clerk_webhook(request: Request, resources: ResourcesDep, users: UserCl
         raise _unauthorized("WEBHOOK_SIGNATURE_INVALID", f"signature verification failed: {exc}") from None
     event: ClerkEvent = _parse(ClerkEvent, body)
     if event.type == "user.created":
-        answer = await users.call("HandleClerkUserCreated", pb.ClerkUserData(id=event.data.id))
+        answer = await users.unary(users.stub.HandleClerkUserCreated, pb.ClerkUserData(id=event.data.id))
     elif event.type == "user.deleted":
-        answer = await users.call("HandleClerkUserDeleted", pb.ClerkUserData(id=event.data.id))
+        answer = await users.unary(users.stub.HandleClerkUserDeleted, pb.ClerkUserData(id=event.data.id))
         await resources.authenticator.directory.forget(event.data.id)
     else:
         return WebhookAck(message=f"ignored event type {event.type}")
@@ -156,8 +156,8 @@ async def revenuecat_webhook(request: Request, resources: ResourcesDep, users: U
     event = delivery.event
     if event.type != "INITIAL_PURCHASE":
         return WebhookAck(message=f"ignored event type {event.type}")
-    answer = await users.call(
-        "HandleSubscriptionCreated",
+    answer = await users.unary(
+        users.stub.HandleSubscriptionCreated,
         pb.RevenueCatSubscriptionData(
             clerk_user_id=_clerk_user_id(event.subscriber_attributes),
             provider_id=event.product_id,

@@ -32,16 +32,47 @@ def comma_list(value: Any) -> Any:
 
 
 class AuthSettings(BaseSettings):
+    """How an edge checks a bearer token: the issuer, its keys, the parties allowed, and the user id cache."""
+
     model_config = SettingsConfigDict(env_prefix="VENTA_", extra="ignore", frozen=True)
 
-    auth_issuer: str = "http://127.0.0.1:5010"
-    auth_jwks_url: str | None = None
-    auth_authorized_parties: Annotated[list[str], NoDecode] = ["venta-local"]
-    auth_audience: str | None = None
-    auth_leeway_s: float = Field(default=5.0, ge=0, le=300)
-    jwks_max_age_s: float = Field(default=300.0, gt=0)
-    jwks_min_refresh_interval_s: float = Field(default=10.0, ge=0)
-    user_cache_ttl_s: int = Field(default=3600, ge=1)
+    auth_issuer: str = Field(
+        default="http://127.0.0.1:5010",
+        description="The `iss` every token must carry: the local identity provider, or "
+        "`https://<your>.clerk.accounts.dev` in production.",
+    )
+    auth_jwks_url: str | None = Field(
+        default=None,
+        description="Where the issuer's public keys are; unset means `<issuer>/.well-known/jwks.json`.",
+    )
+    auth_authorized_parties: Annotated[list[str], NoDecode] = Field(
+        default=["venta-local"],
+        description="The `azp` values accepted (comma-separated): your front-end origins with Clerk, `venta-local` "
+        "with the local identity provider.",
+    )
+    auth_audience: str | None = Field(
+        default=None, description="The `aud` tokens must carry; unset, the audience is not checked."
+    )
+    auth_leeway_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description="Seconds of clock skew tolerated when checking `exp` and `nbf`.",
+    )
+    jwks_max_age_s: float = Field(
+        default=300.0, gt=0, description="Seconds the issuer's key set is cached before it is fetched again."
+    )
+    jwks_min_refresh_interval_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="Least seconds between two fetches of the key set when a token names an unknown key (rotation).",
+    )
+    user_cache_ttl_s: int = Field(
+        default=3600,
+        ge=1,
+        description="Seconds a token subject's internal user id stays cached in Redis (a Clerk `user.deleted` "
+        "webhook drops it at once).",
+    )
 
     @field_validator("auth_authorized_parties", mode="before")
     @classmethod

@@ -36,7 +36,7 @@ class Principal:
 class UserDirectory:
     def __init__(
         self,
-        users: PeerClient[user_pb2_grpc.UserServiceStub],
+        users: PeerClient[user_pb2_grpc.UserServiceAsyncStub],
         cache: redis.asyncio.Redis,
         *,
         ttl_s: int = 3600,
@@ -55,7 +55,9 @@ class UserDirectory:
         if cached:
             return str(cached)
         try:
-            user = await self.users.call("GetUserByClerkId", user_pb2.GetUserByClerkIdRequest(clerk_id=clerk_id))
+            user = await self.users.unary(
+                self.users.stub.GetUserByClerkId, user_pb2.GetUserByClerkIdRequest(clerk_id=clerk_id)
+            )
         except RemoteError as exc:
             raise TokenRejected("USER_NOT_FOUND", "no user exists for this token's subject") from exc
         try:

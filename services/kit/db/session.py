@@ -51,6 +51,11 @@ class Database:
         async with self._readers() as session:
             yield session
 
+    @property
+    def url(self) -> str:
+        """The libpq URL of the database (with its password), for tools and direct connections outside the ORM."""
+        return self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))

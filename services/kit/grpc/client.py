@@ -29,6 +29,8 @@ from services.kit.metrics import (
 from services.kit.telemetry import grpc_client_interceptors
 
 StubT = TypeVar("StubT")
+RequestT = TypeVar("RequestT")
+ResponseT = TypeVar("ResponseT")
 
 PEER_FAILURES = frozenset(
     {
@@ -110,7 +112,11 @@ def _translate(target: str, exc: grpc.aio.AioRpcError) -> VentaError:
 
 
 class PeerClient(Generic[StubT]):
-    """A stub for one peer service, behind a deadline and a breaker."""
+    """A stub for one peer service, behind a deadline and a breaker.
+
+    Calls name the stub's own method, so the request and the answer keep their generated types:
+    `await vendors.unary(vendors.stub.GetVendorById, VendorLookupByIdData(id=...))` is a `VendorLookupResponse`.
+    """
 
     def __init__(
         self,
@@ -128,18 +134,33 @@ class PeerClient(Generic[StubT]):
             address, interceptors=grpc_client_interceptors(), options=CHANNEL_OPTIONS
         )
         self.stub = stub(self.channel)
+        # the generated stub holds one multi-callable per RPC: their names label the client metrics
+        self._method_names = {id(rpc): name for name, rpc in vars(self.stub).items()}
 
     def _metadata(self) -> tuple[tuple[str, str], ...]:
         rid = request_id_var.get()
         return ((REQUEST_ID_KEY, rid),) if rid else ()
 
-    async def call(self, method: str, request: Any, *, timeout_s: float | None = None) -> Any:
-        rpc = getattr(self.stub, method)
+    def _name(self, rpc: object) -> str:
+        name = self._method_names.get(id(rpc))
+        if name is None:
+            raise TypeError(f"not a method of the {self.target_name} stub: {rpc!r}")
+        return name
+
+    async def unary(
+        self,
+        rpc: grpc.aio.UnaryUnaryMultiCallable[RequestT, ResponseT],
+        request: RequestT,
+        *,
+        timeout_s: float | None = None,
+    ) -> ResponseT:
+        """A unary call through the breaker, with the deadline; peer failures and answers as domain errors."""
+        method = self._name(rpc)
         started = time.perf_counter()
         code = grpc.StatusCode.OK
         try:
             with self.breaker.calling():
-                return await rpc(request, timeout=timeout_s or self.timeout_s, metadata=self._metadata())
+                return await rpc(request, timeout=timeout_s or self.timeout_s, metadata=self._metadata())  # type: ignore[no-any-return]
         except pybreaker.CircuitBreakerError:
             code = grpc.StatusCode.UNAVAILABLE
             BREAKER_REJECTIONS.labels(self.breaker.name).inc()
@@ -158,9 +179,15 @@ class PeerClient(Generic[StubT]):
                     time.perf_counter() - started, trace_exemplar()
                 )
 
-    async def stream(self, method: str, request: Any, *, timeout_s: float | None = None) -> AsyncIterator[Any]:
+    async def server_stream(
+        self,
+        rpc: grpc.aio.UnaryStreamMultiCallable[RequestT, ResponseT],
+        request: RequestT,
+        *,
+        timeout_s: float | None = None,
+    ) -> AsyncIterator[ResponseT]:
         """A server-streaming call; the deadline covers the whole stream."""
-        rpc = getattr(self.stub, method)
+        self._name(rpc)
         try:
             with self.breaker.calling():
                 async for item in rpc(request, timeout=timeout_s or self.timeout_s, metadata=self._metadata()):

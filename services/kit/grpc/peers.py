@@ -7,8 +7,10 @@ paying for the failures again.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
+import grpc
 import pybreaker
 
 from services.kit.grpc.client import PeerClient, make_breaker
@@ -46,7 +48,12 @@ def breaker_for(settings: PeerSettings, peer: str) -> pybreaker.CircuitBreaker:
     )
 
 
-def peer_client(settings: PeerSettings, peer: str, address: str, stub: Any) -> PeerClient[Any]:
+StubT = TypeVar("StubT")
+
+
+def peer_client(
+    settings: PeerSettings, peer: str, address: str, stub: Callable[[grpc.aio.Channel], StubT]
+) -> PeerClient[StubT]:
     return PeerClient(
         target_name=peer,
         address=address,

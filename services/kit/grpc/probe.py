@@ -11,7 +11,7 @@ from typing import Any
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.kit.grpc.client import PeerClient
-from services.kit.health import ReadinessCheck
+from services.kit.probes import ReadinessCheck
 
 
 class PeerNotServing(Exception):

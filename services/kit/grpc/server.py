@@ -1,9 +1,9 @@
 """The async gRPC server every service runs: servicers + health + reflection + interceptors + side HTTP port.
 
-`GrpcServiceHost.start()`/`stop()` are what tests use (random ports when given 0); `run()` is what the CLI uses:
-it serves until SIGTERM/SIGINT, then drains (`services.kit.lifecycle.serve`): readiness turns red and gRPC health
-says NOT_SERVING while calls are still served for the drain delay; then new calls are refused (clients get GOAWAY),
-in-flight calls get `shutdown_grace_s` to finish, and dependencies are closed.
+`GrpcServiceHost` keeps the host contract (`services.kit.lifecycle.Host`): tests call `start()`/`stop()` (random
+ports when given 0); the CLI calls `serve(host)`, which serves until SIGTERM/SIGINT, then drains: readiness turns
+red and gRPC health says NOT_SERVING while calls are still served for the drain delay; then new calls are refused
+(clients get GOAWAY), in-flight calls get `shutdown_grace_s` to finish, and dependencies are closed.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from services.kit.db.session import Database
 from services.kit.grpc.interceptors import ServerInterceptor
-from services.kit.health import HealthServer, ReadinessCheck, run_checks
-from services.kit.lifecycle import serve
+from services.kit.lifecycle import close_all
+from services.kit.probes import HealthServer, ReadinessCheck, run_checks
 from services.kit.telemetry import grpc_server_interceptors
 
 log = logging.getLogger("venta.grpc")
@@ -43,12 +44,18 @@ class GrpcServiceHost:
         health_poll_s: float = 2.0,
         max_connection_age_s: float = 120.0,
         shutdown_delay_s: float = 0.0,
+        database: Database | None = None,
     ) -> None:
+        """`database`, when the service has one, is a readiness check (`postgres`) and is closed last on stop."""
+        if database is not None:
+            checks = {"postgres": database.ping, **checks}
+            on_stop = [*on_stop, database.close]
         self.service = service
+        self.database = database
         self.service_names = list(service_names)
         self.checks = checks
         self.grace = shutdown_grace_s
-        self.delay = shutdown_delay_s
+        self.drain_delay_s = shutdown_delay_s
         self.on_stop = list(on_stop)
         self.health_poll_s = health_poll_s
         self.server = grpc.aio.server(
@@ -79,15 +86,16 @@ class GrpcServiceHost:
         *,
         register: Callable[[grpc.aio.Server], None],
         service_names: Sequence[str],
-        checks: Mapping[str, ReadinessCheck],
+        checks: Mapping[str, ReadinessCheck] | None = None,
         on_stop: Sequence[Callable[[], Awaitable[object]]] = (),
+        database: Database | None = None,
     ) -> GrpcServiceHost:
         """A host on the settings' host/ports/grace (settings combine KitSettings and GrpcSettings)."""
         return cls(
             service=settings.service_name,
             register=register,
             service_names=service_names,
-            checks=checks,
+            checks=checks or {},
             host=settings.host,
             grpc_port=settings.grpc_port,
             http_port=settings.http_port,
@@ -95,11 +103,19 @@ class GrpcServiceHost:
             on_stop=on_stop,
             max_connection_age_s=settings.grpc_max_connection_age_s,
             shutdown_delay_s=settings.shutdown_delay_s,
+            database=database,
         )
 
     @property
     def http_port(self) -> int:
         return self.http.port
+
+    @property
+    def database_url(self) -> str:
+        """The service's own database, for tests and tools that check it from outside the service."""
+        if self.database is None:
+            raise AttributeError(f"{self.service} has no database")
+        return self.database.url
 
     async def start(self) -> None:
         await self.server.start()
@@ -140,15 +156,10 @@ class GrpcServiceHost:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.grace)
         await self.http.stop()
-        for close in self.on_stop:
-            await close()
+        await close_all(self.on_stop, owner=self.service)
         log.info("%s stopped", self.service)
 
     def drain(self) -> None:
         """Not ready from now on (HTTP readiness and gRPC health), still serving: see `services.kit.lifecycle`."""
         self.http.draining = True
         self._drain_health = asyncio.ensure_future(self._publish_health())
-
-    async def run(self) -> None:
-        """Serve until SIGTERM or SIGINT, then drain and shut down gracefully."""
-        await serve(self, drain_delay_s=self.delay)

@@ -1,12 +1,13 @@
 """Runs an ASGI app (FastAPI) under uvicorn the way `GrpcServiceHost` runs a gRPC service.
 
-`start()`/`stop()` are what tests use (port 0 gives a random port, read back into `port`); `run()` is what the CLI
-uses: serve until SIGTERM/SIGINT, then drain (`services.kit.lifecycle.serve`): readiness answers 503 and every
-response says `Connection: close`, so clients leave their kept-alive connections for another replica instead of
-meeting a closed one, while requests are still served for the drain delay; then no new connections are accepted,
-in-flight requests get `shutdown_grace_s`, and the app's lifespan closes its clients. uvicorn's own signal capture
-is off so that signals are handled in one place and several hosts can share one process in tests. The host also
-gives the app its server spans (`services.kit.telemetry.instrument_fastapi`), so no service wires tracing itself.
+It keeps the host contract (`services.kit.lifecycle.Host`): tests call `start()`/`stop()` (port 0 gives a random
+port, read back into `port`); the CLI calls `serve(host)`: serve until SIGTERM/SIGINT, then drain: readiness
+answers 503 and every response says `Connection: close`, so clients leave their kept-alive connections for another
+replica instead of meeting a closed one, while requests are still served for the drain delay; then no new
+connections are accepted, in-flight requests get `shutdown_grace_s`, and the app's lifespan closes its clients.
+uvicorn's own signal capture is off so that signals are handled in one place and several hosts can share one process
+in tests. The host also gives the app its server spans (`services.kit.telemetry.instrument_fastapi`), so no service
+wires tracing itself.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.kit.config import KitSettings
-from services.kit.lifecycle import serve
 from services.kit.telemetry import instrument_fastapi
 
 log = logging.getLogger("venta.http")
@@ -49,7 +49,7 @@ class AsgiServiceHost:
         self.host = host
         self.port = port
         self.grace = shutdown_grace_s
-        self.delay = shutdown_delay_s
+        self.drain_delay_s = shutdown_delay_s
         self.draining = False
         instrument_fastapi(app)
         self._config = uvicorn.Config(
@@ -126,7 +126,7 @@ class AsgiServiceHost:
         self.draining = True
         state = getattr(self.app, "state", None)
         if state is not None:
-            state.draining = True  # read by the readiness route (`services.kit.http.health`)
+            state.draining = True  # read by the readiness route (`services.kit.probes`)
 
     async def stop(self) -> None:
         self.drain()
@@ -141,10 +141,7 @@ class AsgiServiceHost:
         self._server = self._task = None
         log.info("%s stopped", self.service)
 
-    async def _serving(self) -> None:
+    async def ended(self) -> None:
+        """Returns when uvicorn ends by itself (`serve()` then stops the host too)."""
         assert self._task is not None
         await asyncio.shield(self._task)
-
-    async def run(self) -> None:
-        """Serve until SIGTERM or SIGINT (or until uvicorn ends by itself), then drain and shut down gracefully."""
-        await serve(self, drain_delay_s=self.delay, ended=self._serving)

@@ -227,7 +227,7 @@ def test_a_changed_source_reaches_the_running_pod_through_live_update(workspace:
 
         (before,) = gateway_pods(platform)
         tags_before = sorted(workspace.registry.tags("venta_venta"))
-        source = workspace.root / "services" / "gateway" / "main.py"
+        source = workspace.root / "services" / "gateway" / "app.py"
         assert f'title="{TITLE}"' in source.read_text()
         changed = time.monotonic()
         source.write_text(source.read_text().replace(f'title="{TITLE}"', f'title="{NEW_TITLE}"'))
@@ -257,7 +257,7 @@ def test_a_changed_source_reaches_the_running_pod_through_live_update(workspace:
                     "grep",
                     "-c",
                     NEW_TITLE,
-                    "/app/services/gateway/main.py",
+                    "/app/services/gateway/app.py",
                     check=False,
                 )
                 assert copy.stdout.strip() == "1", f"{pod['metadata']['name']}: {copy.stdout}{copy.stderr}"

@@ -107,8 +107,3 @@ async def vendors_on(start_service: ServiceFactory, postgres: Postgres) -> Any:
         )
 
     return start
-
-
-def database_url(host: GrpcServiceHost) -> str:
-    engine = host.checks["postgres"].__self__.engine  # type: ignore[attr-defined]
-    return str(engine.url.set(drivername="postgresql").render_as_string(hide_password=False))

@@ -25,7 +25,7 @@ from services.search.provider import SearchProvider
 from services.vendors import app as vendors_app
 
 from .algolia_standin import AlgoliaStandIn
-from .conftest import algolia_search, database_url, postgres_search
+from .conftest import algolia_search, postgres_search
 from .harness import ChangeDriver, converged, pending_outbox, publish_poison
 
 CHANGES = int(os.environ.get("VENTA_TEST_FAULT_CHANGES", "1000"))
@@ -53,10 +53,10 @@ async def test_nats_killed_and_restarted_mid_stream(
     await asyncio.to_thread(nats.kill)
     done_at_kill = driver.done
     await until(lambda: driver.done >= done_at_kill + 100 or run.done())  # requests keep committing meanwhile
-    assert await pending_outbox(database_url(vendors)) > 0
+    assert await pending_outbox(vendors.database_url) > 0
     await asyncio.to_thread(nats.start)  # same store directory: the stream and consumer state survive
     await run
-    await converged(provider=provider, vendors_url=database_url(vendors), nats_url=nats.url, dead_letters=poisoned)
+    await converged(provider=provider, vendors_url=vendors.database_url, nats_url=nats.url, dead_letters=poisoned)
     await provider.close()
 
 
@@ -100,7 +100,7 @@ async def test_search_sync_killed_mid_batch(nats: Nats, postgres: Postgres, vend
             sync.start()
             await sync.wait_ready()
         await run
-        await converged(provider=provider, vendors_url=database_url(vendors), nats_url=nats.url, dead_letters=poisoned)
+        await converged(provider=provider, vendors_url=vendors.database_url, nats_url=nats.url, dead_letters=poisoned)
         redelivered += (await asyncio.to_thread(sync.get, "/health/events"))["redelivered"]
         assert max(in_flight_at_kill) > 0, f"killed with a batch in hand: {in_flight_at_kill}"
         assert redelivered > 0, "the batch killed mid-write was delivered again"
@@ -140,7 +140,7 @@ async def test_search_backend_failing(
     else:
         algolia.failing = False
     assert failed_during_outage > 0, "search sync kept retrying while the backend was down"
-    await converged(provider=provider, vendors_url=database_url(vendors), nats_url=nats.url, dead_letters=poisoned)
+    await converged(provider=provider, vendors_url=vendors.database_url, nats_url=nats.url, dead_letters=poisoned)
     await provider.close()
 
 

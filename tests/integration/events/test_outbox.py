@@ -29,7 +29,7 @@ from services.vendors import repository
 from services.vendors.config import VendorSettings
 from services.vendors.models import VendorCreate
 
-from .conftest import database_url, postgres_search
+from .conftest import postgres_search
 from .harness import converged, pending_outbox
 
 
@@ -53,7 +53,7 @@ async def stream_messages(nats_url: str, count: int, timeout_s: float = 10.0) ->
 
 async def test_a_rolled_back_change_leaves_no_event(postgres: Postgres, vendors_on: Any, nats: Nats) -> None:
     host = await vendors_on(nats.url)
-    db = Database(VendorSettings(database_url=database_url(host)), application_name="test")
+    db = Database(VendorSettings(database_url=host.database_url), application_name="test")
     with pytest.raises(RuntimeError):
         async with db.session() as session:
             await repository.create_vendor(
@@ -61,7 +61,7 @@ async def test_a_rolled_back_change_leaves_no_event(postgres: Postgres, vendors_
             )
             raise RuntimeError("the request fails after the write")
     await db.close()
-    assert await pending_outbox(database_url(host)) == 0
+    assert await pending_outbox(host.database_url) == 0
 
 
 async def test_relay_publishes_with_message_id_and_trace_context(vendors_on: Any, nats: Nats) -> None:
@@ -81,7 +81,7 @@ async def test_relay_publishes_with_message_id_and_trace_context(vendors_on: Any
     assert (msg.subject, envelope["type"], envelope["data"]["id"]) == ("events.vendor.created", "vendor.created", vid)
     assert msg.headers["Nats-Msg-Id"] == envelope["messageId"]
     assert trace_id in msg.headers["traceparent"], "the request's trace continues through the outbox"
-    assert await pending_outbox(database_url(host)) == 0
+    assert await pending_outbox(host.database_url) == 0
 
 
 async def test_events_wait_in_the_outbox_while_nats_is_down(vendors_on: Any, tmp_path: Any) -> None:
@@ -91,12 +91,12 @@ async def test_events_wait_in_the_outbox_while_nats_is_down(vendors_on: Any, tmp
         stub = vendor_pb2_grpc.VendorServiceStub(channel)
         for i in range(5):
             await stub.CreateVendor(pb.VendorCreateData(name=f"Offline {i}", user_id=str(uuid.uuid4())))
-    assert await pending_outbox(database_url(host)) == 5
+    assert await pending_outbox(host.database_url) == 5
     await asyncio.to_thread(later.start)
     try:
         messages = await stream_messages(later.url, 5, timeout_s=20)
         assert [json.loads(m.data)["data"]["name"] for m in messages] == [f"Offline {i}" for i in range(5)]
-        assert await pending_outbox(database_url(host)) == 0
+        assert await pending_outbox(host.database_url) == 0
     finally:
         later.kill()
 
@@ -145,7 +145,7 @@ async def test_vendor_location_reaches_the_index_as_numbers(
     host = await vendors_on(nats.url)
     provider = postgres_search(postgres)
     await start_search_sync(provider, nats.url)
-    db = Database(VendorSettings(database_url=database_url(host)), application_name="test")
+    db = Database(VendorSettings(database_url=host.database_url), application_name="test")
     owner = uuid.uuid4()
     async with db.session() as session:
         vendor = await repository.create_vendor(
@@ -154,7 +154,7 @@ async def test_vendor_location_reaches_the_index_as_numbers(
     async with db.session() as session:
         await repository.set_location(session, vendor_id=vendor.id, lat=19.43, long=-99.13, outbox=Outbox(CATALOG))
     await db.close()
-    index = await converged(provider=provider, vendors_url=database_url(host), nats_url=nats.url, dead_letters=0)
+    index = await converged(provider=provider, vendors_url=host.database_url, nats_url=nats.url, dead_letters=0)
     assert index[str(vendor.id)]["_geoloc"] == {"lat": 19.43, "lng": -99.13}
     hits = (await provider.search(SearchQuery(lat=19.43, lng=-99.13, radius_m=100))).hits
     assert [h["objectID"] for h in hits] == [str(vendor.id)]

@@ -23,7 +23,7 @@ from services.kit.events.envelope import new_envelope
 from services.search.provider import SearchQuery
 from services.search_sync.config import SearchSyncSettings
 
-from .conftest import database_url, postgres_search
+from .conftest import postgres_search
 from .harness import ROOT, converged, dead_letter_count, poison_messages
 
 
@@ -215,7 +215,7 @@ async def test_full_reindex_rebuilds_from_the_vendor_service_and_replays_concurr
         result = await reindex(settings, vendors_addr=address, provider=ChangingDuringBuild())  # type: ignore[arg-type]
     assert (result["indexed"], result["replayed"]) == (60, 1)
     provider = postgres_search(postgres, search_db)
-    await converged(provider=provider, vendors_url=database_url(vendors), nats_url=nats.url, dead_letters=0)
+    await converged(provider=provider, vendors_url=vendors.database_url, nats_url=nats.url, dead_letters=0)
     assert (await provider.search(SearchQuery(text="renamed during"))).total == 1
     assert len(ids) == 60
 

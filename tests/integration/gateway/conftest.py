@@ -75,8 +75,7 @@ def assert_envelope(response: httpx.Response, status: int, type_: str, code: str
 
 async def scalar(host: GrpcServiceHost, sql: str, *args: Any) -> Any:
     """One value from the service's own database, read directly (not through the service under test)."""
-    engine = host.checks["postgres"].__self__.engine  # type: ignore[attr-defined]
-    conn = await asyncpg.connect(engine.url.set(drivername="postgresql").render_as_string(hide_password=False))
+    conn = await asyncpg.connect(host.database_url)
     try:
         return await conn.fetchval(sql, *args)
     finally:

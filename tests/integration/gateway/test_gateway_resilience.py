@@ -72,7 +72,9 @@ async def test_breaker_opens_fails_fast_and_recovers(hosts: Hosts, platform: Pla
             )
             started = time.perf_counter()
             with pytest.raises(PeerUnavailable):
-                await resources.vendors.call("GetVendorById", vendor_pb2.VendorLookupByIdData(id=vendor_id))
+                await resources.vendors.unary(
+                    resources.vendors.stub.GetVendorById, vendor_pb2.VendorLookupByIdData(id=vendor_id)
+                )
             call_ms.append((time.perf_counter() - started) * 1000)
         print(
             f"\nbreaker open: HTTP round trip p50 {statistics.median(http_ms):.2f} ms, "

@@ -23,10 +23,10 @@ from services.contracts.venta.vendor.v1 import vendor_pb2_grpc
 from services.devkit.pytest_plugin import ServiceFactory
 from services.devkit.servers import Postgres
 from services.kit.http.handlers import install_error_handlers, render_error
-from services.kit.http.health import health_router
 from services.kit.http.middleware import RequestContextMiddleware
 from services.kit.http.server import AsgiServiceHost
 from services.kit.logging import JsonFormatter
+from services.kit.probes import health_router
 from services.kit.telemetry import configure_tracing
 from services.vendors import app as vendors_app
 from services.vendors.config import VendorSettings

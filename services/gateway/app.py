@@ -21,9 +21,9 @@ from services.gateway.deps import RateLimited
 from services.gateway.resources import Resources
 from services.gateway.routes import nearby, search, uploads, users, vendors, webhooks
 from services.kit.http.handlers import install_error_handlers, render_error
-from services.kit.http.health import health_router
 from services.kit.http.middleware import BodySizeLimitMiddleware, RequestContextMiddleware, SecurityHeadersMiddleware
 from services.kit.http.server import AsgiServiceHost
+from services.kit.probes import health_router
 
 VERSION = "1.0.0"
 # names the peers give fields -> names the HTTP client sent them under
