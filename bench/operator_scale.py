@@ -20,11 +20,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests" / "cluster"), str(ROOT / "tests" / "e2e" / "operator")]
+sys.path.insert(0, str(ROOT))  # the test helpers (tests.cluster, tests.support) when run as a script
 
-from kwok import Kubectl, KwokCluster, build_tools  # noqa: E402
-from operator_e2e import OperatorProcess, install_chart, service_account_kubeconfig  # noqa: E402
-
+from tests.cluster.kwok import Kubectl, KwokCluster, build_tools  # noqa: E402
+from tests.support.operator_e2e import OperatorProcess, install_chart, service_account_kubeconfig  # noqa: E402
 from venta_operator.config import OperatorConfig  # noqa: E402
 from venta_operator.kube import ApiServer  # noqa: E402
 from venta_operator.metrics import API_REQUESTS  # noqa: E402

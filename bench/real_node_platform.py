@@ -28,14 +28,14 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests" / p) for p in ("cluster", "integration", "e2e/operator", "e2e/real")]
+sys.path.insert(0, str(ROOT))  # the test helpers (tests.cluster, tests.support) when run as a script
 
-from cluster_tools import build_tools  # noqa: E402
-from local_images import build_images  # noqa: E402
-from operator_e2e import wait_for  # noqa: E402
-from platform_e2e import Installer, Outcomes, Platform, RequestLoop, chart_values_for, example_for  # noqa: E402
-from real_node import RealNode  # noqa: E402
-from venta_up import free_port_offset, start, wait_up  # noqa: E402
+from tests.cluster.cluster_tools import build_tools  # noqa: E402
+from tests.cluster.local_images import build_images  # noqa: E402
+from tests.cluster.real_node import RealNode  # noqa: E402
+from tests.support.operator_e2e import wait_for  # noqa: E402
+from tests.support.platform_e2e import Installer, Outcomes, Platform, RequestLoop, chart_values_for, example_for  # noqa: E402
+from tests.support.venta_up import free_port_offset, start, wait_up  # noqa: E402
 
 TAG, NEXT_TAG = "0.1.0-bench.1", "0.1.0-bench.2"
 

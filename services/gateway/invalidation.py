@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from services.event_catalog import CATALOG
 from services.gateway.cache import VendorCache
 from services.kit.events.bus import Event, RetryLater
-from services.kit.events.jetstream import JetStreamBus
+from services.kit.events.factory import event_bus
 from services.kit.events.settings import EventSettings
 
 log = logging.getLogger("venta.gateway.invalidation")
@@ -37,7 +37,7 @@ class CacheInvalidator:
         self, settings: EventSettings, cache: VendorCache, *, retry_s: float = 2.0, stop_grace_s: float = 3.0
     ) -> None:
         self.stop_grace_s = stop_grace_s
-        self.bus = JetStreamBus(settings, CATALOG, client_name="gateway")
+        self.bus = event_bus(settings, CATALOG, client_name="gateway")
         self.cache = cache
         self.retry_s = retry_s
         self.subscribed = asyncio.Event()

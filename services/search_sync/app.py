@@ -15,9 +15,9 @@ from dataclasses import asdict
 from aiohttp import web
 
 from services.event_catalog import CATALOG
-from services.kit.events.bus import backoff_delay
-from services.kit.events.consumer import JetStreamConsumer
-from services.kit.events.jetstream import BusUnavailable, JetStreamBus
+from services.kit.events.bus import Subscription, backoff_delay
+from services.kit.events.factory import event_bus
+from services.kit.events.jetstream import BusUnavailable
 from services.kit.probes import HealthServer
 from services.search.factory import build_search_provider
 from services.search.provider import SearchProvider
@@ -35,9 +35,9 @@ class SearchSyncHost:
         self.service = settings.service_name
         self.drain_delay_s = 0.0  # nothing calls search sync (it consumes): nothing has to forget it first
         self.provider = provider or build_search_provider(settings, default_dsn=settings.dsn)
-        self.bus = JetStreamBus(settings, CATALOG, client_name=settings.service_name)
+        self.bus = event_bus(settings, CATALOG, client_name=settings.service_name)
         self.indexer = Indexer(self.provider)
-        self.subscription: JetStreamConsumer | None = None
+        self.subscription: Subscription | None = None
         self.http = HealthServer(
             service=settings.service_name,
             checks={"nats": self.bus.health, "search": self.provider.ping, "consumer": self._consuming},

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from services.event_catalog import CATALOG
 from services.kit.events.bus import backoff_delay
 from services.kit.events.envelope import Envelope, new_envelope
-from services.kit.events.jetstream import JetStreamBus
+from services.kit.events.factory import event_bus
 from services.kit.events.metrics import EVENTS_PUBLISH_FAILURES, type_label
 from services.kit.events.settings import EventSettings
 from services.kit.events.tracing import current_headers
@@ -27,7 +27,7 @@ log = logging.getLogger("venta.websocket.notifications")
 
 class Notifier:
     def __init__(self, settings: EventSettings, *, client_name: str, max_queued: int = 10_000) -> None:
-        self.bus = JetStreamBus(settings, CATALOG, client_name=client_name)
+        self.bus = event_bus(settings, CATALOG, client_name=client_name)
         self.queue: asyncio.Queue[tuple[Envelope, dict[str, str]]] = asyncio.Queue(max_queued)
         self._task: asyncio.Task[None] | None = None
 

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from cluster_tools import ClusterError
+from tests.cluster.cluster_tools import ClusterError
 
 # kwokctl's own names (pkg/kwokctl/pki), then ours
 DEFAULT_NAMES = (

@@ -33,8 +33,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-from cluster_pki import write_pki
-from cluster_tools import BUILD_SCRIPT, ClusterError, ClusterTools, build_tools, cache_dir, run_command
+from tests.cluster.cluster_pki import write_pki
+from tests.cluster.cluster_tools import BUILD_SCRIPT, ClusterError, ClusterTools, build_tools, cache_dir, run_command
 
 __all__ = ["BUILD_SCRIPT", "ClusterError", "ClusterTools", "Kubectl", "KwokCluster", "build_tools", "cache_dir"]
 

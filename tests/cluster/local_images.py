@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from cluster_tools import ClusterError, cache_dir, run_command
+from tests.cluster.cluster_tools import ClusterError, cache_dir, run_command
 
 BUILD_SCRIPT = Path(__file__).resolve().parent / "images" / "build.sh"
 

@@ -12,7 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from cluster_tools import ClusterError, free_port, stop_process
+from tests.cluster.cluster_tools import ClusterError, free_port, stop_process
 
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 

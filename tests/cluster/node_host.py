@@ -22,9 +22,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO
 
-import node_iptables
-from cluster_tools import ClusterError
-from node_config import BRIDGE, GATEWAY, NODE_NAME, POD_SUBNET, NodePaths
+from tests.cluster import node_iptables
+from tests.cluster.cluster_tools import ClusterError
+from tests.cluster.node_config import BRIDGE, GATEWAY, NODE_NAME, POD_SUBNET, NodePaths
 
 #: Sysctls the kubelet (vm.*, kernel.*), the CNI bridge plugin (ip_forward) or kube-proxy may change.
 SYSCTLS = (

@@ -22,7 +22,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 
-from node_config import NODE_NAME
+from tests.cluster.node_config import NODE_NAME
 
 #: Written by the CNI plugins into the comments of their rules.
 CNI_MARKER = f'name: "{NODE_NAME}"'

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cluster_tools import ClusterError
-from local_images import LocalImages
+from tests.cluster.cluster_tools import ClusterError
+from tests.cluster.local_images import LocalImages
 
 Manifest = dict[str, Any]
 

@@ -17,7 +17,8 @@ from typing import Any
 
 import httpx
 import yaml
-from cluster_tools import ClusterError, build_tools, free_port, stop_process
+
+from tests.cluster.cluster_tools import ClusterError, build_tools, free_port, stop_process
 
 
 class PrometheusError(RuntimeError):

@@ -33,10 +33,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-import node_host
-from cluster_tools import ClusterError, ClusterTools, run_command
-from kwok import KwokCluster, Manifest
-from node_config import (
+from tests.cluster import node_host
+from tests.cluster.cluster_tools import ClusterError, ClusterTools, run_command
+from tests.cluster.kwok import KwokCluster, Manifest
+from tests.cluster.node_config import (
     CNI_BIN_DIR,
     GATEWAY,
     NODE_NAME,

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from kwok import ClusterError, Kubectl, KwokCluster, build_tools
+
+from tests.cluster.kwok import ClusterError, Kubectl, KwokCluster, build_tools
 
 
 @pytest.fixture(scope="session")

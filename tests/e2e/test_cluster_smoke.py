@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kwok import ClusterError, Kubectl, KwokCluster
+
+from tests.cluster.kwok import ClusterError, Kubectl, KwokCluster
 
 WAIT = "--timeout=120s"
 

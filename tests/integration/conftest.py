@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import asyncpg
 import grpc
 import pytest
 
@@ -45,20 +44,6 @@ async def users_host(
         postgres=postgres,
         vendors_addr=f"127.0.0.1:{vendors_host.grpc_port}",
     )
-
-
-async def connect_to_database_of(host: GrpcServiceHost) -> asyncpg.Connection:
-    """A direct connection to the service's own database, outside the service under test."""
-    return await asyncpg.connect(host.database_url)
-
-
-async def row_count(host: GrpcServiceHost, table: str) -> int:
-    """Rows in `table` of the service's own database, read directly (not through the service under test)."""
-    conn = await connect_to_database_of(host)
-    try:
-        return int(await conn.fetchval(f'SELECT count(*) FROM "{table}"'))
-    finally:
-        await conn.close()
 
 
 async def _channel(host: GrpcServiceHost) -> grpc.aio.Channel:

@@ -19,12 +19,12 @@ import grpc
 import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from service_process import ServiceProcess
 
 from services.contracts.venta.vendor.v1 import vendor_pb2, vendor_pb2_grpc
 from services.devkit.servers import Nats, Postgres
 from services.kit.db.migrations import upgrade
 from services.vendors import app as vendors_app
+from tests.support.service_process import ServiceProcess
 
 pytestmark = pytest.mark.slow
 DELAY_S = 3.0

@@ -18,8 +18,7 @@ from services.devkit.servers import Postgres
 from services.kit.grpc.server import GrpcServiceHost
 from services.vendors import app as vendors_app
 from services.vendors.config import VendorSettings
-
-from .conftest import connect_to_database_of
+from tests.support.databases import connect_to_database_of
 
 
 async def test_health_metrics_and_reflection(

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cluster_tools import ClusterError, ClusterTools, build_tools
+
+from tests.cluster.cluster_tools import ClusterError, ClusterTools, build_tools
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "deploy" / "kind" / "cluster.yaml"

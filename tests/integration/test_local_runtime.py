@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import httpx
-import venta_up
 
 from services.cli.registry import SERVICES
+from tests.support import venta_up
 
 
 def _stop(proc: subprocess.Popen[str]) -> str:

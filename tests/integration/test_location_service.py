@@ -13,8 +13,7 @@ from services.contracts.venta.location.v1 import location_pb2 as pb
 from services.contracts.venta.location.v1 import location_pb2_grpc
 from services.kit.grpc.server import GrpcServiceHost
 from services.location.repository import box_query
-
-from .conftest import row_count
+from tests.support.databases import row_count
 
 Stub = location_pb2_grpc.LocationServiceStub
 

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from service_process import ServiceProcess
 
 from services.contracts.venta.vendor.v1 import vendor_pb2, vendor_pb2_grpc
 from services.devkit.servers import Nats, Postgres
 from services.kit.db.migrations import upgrade
 from services.kit.grpc.client import PeerClient, make_breaker
 from services.vendors import app as vendors_app
+from tests.support.service_process import ServiceProcess
 
 pytestmark = pytest.mark.slow
 

@@ -14,8 +14,9 @@ import re
 from pathlib import Path
 
 import pytest
-from cluster_tools import ClusterError
-from local_images import LocalImages, build_images
+
+from tests.cluster.cluster_tools import ClusterError
+from tests.cluster.local_images import LocalImages, build_images
 
 pytestmark = [
     pytest.mark.slow,

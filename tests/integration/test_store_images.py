@@ -17,10 +17,10 @@ import asyncpg
 import nats
 import pytest
 import redis.asyncio as aioredis
-from cluster_tools import ClusterError
-from local_images import LocalImages, build_images
-from podman_pods import run_pod_container
 
+from tests.cluster.cluster_tools import ClusterError
+from tests.cluster.local_images import LocalImages, build_images
+from tests.cluster.podman_pods import run_pod_container
 from venta_operator.builders.configmap import postgres_init_configmap, postgres_init_name
 from venta_operator.builders.deployment import redis_deployment
 from venta_operator.builders.secret import (

@@ -17,8 +17,7 @@ from services.devkit.servers import Postgres
 from services.kit.grpc.server import GrpcServiceHost
 from services.users import app as users_app
 from services.users.config import UserSettings
-
-from .conftest import row_count
+from tests.support.databases import row_count
 
 Stub = user_pb2_grpc.UserServiceStub
 

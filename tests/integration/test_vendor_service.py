@@ -12,8 +12,7 @@ import pytest
 from services.contracts.venta.vendor.v1 import vendor_pb2 as pb
 from services.contracts.venta.vendor.v1 import vendor_pb2_grpc
 from services.kit.grpc.server import GrpcServiceHost
-
-from .conftest import row_count
+from tests.support.databases import row_count
 
 Stub = vendor_pb2_grpc.VendorServiceStub
 

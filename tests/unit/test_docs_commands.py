@@ -1,4 +1,4 @@
-"""The install commands shown to an SRE are the ones the end-to-end tests run (tests/e2e/real/platform_e2e.py reads
+"""The install commands shown to an SRE are the ones the end-to-end tests run (tests/support/platform_e2e.py reads
 the README's block), and docs/operator.md shows the same block, so neither page can drift from what is tested."""
 
 from __future__ import annotations

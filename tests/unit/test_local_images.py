@@ -13,8 +13,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from local_images import LocalImages
 
+from tests.cluster.local_images import LocalImages
 from venta_operator.spec import platform_from
 
 ROOT = Path(__file__).resolve().parents[2]

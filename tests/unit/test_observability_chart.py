@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from observability_assets import DASHBOARDS, OPERATOR_RULES, PLATFORM_RULES, ROOT
+
+from tests.support.observability_assets import DASHBOARDS, OPERATOR_RULES, PLATFORM_RULES, ROOT
 
 CHART = ROOT / "charts" / "venta-operator"
 COPIES = [(path, CHART / "files" / "dashboards" / path.name) for path in sorted(DASHBOARDS.glob("*.json"))]

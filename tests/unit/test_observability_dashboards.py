@@ -12,8 +12,8 @@ import re
 from typing import Any
 
 import pytest
-from observability_assets import DASHBOARDS, Query, dashboards, panels
 
+from tests.support.observability_assets import DASHBOARDS, Query, dashboards, panels
 from venta_operator.promql import metric_names
 
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}

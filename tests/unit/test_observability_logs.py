@@ -14,10 +14,10 @@ import re
 from typing import Any
 
 import yaml
-from observability_assets import OBSERVABILITY
 from opentelemetry.sdk.trace import TracerProvider
 
 from services.kit.logging import JsonFormatter
+from tests.support.observability_assets import OBSERVABILITY
 from venta_operator.logs import OperatorJsonFormatter
 
 CONFIG: dict[str, Any] = yaml.safe_load((OBSERVABILITY / "logs" / "otel-collector.yaml").read_text())

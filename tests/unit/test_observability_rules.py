@@ -10,8 +10,8 @@ import re
 
 import pytest
 import yaml
-from observability_assets import OPERATOR_RULES, PLATFORM_RULES, ROOT, RULES, rule_groups
 
+from tests.support.observability_assets import OPERATOR_RULES, PLATFORM_RULES, ROOT, RULES, rule_groups
 from venta_operator.promql import metric_names
 
 RUNBOOKS = ROOT / "docs" / "runbooks.md"

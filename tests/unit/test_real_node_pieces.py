@@ -8,12 +8,19 @@ import tarfile
 import tomllib
 from pathlib import Path
 
-import node_host
-import node_iptables
 import pytest
-from cluster_tools import ClusterError
-from image_archive import write_image_archive
-from node_config import GATEWAY, NodePaths, cni_conflist, containerd_config, kubelet_config, registry_hosts_toml
+
+from tests.cluster import node_host, node_iptables
+from tests.cluster.cluster_tools import ClusterError
+from tests.cluster.image_archive import write_image_archive
+from tests.cluster.node_config import (
+    GATEWAY,
+    NodePaths,
+    cni_conflist,
+    containerd_config,
+    kubelet_config,
+    registry_hosts_toml,
+)
 
 SAVED = r"""*nat
 :PREROUTING ACCEPT [0:0]

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from services.kit.events.catalog import Catalog
 from services.kit.events.envelope import CamelModel, Envelope
 
 
@@ -81,9 +82,19 @@ class Subscription(Protocol):
 
 
 class EventBus(Protocol):
+    """What every publisher and consumer holds (`services.kit.events.factory.event_bus` builds one)."""
+
+    catalog: Catalog
+
     async def connect(self) -> None: ...
 
     async def publish(self, envelope: Envelope, *, headers: Mapping[str, str] | None = None) -> PublishResult: ...
+
+    async def publish_pipelined(
+        self, messages: Sequence[tuple[str, bytes, Mapping[str, str], str]]
+    ) -> list[PublishResult | BaseException]:
+        """Publish `(subject, payload, headers, type)` in order, acks awaited together; one outcome per message."""
+        ...
 
     async def subscribe(self, *, consumer: str, pattern: str, handler: BatchHandler) -> Subscription:
         """Start a durable consumer of `pattern` (an event type, or a prefix ending in `.>`, e.g. `vendor.>`)."""

@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.kit.db.session import Database
+from services.kit.events.bus import EventBus
 from services.kit.events.catalog import Catalog
-from services.kit.events.jetstream import JetStreamBus
+from services.kit.events.factory import event_bus
 from services.kit.events.outbox import Outbox
 from services.kit.events.relay import OutboxRelay
 from services.kit.events.settings import EventSettings
@@ -19,13 +20,13 @@ from services.kit.events.settings import EventSettings
 
 @dataclass(frozen=True)
 class EventPublishing:
-    bus: JetStreamBus
+    bus: EventBus
     relay: OutboxRelay
     outbox: Outbox
 
     @classmethod
     def for_service(cls, settings: EventSettings, db: Database, catalog: Catalog, *, service: str) -> EventPublishing:
-        bus = JetStreamBus(settings, catalog, client_name=f"{service}-outbox-relay")
+        bus = event_bus(settings, catalog, client_name=f"{service}-outbox-relay")
         relay = OutboxRelay(db=db, bus=bus, settings=settings, service=service)
         return cls(bus=bus, relay=relay, outbox=Outbox(catalog, on_commit=relay.notify))
 

@@ -25,9 +25,9 @@ from sqlalchemy import Row, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.kit.db.session import Database
-from services.kit.events.bus import PublishResult, backoff_delay
+from services.kit.events.bus import EventBus, PublishResult, backoff_delay
 from services.kit.events.envelope import SUBJECT_PREFIX
-from services.kit.events.jetstream import EVENT_TYPE_HEADER, MSG_ID_HEADER, JetStreamBus
+from services.kit.events.jetstream import EVENT_TYPE_HEADER, MSG_ID_HEADER
 from services.kit.events.metrics import OUTBOX_PENDING, OUTBOX_RELAY_LAG
 from services.kit.events.outbox import OUTBOX
 from services.kit.events.settings import EventSettings
@@ -41,7 +41,7 @@ HOUSEKEEPING_EVERY_S = 5.0
 
 
 class OutboxRelay:
-    def __init__(self, *, db: Database, bus: JetStreamBus, settings: EventSettings, service: str) -> None:
+    def __init__(self, *, db: Database, bus: EventBus, settings: EventSettings, service: str) -> None:
         self.db = db
         self.bus = bus
         self.settings = settings

@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kwok import Kubectl, KwokCluster
-from operator_e2e import (
+
+from tests.cluster.kwok import Kubectl, KwokCluster
+from tests.support.operator_e2e import (
     OperatorProcess,
     Platforms,
     Release,

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 import yaml
-from kwok import KwokCluster
-from operator_e2e import CHART, ROOT, helm
+
+from tests.cluster.kwok import KwokCluster
+from tests.support.operator_e2e import CHART, ROOT, helm
 
 pytestmark = pytest.mark.cluster
 

@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kwok import Kubectl
-from operator_e2e import ROOT, OperatorProcess, Platforms, wait_for
+
+from tests.cluster.kwok import Kubectl
+from tests.support.operator_e2e import ROOT, OperatorProcess, Platforms, wait_for
 
 pytestmark = pytest.mark.cluster
 

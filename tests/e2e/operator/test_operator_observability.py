@@ -13,10 +13,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from kwok import KwokCluster
-from observability_assets import OPERATOR_RULES, exported_names, missing_names, operator_queries
-from operator_e2e import OperatorProcess, Platforms
-from prometheus_process import PrometheusServer, selector_names
+
+from tests.cluster.kwok import KwokCluster
+from tests.cluster.prometheus_process import PrometheusServer, selector_names
+from tests.support.observability_assets import OPERATOR_RULES, exported_names, missing_names, operator_queries
+from tests.support.operator_e2e import OperatorProcess, Platforms
 
 pytestmark = pytest.mark.cluster
 NEVER = "0001-01-01T00:00:00Z"  # Prometheus's lastEvaluation of a rule not evaluated yet

@@ -8,7 +8,8 @@ import signal
 from typing import Any
 
 import pytest
-from operator_e2e import OperatorProcess, Platforms, wait_for
+
+from tests.support.operator_e2e import OperatorProcess, Platforms, wait_for
 
 pytestmark = pytest.mark.cluster
 

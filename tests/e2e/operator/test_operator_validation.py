@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 import yaml
-from kwok import Kubectl
-from operator_e2e import wait_for
 
+from tests.cluster.kwok import Kubectl
+from tests.support.operator_e2e import wait_for
 from venta_operator.crd import build_crd
 
 pytestmark = pytest.mark.cluster

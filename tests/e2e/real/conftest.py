@@ -13,9 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from cluster_tools import ClusterError, ClusterTools, build_tools
-from local_images import build_images
-from real_node import RealNode, missing_prerequisites
+
+from tests.cluster.cluster_tools import ClusterError, ClusterTools, build_tools
+from tests.cluster.local_images import build_images
+from tests.cluster.real_node import RealNode, missing_prerequisites
 
 # The project image as two versions of the platform: the e2e installs the first and rolls to the second.
 E2E_TAG, E2E_NEXT_TAG = "0.1.0-e2e.1", "0.1.0-e2e.2"

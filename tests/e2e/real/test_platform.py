@@ -22,11 +22,12 @@ from typing import Any
 
 import httpx
 import pytest
-from operator_e2e import wait_for
-from platform_e2e import Installer, Platform, RequestLoop, chart_values_for, example_for, pod_ready
 from prometheus_client.parser import text_string_to_metric_families
-from real_node import RealNode
-from socket_clients import SocketClient
+
+from tests.cluster.real_node import RealNode
+from tests.support.operator_e2e import wait_for
+from tests.support.platform_e2e import Installer, Platform, RequestLoop, chart_values_for, example_for, pod_ready
+from tests.support.socket_clients import SocketClient
 
 pytestmark = [pytest.mark.realnode, pytest.mark.slow, pytest.mark.timeout(1800)]
 

@@ -15,8 +15,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import pytest
-from node_config import NODE_NAME
-from real_node import RealNode
+
+from tests.cluster.node_config import NODE_NAME
+from tests.cluster.real_node import RealNode
 
 pytestmark = [pytest.mark.realnode, pytest.mark.slow]
 

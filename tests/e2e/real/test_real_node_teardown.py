@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
-from real_node import RealNode
+
+from tests.cluster.real_node import RealNode
 
 pytestmark = [pytest.mark.realnode, pytest.mark.slow]
 

@@ -25,11 +25,12 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from cluster_tools import ClusterTools, free_port
-from local_registry import LocalRegistry
-from operator_e2e import wait_for
-from platform_e2e import ROOT, SMALL, Platform, pod_ready
-from real_node import RealNode
+
+from tests.cluster.cluster_tools import ClusterTools, free_port
+from tests.cluster.local_registry import LocalRegistry
+from tests.cluster.real_node import RealNode
+from tests.support.operator_e2e import wait_for
+from tests.support.platform_e2e import ROOT, SMALL, Platform, pod_ready
 
 pytestmark = [pytest.mark.realnode, pytest.mark.slow, pytest.mark.timeout(2400)]
 

@@ -4,7 +4,6 @@ between tests), search providers on real engines (PostgreSQL) or on the Algolia 
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,15 +13,13 @@ import pytest
 from services.devkit.pytest_plugin import ServiceFactory
 from services.devkit.servers import Nats, Postgres
 from services.kit.grpc.server import GrpcServiceHost
-from services.search.algolia import AlgoliaSearch
-from services.search.postgres import PostgresSearch
 from services.search.provider import SearchProvider
 from services.search_sync.app import SearchSyncHost
 from services.search_sync.config import SearchSyncSettings
 from services.vendors import app as vendors_app
 from services.vendors.config import VendorSettings
-
-from .algolia_standin import AlgoliaStandIn
+from tests.support.algolia_standin import AlgoliaStandIn
+from tests.support.search_providers import algolia_search, postgres_search
 
 
 @pytest.fixture
@@ -42,16 +39,6 @@ async def algolia() -> AsyncIterator[AlgoliaStandIn]:
     await standin.start()
     yield standin
     await standin.stop()
-
-
-def postgres_search(postgres: Postgres, database: str | None = None) -> PostgresSearch:
-    return PostgresSearch(postgres.url_for(database or f"search_{uuid.uuid4().hex[:10]}"), index="vendor")
-
-
-def algolia_search(standin: AlgoliaStandIn) -> AlgoliaSearch:
-    return AlgoliaSearch(
-        app_id="VENTATEST", api_key="test-key", index="vendor", hosts=[f"http://127.0.0.1:{standin.port}"]
-    )
 
 
 @pytest.fixture(params=["postgres", "algolia"])

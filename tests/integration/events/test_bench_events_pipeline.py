@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from .harness import ROOT
+from tests.support.search_pipeline import ROOT
 
 
 def test_events_pipeline_bench_prints_ratio() -> None:

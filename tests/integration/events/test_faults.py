@@ -17,16 +17,15 @@ from typing import Any
 
 import asyncpg
 import pytest
-from service_process import ServiceProcess
 
 from services.devkit.servers import Nats, Postgres
 from services.kit.db.migrations import upgrade
 from services.search.provider import SearchProvider
 from services.vendors import app as vendors_app
-
-from .algolia_standin import AlgoliaStandIn
-from .conftest import algolia_search, postgres_search
-from .harness import ChangeDriver, converged, pending_outbox, publish_poison
+from tests.support.algolia_standin import AlgoliaStandIn
+from tests.support.search_pipeline import ChangeDriver, converged, pending_outbox, publish_poison
+from tests.support.search_providers import algolia_search, postgres_search
+from tests.support.service_process import ServiceProcess
 
 CHANGES = int(os.environ.get("VENTA_TEST_FAULT_CHANGES", "1000"))
 OUTAGE_S = float(os.environ.get("VENTA_TEST_OUTAGE_S", "30"))

@@ -28,9 +28,8 @@ from services.users.config import UserSettings
 from services.vendors import repository
 from services.vendors.config import VendorSettings
 from services.vendors.models import VendorCreate
-
-from .conftest import postgres_search
-from .harness import converged, pending_outbox
+from tests.support.search_pipeline import converged, pending_outbox
+from tests.support.search_providers import postgres_search
 
 
 async def stream_messages(nats_url: str, count: int, timeout_s: float = 10.0) -> list[Any]:

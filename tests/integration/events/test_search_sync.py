@@ -22,9 +22,8 @@ from services.event_catalog import VendorData
 from services.kit.events.envelope import new_envelope
 from services.search.provider import SearchQuery
 from services.search_sync.config import SearchSyncSettings
-
-from .conftest import postgres_search
-from .harness import ROOT, converged, dead_letter_count, poison_messages
+from tests.support.search_pipeline import ROOT, converged, dead_letter_count, poison_messages
+from tests.support.search_providers import postgres_search
 
 
 async def wait_for(predicate: Any, timeout_s: float = 10.0) -> Any:

@@ -11,7 +11,6 @@ import uuid
 from pathlib import Path
 
 import grpc
-import venta_up
 
 from services.cli.registry import SERVICES
 from services.cli.up import DEFAULT_PORTS
@@ -19,8 +18,8 @@ from services.contracts.venta.vendor.v1 import vendor_pb2 as pb
 from services.contracts.venta.vendor.v1 import vendor_pb2_grpc
 from services.search.postgres import PostgresSearch
 from services.search.provider import SearchQuery
-
-from .harness import ROOT
+from tests.support import venta_up
+from tests.support.search_pipeline import ROOT
 
 
 async def test_venta_up_search_finds_a_vendor_created_a_moment_before(tmp_path: Path) -> None:

@@ -9,15 +9,12 @@ cannot be reached from here (Cloudinary), in `standins.py`.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
-import asyncpg
 import httpx
 import pytest
-from platform_hosts import CLERK_SECRET, REVENUECAT_SECRET, Hosts, Platform, new_clerk_id
 
 from services.devkit.servers import Nats, Postgres, Redis
-from services.kit.grpc.server import GrpcServiceHost
+from tests.support.platform_hosts import CLERK_SECRET, REVENUECAT_SECRET, Hosts, Platform, new_clerk_id
 
 __all__ = ["CLERK_SECRET", "REVENUECAT_SECRET", "Hosts", "Platform", "new_clerk_id"]
 
@@ -56,27 +53,3 @@ async def platform(
 async def api(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=platform.url, timeout=10) as client:
         yield client
-
-
-def assert_envelope(response: httpx.Response, status: int, type_: str, code: str | None = None) -> dict[str, Any]:
-    """The response is the error envelope with this status/type (and code); returns the `error` object."""
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"}, body
-    error = body["error"]
-    assert set(error) == {"type", "code", "message", "details", "path", "requestId", "timestamp"}, error
-    assert error["type"] == type_, error
-    if code is not None:
-        assert error["code"] == code, error
-    assert error["requestId"] == response.headers["x-request-id"]
-    assert "Traceback" not in response.text and 'File "' not in response.text
-    return dict(error)
-
-
-async def scalar(host: GrpcServiceHost, sql: str, *args: Any) -> Any:
-    """One value from the service's own database, read directly (not through the service under test)."""
-    conn = await asyncpg.connect(host.database_url)
-    try:
-        return await conn.fetchval(sql, *args)
-    finally:
-        await conn.close()

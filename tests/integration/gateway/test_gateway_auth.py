@@ -8,12 +8,12 @@ import time
 import httpx
 import pytest
 import redis.asyncio
-import tokens
 from prometheus_client import REGISTRY
 
 from services.kit.auth.users import CACHE_PREFIX
-
-from .conftest import Platform, assert_envelope, new_clerk_id
+from tests.support import tokens
+from tests.support.envelopes import assert_envelope
+from tests.support.platform_hosts import Platform, new_clerk_id
 
 ROUTE = "/v1/users/me/vendors"
 

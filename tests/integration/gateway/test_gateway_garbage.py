@@ -8,7 +8,9 @@ import json
 import httpx
 import pytest
 
-from .conftest import Platform, assert_envelope, scalar
+from tests.support.databases import scalar
+from tests.support.envelopes import assert_envelope
+from tests.support.platform_hosts import Platform
 
 VENDOR = "/v1/vendors/{id}"
 BAD_IDS = ["not-a-uuid", "1", "00000000-0000-0000-0000-00000000000g", "%00", "x" * 500, "' OR 1=1 --"]

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 
 from services.kit.logging import request_id_var
-
-from .conftest import Hosts, Platform, assert_envelope
+from tests.support.envelopes import assert_envelope
+from tests.support.platform_hosts import Hosts, Platform
 
 
 async def test_probes(api: httpx.AsyncClient) -> None:

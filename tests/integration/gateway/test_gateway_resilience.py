@@ -22,8 +22,8 @@ from services.gateway.resources import Resources
 from services.kit.grpc.client import PeerUnavailable
 from services.vendors import app as vendors_app
 from services.vendors.config import VendorSettings
-
-from .conftest import Hosts, Platform, assert_envelope
+from tests.support.envelopes import assert_envelope
+from tests.support.platform_hosts import Hosts, Platform
 
 pytestmark = pytest.mark.slow
 

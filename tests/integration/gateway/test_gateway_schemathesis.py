@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Platform
+from tests.support.platform_hosts import Platform
 
 pytestmark = pytest.mark.slow
 

@@ -11,8 +11,8 @@ import grpc
 import httpx
 
 from services.contracts.venta.vendor.v1 import vendor_pb2, vendor_pb2_grpc
-
-from .conftest import Platform, assert_envelope
+from tests.support.envelopes import assert_envelope
+from tests.support.platform_hosts import Platform
 
 
 async def _wait_for(api: httpx.AsyncClient, params: dict[str, str], headers: dict[str, str], vendor_id: str) -> dict:

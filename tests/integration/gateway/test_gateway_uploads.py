@@ -10,8 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import Hosts, Platform, assert_envelope
-from .standins import CloudinaryStandIn
+from tests.support.cloudinary_standin import CloudinaryStandIn
+from tests.support.envelopes import assert_envelope
+from tests.support.platform_hosts import Hosts, Platform
 
 
 def png(width: int = 2, height: int = 2) -> bytes:

@@ -6,7 +6,8 @@ import uuid
 
 import httpx
 
-from .conftest import Platform, assert_envelope
+from tests.support.envelopes import assert_envelope
+from tests.support.platform_hosts import Platform
 
 
 async def test_vendor_lifecycle_through_v1(api: httpx.AsyncClient, platform: Platform) -> None:

@@ -12,7 +12,9 @@ import httpx
 import pytest
 from svix.webhooks import Webhook
 
-from .conftest import CLERK_SECRET, REVENUECAT_SECRET, Platform, assert_envelope, new_clerk_id, scalar
+from tests.support.databases import scalar
+from tests.support.envelopes import assert_envelope
+from tests.support.platform_hosts import CLERK_SECRET, REVENUECAT_SECRET, Platform, new_clerk_id
 
 USERS_WITH = 'SELECT count(*) FROM "user" WHERE clerk_id = $1'
 

@@ -24,13 +24,13 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from observability_assets import PLATFORM_RULES, Query, exported_names, missing_names, platform_queries
-from observability_workload import Workload
 from prometheus_client.parser import text_string_to_metric_families
-from prometheus_process import PrometheusServer, binaries, selector_names
 
 from services.cli.registry import SERVICES
 from services.cli.up import LocalPlatform
+from tests.cluster.prometheus_process import PrometheusServer, binaries, selector_names
+from tests.support.observability_assets import PLATFORM_RULES, Query, exported_names, missing_names, platform_queries
+from tests.support.observability_workload import Workload
 
 pytestmark = pytest.mark.slow
 DOWN = "location"  # the service the workload takes down at the end (a breaker of the gateway points at it)

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 import yaml
-from observability_assets import PLATFORM_RULES, RULES, rule_groups
-from prometheus_process import binaries
 
+from tests.cluster.prometheus_process import binaries
+from tests.support.observability_assets import PLATFORM_RULES, RULES, rule_groups
 from venta_operator.builders.monitoring import prometheus_rule
 from venta_operator.config import load_alert_rules
 from venta_operator.promql import with_matcher

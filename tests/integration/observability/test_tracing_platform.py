@@ -18,11 +18,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-import venta_up
 
 from services.cli.registry import SERVICES
 from services.devkit.otlp_sink import OtlpReceiver, ReceivedSpan
 from services.devkit.servers import Nats, Postgres, Redis
+from tests.support import venta_up
 
 ROOT = Path(__file__).resolve().parents[3]
 TRACED = ["vendors", "users", "location", "identity", "gateway", "search-sync"]

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import Account, Realtime, unique_area, viewport_around
+from tests.support.realtime import Account, Realtime, unique_area, viewport_around
 
 JS = Path(__file__).resolve().parents[2] / "js"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
-from .conftest import Realtime, unique_area
+from tests.support.realtime import Realtime, unique_area
 
 
 def viewport(south: float, west: float, north: float, east: float) -> dict[str, dict[str, float]]:

@@ -13,8 +13,7 @@ from typing import Any
 from prometheus_client import REGISTRY
 
 from services.websocket.presence import State
-
-from .conftest import BusEvents, Realtime, unique_area, viewport_around
+from tests.support.realtime import BusEvents, Realtime, unique_area, viewport_around
 
 
 def metric(name: str, **labels: str) -> float:

@@ -13,11 +13,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from service_process import ServiceProcess
 
 from services.devkit.servers import Nats, Redis
-
-from .conftest import BusEvents, Realtime
+from tests.support.realtime import BusEvents, Realtime
+from tests.support.service_process import ServiceProcess
 
 PRESENCE = {
     "VENTA_PRESENCE_AWAY_AFTER_S": "1",

@@ -12,10 +12,10 @@ import time
 from typing import Any
 
 import pytest
-import tokens
-from socket_clients import SocketClient
 
-from .conftest import Realtime, unique_area
+from tests.support import tokens
+from tests.support.realtime import Realtime, unique_area
+from tests.support.socket_clients import SocketClient
 
 GOOD_ID = "6b1e5b1c-7a4e-4c43-9d0e-5d8f6a7e0f11"
 

@@ -6,7 +6,7 @@ import asyncio
 import json
 import sys
 
-from .conftest import Realtime, unique_area
+from tests.support.realtime import Realtime, unique_area
 
 
 async def venta(*args: str) -> asyncio.subprocess.Process:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
-from typing import Any
 
+from tests.support.operator_plans import CLERK, by_key, env_of, full_plan, make
 from venta_operator.builders.configmap import init_script
 from venta_operator.builders.monitoring import monitoring
 from venta_operator.builders.networkpolicy import network_policies
@@ -19,8 +19,8 @@ from venta_operator.config import load_alert_rules
 PLATFORM_RULES = Path(__file__).resolve().parents[3] / "observability" / "rules" / "venta-platform.yaml"
 
 
-def test_nats_runs_jetstream_on_a_volume(kit: Any) -> None:
-    sts = nats_statefulset(kit.make())
+def test_nats_runs_jetstream_on_a_volume() -> None:
+    sts = nats_statefulset(make())
     assert sts is not None
     c = sts["spec"]["template"]["spec"]["containers"][0]
     assert c["image"] == "nats:2.11-alpine" and "--jetstream" in c["args"]
@@ -31,19 +31,19 @@ def test_nats_runs_jetstream_on_a_volume(kit: Any) -> None:
     assert sts["spec"]["serviceName"] == "demo-nats-headless"
 
 
-def test_postgres_keeps_data_when_asked_to(kit: Any) -> None:
-    p = kit.make({"postgres": {"managed": {"storage": {"deleteWithPlatform": False, "storageClassName": "fast"}}}})
+def test_postgres_keeps_data_when_asked_to() -> None:
+    p = make({"postgres": {"managed": {"storage": {"deleteWithPlatform": False, "storageClassName": "fast"}}}})
     sts = postgres_statefulset(p)
     assert sts is not None
     assert sts["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"] == "Retain"
     assert sts["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"] == "fast"
-    env = kit.env_of(sts["spec"]["template"]["spec"]["containers"][0])
+    env = env_of(sts["spec"]["template"]["spec"]["containers"][0])
     assert env["POSTGRES_PASSWORD"] == {"secretKeyRef": {"name": "demo-postgres-credentials", "key": "admin-password"}}
     assert env["PGDATA"].startswith("/var/lib/postgresql/data/")
     from venta_operator.plan import secret_owned
 
     assert not secret_owned(p, "demo-postgres-credentials")  # the data outlives the platform: so must its password
-    assert secret_owned(kit.make(), "demo-postgres-credentials")
+    assert secret_owned(make(), "demo-postgres-credentials")
 
 
 def test_init_script_creates_one_database_per_service_without_splicing_secrets() -> None:
@@ -55,20 +55,20 @@ def test_init_script_creates_one_database_per_service_without_splicing_secrets()
     assert "<<'SQL'" in script  # quoted heredoc: the shell expands nothing inside the SQL
 
 
-def test_generated_secrets_hold_base64_data_only(kit: Any) -> None:
-    p = kit.make()
+def test_generated_secrets_hold_base64_data_only() -> None:
+    p = make()
     assert generated_secret_names(p) == ["demo-postgres-credentials", "demo-redis-credentials", "demo-identity-keys"]
     assert secret_keys("demo-postgres-credentials", "demo") == {"password": "password", "admin-password": "password"}
     assert secret_keys("demo-identity-keys", "demo") == {"0-signing-key.pem": "rsa-private-key"}
-    assert "demo-identity-keys" not in generated_secret_names(kit.make({"identity": kit.CLERK}))
+    assert "demo-identity-keys" not in generated_secret_names(make({"identity": CLERK}))
     secret = credentials_secret(p, "demo-postgres-credentials", {"password": "p1", "admin-password": "p2"})
     assert "stringData" not in secret
     assert base64.b64decode(secret["data"]["username"]) == b"venta"
     assert base64.b64decode(secret["data"]["password"]) == b"p1"
 
 
-def test_services_name_their_ports(kit: Any) -> None:
-    svcs = kit.by_key(services(kit.make({"services": {"gateway": {"serviceType": "LoadBalancer"}}})))
+def test_services_name_their_ports() -> None:
+    svcs = by_key(services(make({"services": {"gateway": {"serviceType": "LoadBalancer"}}})))
     users = svcs[("Service", "demo-users")]["spec"]
     assert {p["name"]: p["port"] for p in users["ports"]} == {"http": 9000, "grpc": 5000}
     assert svcs[("Service", "demo-gateway")]["spec"]["type"] == "LoadBalancer"
@@ -76,19 +76,17 @@ def test_services_name_their_ports(kit: Any) -> None:
     assert all(s["spec"]["selector"]["app.kubernetes.io/instance"] == "demo" for s in svcs.values())
 
 
-def test_budgets_only_for_replicated_services(kit: Any) -> None:
-    names = {m["metadata"]["name"] for m in pdbs(kit.make())}
+def test_budgets_only_for_replicated_services() -> None:
+    names = {m["metadata"]["name"] for m in pdbs(make())}
     assert names == {"demo-gateway", "demo-websocket"}
-    scaled = kit.make({"services": {"users": {"autoscaling": {"enabled": True, "minReplicas": 2}}}})
+    scaled = make({"services": {"users": {"autoscaling": {"enabled": True, "minReplicas": 2}}}})
     assert "demo-users" in {m["metadata"]["name"] for m in pdbs(scaled)}
 
 
-def test_network_policies_deny_by_default_and_open_the_public_door(kit: Any) -> None:
-    assert network_policies(kit.make()) == []
-    policies = kit.by_key(
-        network_policies(
-            kit.make({"networkPolicy": {"enabled": True, "metricsNamespaceLabels": {"name": "monitoring"}}})
-        )
+def test_network_policies_deny_by_default_and_open_the_public_door() -> None:
+    assert network_policies(make()) == []
+    policies = by_key(
+        network_policies(make({"networkPolicy": {"enabled": True, "metricsNamespaceLabels": {"name": "monitoring"}}}))
     )
     deny = policies[("NetworkPolicy", "demo-default-deny")]["spec"]
     assert deny["ingress"] == [] and deny["policyTypes"] == ["Ingress"]
@@ -102,13 +100,13 @@ def test_network_policies_deny_by_default_and_open_the_public_door(kit: Any) -> 
     assert ("NetworkPolicy", "demo-postgres") in policies
 
 
-def test_monitoring_objects_only_when_the_cluster_serves_them(kit: Any) -> None:
-    p, rules = kit.make(), load_alert_rules(PLATFORM_RULES)
+def test_monitoring_objects_only_when_the_cluster_serves_them() -> None:
+    p, rules = make(), load_alert_rules(PLATFORM_RULES)
     both = frozenset({"ServiceMonitor", "PrometheusRule"})
     assert monitoring(p, frozenset(), rules) == []
     kinds = [m["kind"] for m in monitoring(p, both, rules)]
     assert kinds == ["ServiceMonitor", "PrometheusRule"]
-    off = kit.make({"observability": {"serviceMonitor": {"enabled": False}, "alerts": {"enabled": False}}})
+    off = make({"observability": {"serviceMonitor": {"enabled": False}, "alerts": {"enabled": False}}})
     assert monitoring(off, both, rules) == []
     assert [m["kind"] for m in monitoring(p, both)] == ["ServiceMonitor"]  # no rule file shipped: no alerts
     rule = monitoring(p, frozenset({"PrometheusRule"}), rules)[0]
@@ -116,22 +114,22 @@ def test_monitoring_objects_only_when_the_cluster_serves_them(kit: Any) -> None:
     assert 'namespace="shop"' in exprs and "venta_http_server_errors_total" in exprs
 
 
-def test_child_names_fit_kubernetes_limits(kit: Any) -> None:
+def test_child_names_fit_kubernetes_limits() -> None:
     longest = "a" * 40
-    plan = kit.full_plan(kit.make(name=longest))
-    for kind, name in kit.by_key(plan.apply):
+    plan = full_plan(make(name=longest))
+    for kind, name in by_key(plan.apply):
         limit = 52 if kind in ("CronJob", "StatefulSet") else 63
         assert len(name) <= limit, (kind, name)
 
 
-def test_dashboards_configmap_for_the_grafana_sidecar(kit: Any) -> None:
+def test_dashboards_configmap_for_the_grafana_sidecar() -> None:
     from venta_operator.plan import Facts, desired
 
     dashboards = {"overview.json": '{"title": "Venta"}'}
-    plan = desired(kit.make(), Facts(uid="u", dashboards=dashboards))
-    cm = kit.by_key(plan.apply)[("ConfigMap", "demo-dashboards")]
+    plan = desired(make(), Facts(uid="u", dashboards=dashboards))
+    cm = by_key(plan.apply)[("ConfigMap", "demo-dashboards")]
     assert cm["metadata"]["labels"]["grafana_dashboard"] == "1" and cm["data"] == dashboards
-    disabled = kit.make({"observability": {"dashboards": {"enabled": False}}})
+    disabled = make({"observability": {"dashboards": {"enabled": False}}})
     off = desired(disabled, Facts(uid="u", dashboards=dashboards))
-    assert ("ConfigMap", "demo-dashboards") not in kit.by_key(off.apply)
-    assert ("ConfigMap", "demo-dashboards") not in kit.by_key(desired(kit.make(), Facts(uid="u")).apply)
+    assert ("ConfigMap", "demo-dashboards") not in by_key(off.apply)
+    assert ("ConfigMap", "demo-dashboards") not in by_key(desired(make(), Facts(uid="u")).apply)

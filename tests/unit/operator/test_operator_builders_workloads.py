@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.operator_plans import ALGOLIA, CLERK, EXTERNAL, by_key, env_of, full_plan, make, pod_specs
 from venta_operator.builders.configmap import config_checksum, settings
 from venta_operator.builders.deployment import component_deployment
 from venta_operator.builders.job import migration_job, migration_job_name
@@ -19,17 +20,17 @@ VARIANTS = {
 }
 
 
-def variant(kit: Any, name: str) -> Any:
+def variant(name: str) -> Any:
     spec = VARIANTS[name]
     if spec == "PROD":
-        spec = {**kit.EXTERNAL, "search": kit.ALGOLIA, "identity": kit.CLERK}
-    return kit.make(spec)
+        spec = {**EXTERNAL, "search": ALGOLIA, "identity": CLERK}
+    return make(spec)
 
 
 @pytest.mark.parametrize("name", VARIANTS)
-def test_every_container_is_hardened(kit: Any, name: str) -> None:
-    plan = kit.full_plan(variant(kit, name))
-    pods = list(kit.pod_specs(plan.apply))
+def test_every_container_is_hardened(name: str) -> None:
+    plan = full_plan(variant(name))
+    pods = list(pod_specs(plan.apply))
     assert len(pods) >= 8
     for where, pod in pods:
         assert pod["securityContext"]["runAsNonRoot"] is True, where
@@ -50,20 +51,20 @@ def test_every_container_is_hardened(kit: Any, name: str) -> None:
 
 
 @pytest.mark.parametrize("name", VARIANTS)
-def test_no_secret_value_is_ever_in_a_pod_or_configmap(kit: Any, name: str) -> None:
-    plan = kit.full_plan(variant(kit, name))
-    for where, pod in kit.pod_specs(plan.apply):
+def test_no_secret_value_is_ever_in_a_pod_or_configmap(name: str) -> None:
+    plan = full_plan(variant(name))
+    for where, pod in pod_specs(plan.apply):
         for c in pod["containers"]:
-            for key, value in kit.env_of(c).items():
+            for key, value in env_of(c).items():
                 if any(word in key for word in ("PASSWORD", "SECRET", "API_KEY")):
                     assert isinstance(value, dict) and "secretKeyRef" in value, f"{where} {key}"
-    config = kit.by_key(plan.apply)[("ConfigMap", "demo-config")]["data"]
+    config = by_key(plan.apply)[("ConfigMap", "demo-config")]["data"]
     assert not [k for k in config if "PASSWORD" in k or "SECRET" in k or "API_KEY" in k]
 
 
 @pytest.mark.parametrize("component", APP_COMPONENTS, ids=lambda c: c.name)
-def test_service_container_runs_its_command_on_its_ports(kit: Any, component: Any) -> None:
-    dep = component_deployment(kit.make(), component)
+def test_service_container_runs_its_command_on_its_ports(component: Any) -> None:
+    dep = component_deployment(make(), component)
     c = dep["spec"]["template"]["spec"]["containers"][0]
     assert c["image"] == "venta/venta:1.2.3"
     assert c["command"] == ["venta", "serve", component.name]
@@ -71,7 +72,7 @@ def test_service_container_runs_its_command_on_its_ports(kit: Any, component: An
     assert c["livenessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
     assert c["readinessProbe"]["httpGet"] == {"path": "/health/ready", "port": "http"}
     assert c["envFrom"] == [{"configMapRef": {"name": "demo-config"}}]
-    env = kit.env_of(c)
+    env = env_of(c)
     assert env["VENTA_HTTP_PORT"] == str(component.http_port)
     assert env["OTEL_SERVICE_NAME"] == f"venta-{component.name}"
     if component.database:
@@ -84,17 +85,17 @@ def test_ports_follow_the_runtime_contract() -> None:
     assert (GATEWAY.http_port, WEBSOCKET.http_port, SEARCH_SYNC.http_port) == (5002, 5004, 5006)
 
 
-def test_settings_change_rolls_pods_through_the_checksum(kit: Any) -> None:
-    before, after = kit.make(), kit.make({"observability": {"logLevel": "DEBUG"}})
+def test_settings_change_rolls_pods_through_the_checksum() -> None:
+    before, after = make(), make({"observability": {"logLevel": "DEBUG"}})
     assert config_checksum(before) != config_checksum(after)
     annotations = component_deployment(after, USERS)["spec"]["template"]["metadata"]["annotations"]
     assert annotations[ANNOTATION_CONFIG_CHECKSUM] == config_checksum(after)
-    same = kit.make({"services": {"users": {"replicas": 3}}})
+    same = make({"services": {"users": {"replicas": 3}}})
     assert config_checksum(same) == config_checksum(before)
 
 
-def test_settings_carry_the_contract(kit: Any) -> None:
-    data = settings(kit.make())
+def test_settings_carry_the_contract() -> None:
+    data = settings(make())
     assert data["VENTA_NATS_URL"] == "nats://demo-nats.shop.svc:4222"
     assert data["VENTA_REDIS_URL"] == "redis://demo-redis.shop.svc:6379/0"
     assert data["VENTA_DB_HOST"] == "demo-postgres.shop.svc" and data["VENTA_DB_PORT"] == "5432"
@@ -105,41 +106,41 @@ def test_settings_carry_the_contract(kit: Any) -> None:
     assert data["VENTA_AUTH_JWKS_URL"] == "http://demo-identity.shop.svc:5010/.well-known/jwks.json"
     assert data["VENTA_AUTH_ISSUER"] == data["VENTA_IDENTITY_ISSUER"] == "http://demo-identity.shop.svc:5010"
     assert data["OTEL_SDK_DISABLED"] == "true"
-    traced = settings(kit.make({"observability": {"tracing": {"endpoint": "http://otel:4317", "samplingRatio": 0.25}}}))
+    traced = settings(make({"observability": {"tracing": {"endpoint": "http://otel:4317", "samplingRatio": 0.25}}}))
     assert traced["OTEL_TRACES_SAMPLER"] == "parentbased_traceidratio"
     assert traced["OTEL_TRACES_SAMPLER_ARG"] == "0.25"
 
 
-def test_external_stores_use_the_users_secrets(kit: Any) -> None:
-    p = kit.make({**kit.EXTERNAL, "search": kit.ALGOLIA, "identity": kit.CLERK})
+def test_external_stores_use_the_users_secrets() -> None:
+    p = make({**EXTERNAL, "search": ALGOLIA, "identity": CLERK})
     data = settings(p)
     assert data["VENTA_DB_HOST"] == "db.example" and data["VENTA_NATS_URL"] == "nats://nats.example:4222"
     assert data["VENTA_ALGOLIA_APP_ID"] == "APP" and data["VENTA_AUTH_ISSUER"] == "https://clerk.example"
-    gateway = kit.env_of(component_deployment(p, GATEWAY)["spec"]["template"]["spec"]["containers"][0])
+    gateway = env_of(component_deployment(p, GATEWAY)["spec"]["template"]["spec"]["containers"][0])
     assert gateway["VENTA_REDIS_PASSWORD"] == {"secretKeyRef": {"name": "rd", "key": "pw"}}
     assert gateway["VENTA_ALGOLIA_API_KEY"] == {"secretKeyRef": {"name": "algolia", "key": "k"}}
     assert gateway["VENTA_CLERK_WEBHOOK_SECRET"] == {"secretKeyRef": {"name": "clerk", "key": "webhook"}}
     assert gateway["VENTA_REVENUECAT_WEBHOOK_SECRET"] == {"secretKeyRef": {"name": "rc", "key": "secret"}}
     assert "VENTA_DB_NAME" not in gateway  # algolia: the gateway does not read the self-hosted index
-    users = kit.env_of(component_deployment(p, USERS)["spec"]["template"]["spec"]["containers"][0])
+    users = env_of(component_deployment(p, USERS)["spec"]["template"]["spec"]["containers"][0])
     assert users["VENTA_DB_USER"] == {"secretKeyRef": {"name": "pg", "key": "username"}}
-    plan = kit.full_plan(p)
-    assert not [k for k in kit.by_key(plan.apply) if k[0] == "StatefulSet"]
+    plan = full_plan(p)
+    assert not [k for k in by_key(plan.apply) if k[0] == "StatefulSet"]
     assert plan.secrets == []
 
 
-def test_autoscaling_hands_replicas_to_the_hpa(kit: Any) -> None:
-    p = kit.make({"services": {"gateway": {"replicas": 4, "autoscaling": {"enabled": True, "minReplicas": 3}}}})
+def test_autoscaling_hands_replicas_to_the_hpa() -> None:
+    p = make({"services": {"gateway": {"replicas": 4, "autoscaling": {"enabled": True, "minReplicas": 3}}}})
     assert "replicas" not in component_deployment(p, GATEWAY)["spec"]
-    hpa = kit.by_key(kit.full_plan(p).apply)[("HorizontalPodAutoscaler", "demo-gateway")]
+    hpa = by_key(full_plan(p).apply)[("HorizontalPodAutoscaler", "demo-gateway")]
     assert hpa["spec"]["minReplicas"] == 3 and hpa["spec"]["maxReplicas"] == 10
     assert hpa["spec"]["scaleTargetRef"]["name"] == "demo-gateway"
 
 
-def test_migration_job_is_named_by_what_it_runs(kit: Any) -> None:
-    a, b = kit.make(), kit.make({"version": "1.2.4"})
+def test_migration_job_is_named_by_what_it_runs() -> None:
+    a, b = make(), make({"version": "1.2.4"})
     assert migration_job_name(a) != migration_job_name(b)
-    assert migration_job_name(a) == migration_job_name(kit.make({"services": {"users": {"replicas": 5}}}))
+    assert migration_job_name(a) == migration_job_name(make({"services": {"users": {"replicas": 5}}}))
     job = migration_job(a)
     pod = job["spec"]["template"]["spec"]
     assert pod["restartPolicy"] == "Never"
@@ -147,12 +148,12 @@ def test_migration_job_is_named_by_what_it_runs(kit: Any) -> None:
     assert len(job["metadata"]["name"]) <= 63
 
 
-def test_local_identity_runs_only_in_local_mode(kit: Any) -> None:
-    local = kit.by_key(kit.full_plan(kit.make()).apply)
-    clerk = kit.by_key(kit.full_plan(kit.make({"identity": kit.CLERK})).apply)
+def test_local_identity_runs_only_in_local_mode() -> None:
+    local = by_key(full_plan(make()).apply)
+    clerk = by_key(full_plan(make({"identity": CLERK})).apply)
     assert ("Deployment", "demo-identity") in local and ("Service", "demo-identity") in local
     assert ("Deployment", "demo-identity") not in clerk
 
 
-def test_builders_are_deterministic(kit: Any) -> None:
-    assert kit.full_plan(kit.make()).apply == kit.full_plan(kit.make()).apply
+def test_builders_are_deterministic() -> None:
+    assert full_plan(make()).apply == full_plan(make()).apply

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.operator_plans import env_of, full_plan, make, pod_specs
 from venta_operator.builders.development import SOURCE_DIRS, with_live_reload
 from venta_operator.components import APP_COMPONENTS, IDENTITY
 from venta_operator.spec import SpecError
@@ -16,22 +17,22 @@ LIVE = {"development": {"liveReload": True}}
 SERVICES = [c.name for c in [*APP_COMPONENTS, IDENTITY]]
 
 
-def pods(kit: Any, spec: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
-    return dict(kit.pod_specs(kit.full_plan(kit.make(spec)).apply))
+def pods(spec: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    return dict(pod_specs(full_plan(make(spec)).apply))
 
 
-def test_off_by_default_and_then_the_pods_are_exactly_the_hardened_ones(kit: Any) -> None:
-    assert kit.make().spec.development.live_reload is False
-    for name, pod in pods(kit).items():
+def test_off_by_default_and_then_the_pods_are_exactly_the_hardened_ones() -> None:
+    assert make().spec.development.live_reload is False
+    for name, pod in pods().items():
         assert "initContainers" not in pod, name
         assert all(v["name"] != "sources" for v in pod["volumes"]), name
         assert all(c.get("command", [""])[0] != "watchfiles" for c in pod["containers"]), name
 
 
 @pytest.mark.parametrize("component", SERVICES)
-def test_live_reload_runs_the_same_command_under_watchfiles_from_a_writable_copy(kit: Any, component: str) -> None:
-    plain = pods(kit)[f"Deployment/demo-{component}"]
-    live = pods(kit, LIVE)[f"Deployment/demo-{component}"]
+def test_live_reload_runs_the_same_command_under_watchfiles_from_a_writable_copy(component: str) -> None:
+    plain = pods()[f"Deployment/demo-{component}"]
+    live = pods(LIVE)[f"Deployment/demo-{component}"]
     before, after = plain["containers"][0], live["containers"][0]
 
     assert after["command"][0] == "watchfiles"
@@ -51,36 +52,36 @@ def test_live_reload_runs_the_same_command_under_watchfiles_from_a_writable_copy
         assert c["securityContext"] == before["securityContext"]
         assert c["securityContext"]["readOnlyRootFilesystem"] is True
     assert live["securityContext"] == plain["securityContext"]
-    assert kit.env_of(after)["VENTA_SHUTDOWN_DELAY_S"] == "0"  # a restart takes a second, not the drain delay
+    assert env_of(after)["VENTA_SHUTDOWN_DELAY_S"] == "0"  # a restart takes a second, not the drain delay
     # Everything else is as in production.
     for key in ("ports", "readinessProbe", "livenessProbe", "startupProbe", "resources", "envFrom"):
         assert after.get(key) == before.get(key), key
 
 
-def test_jobs_and_stores_are_never_wrapped(kit: Any) -> None:
-    for name, pod in pods(kit, LIVE).items():
+def test_jobs_and_stores_are_never_wrapped() -> None:
+    for name, pod in pods(LIVE).items():
         if name.startswith(("Job/", "CronJob/", "StatefulSet/", "Deployment/demo-redis")):
             assert "initContainers" not in pod, name  # a Job under watchfiles would never end
             assert all(c.get("command", [""])[0] != "watchfiles" for c in pod["containers"]), name
 
 
-def test_with_live_reload_does_not_touch_its_input(kit: Any) -> None:
-    pod = pods(kit)["Deployment/demo-gateway"]
+def test_with_live_reload_does_not_touch_its_input() -> None:
+    pod = pods()["Deployment/demo-gateway"]
     snapshot = repr(pod)
     with_live_reload(pod)
     assert repr(pod) == snapshot
 
 
-def test_image_tag_overrides_the_version_and_may_name_a_registry_with_a_port(kit: Any) -> None:
-    assert kit.make().image == "venta/venta:1.2.3"
-    p = kit.make({"image": {"repository": "localhost:5001/venta_venta", "tag": "tilt-0123abcd"}})
+def test_image_tag_overrides_the_version_and_may_name_a_registry_with_a_port() -> None:
+    assert make().image == "venta/venta:1.2.3"
+    p = make({"image": {"repository": "localhost:5001/venta_venta", "tag": "tilt-0123abcd"}})
     assert p.image == "localhost:5001/venta_venta:tilt-0123abcd"
-    for name, pod in pods(kit, {"image": {"repository": "localhost:5001/venta_venta", "tag": "tilt-1"}}).items():
+    for name, pod in pods({"image": {"repository": "localhost:5001/venta_venta", "tag": "tilt-1"}}).items():
         for c in [*pod.get("initContainers", []), *pod["containers"]]:
             if c["name"] not in ("nats", "postgres", "redis"):
                 assert c["image"] == "localhost:5001/venta_venta:tilt-1", name
 
 
-def test_garbage_development_settings_are_refused(kit: Any) -> None:
+def test_garbage_development_settings_are_refused() -> None:
     with pytest.raises(SpecError, match=r"spec\.development\.liveReload"):
-        kit.make({"development": {"liveReload": "sometimes"}})
+        make({"development": {"liveReload": "sometimes"}})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from tests.support.operator_plans import full_plan, make
 from venta_operator.drift import is_subset, needs_apply, quantity
 from venta_operator.naming import ANNOTATION_DESIRED_HASH
 
@@ -23,25 +24,23 @@ def live_copy(desired: dict[str, Any]) -> dict[str, Any]:
     return live
 
 
-def deployment(kit: Any) -> dict[str, Any]:
+def deployment() -> dict[str, Any]:
     return next(
-        m
-        for m in kit.full_plan(kit.make()).apply
-        if m["metadata"]["name"] == "demo-users" and m["kind"] == "Deployment"
+        m for m in full_plan(make()).apply if m["metadata"]["name"] == "demo-users" and m["kind"] == "Deployment"
     )
 
 
-def test_live_with_defaults_is_not_drift(kit: Any) -> None:
-    want = deployment(kit)
+def test_live_with_defaults_is_not_drift() -> None:
+    want = deployment()
     assert needs_apply(want, live_copy(want)) is None
 
 
-def test_missing_child_is_applied(kit: Any) -> None:
-    assert needs_apply(deployment(kit), None) == "missing"
+def test_missing_child_is_applied() -> None:
+    assert needs_apply(deployment(), None) == "missing"
 
 
-def test_hand_edit_is_drift(kit: Any) -> None:
-    want = deployment(kit)
+def test_hand_edit_is_drift() -> None:
+    want = deployment()
     live = live_copy(want)
     live["spec"]["replicas"] = 7
     assert needs_apply(want, live) == "drifted"
@@ -50,8 +49,8 @@ def test_hand_edit_is_drift(kit: Any) -> None:
     assert needs_apply(want, live) == "drifted"
 
 
-def test_spec_change_is_seen_through_the_hash(kit: Any) -> None:
-    want = deployment(kit)
+def test_spec_change_is_seen_through_the_hash() -> None:
+    want = deployment()
     live = live_copy(want)
     live["metadata"]["annotations"][ANNOTATION_DESIRED_HASH] = "0" * 16
     assert needs_apply(want, live) == "changed"

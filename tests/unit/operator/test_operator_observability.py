@@ -18,6 +18,7 @@ import pytest
 from kopf._core.actions.loggers import ObjectJsonFormatter
 from prometheus_client import REGISTRY
 
+from tests.support.operator_plans import make
 from venta_operator.builders.monitoring import PLATFORM_LABEL, prometheus_rule
 from venta_operator.config import AlertRulesError, load_alert_rules
 from venta_operator.logs import OperatorJsonFormatter, request_scope, use_platform_format
@@ -78,11 +79,9 @@ def test_unreadable_expressions_raise(expr: str) -> None:
         selectors(expr)
 
 
-def test_prometheus_rule_is_the_shipped_file_scoped_to_the_platform(kit: Any) -> None:
+def test_prometheus_rule_is_the_shipped_file_scoped_to_the_platform() -> None:
     groups = load_alert_rules(PLATFORM_RULES)
-    shop, other = (
-        prometheus_rule(kit.make(name=n, namespace=ns), groups) for n, ns in (("demo", "shop"), ("b", "other"))
-    )
+    shop, other = (prometheus_rule(make(name=n, namespace=ns), groups) for n, ns in (("demo", "shop"), ("b", "other")))
     assert shop["metadata"]["name"] == "demo-alerts" and shop["metadata"]["namespace"] == "shop"
     assert [g["name"] for g in shop["spec"]["groups"]] == [f"{g['name']}.demo" for g in groups]
     source = [rule for group in groups for rule in group["rules"]]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.support.operator_plans import ALL_DONE, EXTERNAL, full_plan, make
 from venta_operator.naming import ANNOTATION_DESIRED_HASH
 from venta_operator.plan import Facts, desired
 
@@ -12,42 +13,42 @@ def kinds(plan: Any) -> set[str]:
     return {m["kind"] for m in plan.apply}
 
 
-def test_nothing_rolls_before_postgres_is_ready(kit: Any) -> None:
-    plan = desired(kit.make(), Facts(uid="u"))
+def test_nothing_rolls_before_postgres_is_ready() -> None:
+    plan = desired(make(), Facts(uid="u"))
     assert plan.stage == "foundation" and not plan.prune
     assert "Job" not in kinds(plan)
     assert not [m for m in plan.apply if m["kind"] == "Deployment" and m["metadata"]["name"] != "demo-redis"]
     assert {"StatefulSet", "ConfigMap", "Service", "ServiceAccount"} <= kinds(plan)
 
 
-def test_migration_gates_the_service_deployments(kit: Any) -> None:
-    plan = desired(kit.make(), Facts(uid="u", postgres_ready=True))
+def test_migration_gates_the_service_deployments() -> None:
+    plan = desired(make(), Facts(uid="u", postgres_ready=True))
     assert plan.stage == "migration" and not plan.prune
     assert next(m["metadata"]["name"] for m in plan.apply if m["kind"] == "Job").startswith("demo-migrate-")
     assert ("Deployment", "demo-gateway") not in {(m["kind"], m["metadata"]["name"]) for m in plan.apply}
 
 
-def test_external_postgres_migrates_at_once(kit: Any) -> None:
-    plan = desired(kit.make(kit.EXTERNAL), Facts(uid="u"))
+def test_external_postgres_migrates_at_once() -> None:
+    plan = desired(make(EXTERNAL), Facts(uid="u"))
     assert plan.stage == "migration"
 
 
-def test_rollout_then_seeding(kit: Any) -> None:
-    rollout = desired(kit.make(), Facts(uid="u", postgres_ready=True, migration_complete=True))
+def test_rollout_then_seeding() -> None:
+    rollout = desired(make(), Facts(uid="u", postgres_ready=True, migration_complete=True))
     assert rollout.stage == "rollout" and rollout.prune
     assert {"Deployment", "CronJob", "PodDisruptionBudget"} <= kinds(rollout)
     assert ("Job", "demo-reindex-initial") in rollout.keep
-    seeding = desired(kit.make(), kit.ALL_DONE)
+    seeding = desired(make(), ALL_DONE)
     assert seeding.stage == "seeding"
     assert "demo-reindex-initial" in {m["metadata"]["name"] for m in seeding.apply}
-    done = desired(kit.make(), Facts(**{**kit.ALL_DONE.__dict__, "reindexed": True}))
+    done = desired(make(), Facts(**{**ALL_DONE.__dict__, "reindexed": True}))
     assert "demo-reindex-initial" not in {m["metadata"]["name"] for m in done.apply}
-    no_seed = desired(kit.make({"search": {"reindexOnCreate": False, "reindexSchedule": ""}}), kit.ALL_DONE)
+    no_seed = desired(make({"search": {"reindexOnCreate": False, "reindexSchedule": ""}}), ALL_DONE)
     assert not [m for m in no_seed.apply if "reindex" in m["metadata"]["name"]]
 
 
-def test_every_child_is_owned_and_hashed(kit: Any) -> None:
-    plan = kit.full_plan(kit.make())
+def test_every_child_is_owned_and_hashed() -> None:
+    plan = full_plan(make())
     for m in plan.apply:
         (ref,) = m["metadata"]["ownerReferences"]
         assert ref == {
@@ -64,11 +65,11 @@ def test_every_child_is_owned_and_hashed(kit: Any) -> None:
     assert {("Secret", "demo-postgres-credentials"), ("Secret", "demo-redis-credentials")} <= plan.keep
 
 
-def test_hash_changes_only_with_the_child(kit: Any) -> None:
+def test_hash_changes_only_with_the_child() -> None:
     def hashes(spec: dict[str, Any]) -> dict[tuple[str, str], str]:
         return {
             (m["kind"], m["metadata"]["name"]): m["metadata"]["annotations"][ANNOTATION_DESIRED_HASH]
-            for m in kit.full_plan(kit.make(spec)).apply
+            for m in full_plan(make(spec)).apply
         }
 
     base, scaled = hashes({}), hashes({"services": {"vendors": {"replicas": 3}}})

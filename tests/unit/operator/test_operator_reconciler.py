@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.operator_plans import ALGOLIA
 from venta_operator.reconciler import Outcome, Reconciler
 from venta_operator.status import status_patch
 
@@ -137,8 +138,8 @@ async def test_disabled_features_are_pruned(fake_kube: Any, rec: Reconciler) -> 
     assert "HorizontalPodAutoscaler/demo-users (pruned)" in outcome.writes
 
 
-async def test_missing_secret_reference_degrades(fake_kube: Any, rec: Reconciler, kit: Any) -> None:
-    body = fake_kube.body(spec={"search": kit.ALGOLIA})
+async def test_missing_secret_reference_degrades(fake_kube: Any, rec: Reconciler) -> None:
+    body = fake_kube.body(spec={"search": ALGOLIA})
     outcome = await rec.reconcile(body)
     degraded = next(c for c in outcome.status["conditions"] if c["type"] == "Degraded")
     assert degraded["status"] == "True" and "Secret algolia (key k) not found" in degraded["message"]

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from services.cli.registry import SERVICES
+from tests.support.operator_plans import ALGOLIA, CLERK, EXTERNAL, full_plan, make, pod_specs
 from venta_operator.builders.configmap import settings as shared_settings
 from venta_operator.plan import Plan
 
@@ -21,22 +22,22 @@ SECRET = "s3cr3t/+@"  # stands in for every secretKeyRef, with characters a URL 
 READ_BY_CLI = {"VENTA_VENDORS_ADDR"}  # `venta reindex` reads it itself
 
 
-def _specs(kit: Any) -> dict[str, dict[str, Any]]:
+def _specs() -> dict[str, dict[str, Any]]:
     return {
         "local": {},
         "clerk": {
-            "identity": {**kit.CLERK, "clerk": {**kit.CLERK["clerk"], "authorizedParties": ["https://app.example"]}},
-            "search": kit.ALGOLIA,
-            **kit.EXTERNAL,
+            "identity": {**CLERK, "clerk": {**CLERK["clerk"], "authorizedParties": ["https://app.example"]}},
+            "search": ALGOLIA,
+            **EXTERNAL,
         },
     }
 
 
-def _environments(plan: Plan, kit: Any) -> dict[str, dict[str, str]]:
+def _environments(plan: Plan) -> dict[str, dict[str, str]]:
     """Each workload's environment as its container sees it: the shared ConfigMap, then its own `env`."""
     configmaps = {m["metadata"]["name"]: m.get("data", {}) for m in plan.apply if m["kind"] == "ConfigMap"}
     out: dict[str, dict[str, str]] = {}
-    for _, pod in kit.pod_specs(plan.apply):
+    for _, pod in pod_specs(plan.apply):
         for container in pod["containers"]:
             command = container.get("command") or []
             if command[:1] != ["venta"]:
@@ -56,20 +57,20 @@ def _fields(names: Any) -> set[str]:
 
 
 @pytest.mark.parametrize("mode", ["local", "clerk"])
-def test_every_variable_the_operator_sets_is_read_by_someone(kit: Any, mode: str) -> None:
-    plan = kit.full_plan(kit.make(_specs(kit)[mode]))
+def test_every_variable_the_operator_sets_is_read_by_someone(mode: str) -> None:
+    plan = full_plan(make(_specs()[mode]))
     readable = _fields(SERVICES) | READ_BY_CLI
-    for workload, env in _environments(plan, kit).items():
+    for workload, env in _environments(plan).items():
         unknown = {name for name in env if name.startswith("VENTA_")} - readable
         assert not unknown, f"{workload}: no process reads {sorted(unknown)}"
-    shared = {n for n in shared_settings(kit.make(_specs(kit)[mode])) if not n.startswith("OTEL_")}
+    shared = {n for n in shared_settings(make(_specs()[mode])) if not n.startswith("OTEL_")}
     assert shared <= readable, sorted(shared - readable)
 
 
-def _own_env(plan: Plan, kit: Any) -> dict[str, set[str]]:
+def _own_env(plan: Plan) -> dict[str, set[str]]:
     """The variables each workload gets in its own `env` (what the operator meant for that process alone)."""
     out: dict[str, set[str]] = {}
-    for _, pod in kit.pod_specs(plan.apply):
+    for _, pod in pod_specs(plan.apply):
         for container in pod["containers"]:
             command = container.get("command") or []
             if command[:1] == ["venta"]:
@@ -79,23 +80,21 @@ def _own_env(plan: Plan, kit: Any) -> dict[str, set[str]]:
 
 
 @pytest.mark.parametrize("mode", ["local", "clerk"])
-def test_every_variable_a_workload_is_given_is_read_by_that_workload(kit: Any, mode: str) -> None:
+def test_every_variable_a_workload_is_given_is_read_by_that_workload(mode: str) -> None:
     """Not just by someone: the gateway was once given the search database's name and credentials, which it did
     not read, so in a cluster it had no search at all (found on a real node)."""
     readers = {name: _fields([name]) for name in SERVICES}
     readers["migrate"] = _fields(n for n, e in SERVICES.items() if e.migrations is not None)
     readers["reindex"] = _fields(["search-sync"]) | READ_BY_CLI
-    for workload, names in _own_env(kit.full_plan(kit.make(_specs(kit)[mode])), kit).items():
+    for workload, names in _own_env(full_plan(make(_specs()[mode]))).items():
         unread = names - readers[workload]
         assert not unread, f"{workload} is given {sorted(unread)} but does not read them"
 
 
 @pytest.mark.parametrize("mode", ["local", "clerk"])
-def test_each_service_loads_the_configuration_the_operator_means(
-    kit: Any, mode: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    p = kit.make(_specs(kit)[mode])
-    environments = _environments(kit.full_plan(p), kit)
+def test_each_service_loads_the_configuration_the_operator_means(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = make(_specs()[mode])
+    environments = _environments(full_plan(p))
     assert set(SERVICES) - {"identity"} <= set(environments)
     loaded: dict[str, Any] = {}
     for name, entry in SERVICES.items():
@@ -139,11 +138,11 @@ def test_each_service_loads_the_configuration_the_operator_means(
 
 @pytest.mark.parametrize("mode", ["local", "clerk"])
 def test_the_migration_job_migrates_each_service_into_its_own_database(
-    kit: Any, mode: str, monkeypatch: pytest.MonkeyPatch
+    mode: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`venta migrate --all` loads every service's settings from the Job's one environment: a database name in it
     would send every service's tables into that one database (found on a real node, not on KWOK)."""
-    env = _environments(kit.full_plan(kit.make(_specs(kit)[mode])), kit)["migrate"]
+    env = _environments(full_plan(make(_specs()[mode])))["migrate"]
     assert "VENTA_DB_NAME" not in env and "VENTA_DATABASE_URL" not in env
     for name, entry in SERVICES.items():
         if entry.migrations is None:

@@ -6,12 +6,13 @@ from typing import Any
 
 import pytest
 
+from tests.support.operator_plans import ALGOLIA, CLERK, EXTERNAL, make
 from venta_operator.openapi import apply_defaults
 from venta_operator.spec import SpecError, parse_spec
 
 
-def test_minimal_spec_gets_every_default(kit: Any) -> None:
-    spec = kit.make().spec
+def test_minimal_spec_gets_every_default() -> None:
+    spec = make().spec
     assert spec.image.repository == "venta/venta"
     assert spec.services["gateway"].replicas == 2 and spec.services["users"].replicas == 1
     assert spec.nats.managed is not None and spec.nats.external is None
@@ -24,14 +25,14 @@ def test_minimal_spec_gets_every_default(kit: Any) -> None:
     assert spec.observability.log_level == "INFO"
 
 
-def test_partial_nested_values_keep_sibling_defaults(kit: Any) -> None:
-    spec = kit.make({"services": {"users": {"resources": {"limits": {"memory": "1Gi"}}}}}).spec
+def test_partial_nested_values_keep_sibling_defaults() -> None:
+    spec = make({"services": {"users": {"resources": {"limits": {"memory": "1Gi"}}}}}).spec
     res = spec.services["users"].resources
     assert (res.limits.memory, res.limits.cpu, res.requests.cpu) == ("1Gi", "1", "100m")
 
 
-def test_external_stores_are_not_defaulted_to_managed(kit: Any) -> None:
-    spec = kit.make(kit.EXTERNAL).spec
+def test_external_stores_are_not_defaulted_to_managed() -> None:
+    spec = make(EXTERNAL).spec
     assert spec.nats.managed is None and spec.postgres.managed is None and spec.redis.managed is None
     assert spec.postgres.external is not None
     assert spec.postgres.external.port == 5432
@@ -68,7 +69,7 @@ def test_missing_version_is_a_spec_error() -> None:
         parse_spec({})
 
 
-def test_complete_production_spec_parses(kit: Any) -> None:
-    spec = kit.make({**kit.EXTERNAL, "search": kit.ALGOLIA, "identity": kit.CLERK}).spec
+def test_complete_production_spec_parses() -> None:
+    spec = make({**EXTERNAL, "search": ALGOLIA, "identity": CLERK}).spec
     assert spec.search.algolia is not None and spec.search.algolia.app_id == "APP"
     assert spec.identity.clerk is not None and spec.identity.clerk.issuer == "https://clerk.example"

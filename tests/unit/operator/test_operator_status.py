@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.support.operator_plans import EXTERNAL, make
 from venta_operator.builders.job import migration_job_name
 from venta_operator.components import APP_COMPONENTS, IDENTITY
 from venta_operator.status import Observation, compute, status_patch
@@ -40,8 +41,8 @@ def ready_statefulset(name: str) -> dict[str, Any]:
     }
 
 
-def healthy(kit: Any) -> dict[tuple[str, str], dict[str, Any]]:
-    p = kit.make()
+def healthy() -> dict[tuple[str, str], dict[str, Any]]:
+    p = make()
     live: dict[tuple[str, str], dict[str, Any]] = {}
     for c in (*APP_COMPONENTS, IDENTITY):
         name = f"demo-{c.name}"
@@ -64,8 +65,8 @@ def conditions(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["type"]: c for c in status["conditions"]}
 
 
-def test_all_ready(kit: Any) -> None:
-    status = compute(kit.make(), Observation(live=healthy(kit), generation=2, now=NOW, stage="seeding"))
+def test_all_ready() -> None:
+    status = compute(make(), Observation(live=healthy(), generation=2, now=NOW, stage="seeding"))
     conds = conditions(status)
     assert conds["Ready"]["status"] == "True" and conds["Ready"]["observedGeneration"] == 2
     assert conds["Progressing"]["status"] == "False" and conds["Degraded"]["status"] == "False"
@@ -83,18 +84,18 @@ def test_all_ready(kit: Any) -> None:
     assert "app.kubernetes.io/component=gateway" in status["gatewaySelector"]
 
 
-def test_rolling_component_is_progressing(kit: Any) -> None:
-    live = healthy(kit)
+def test_rolling_component_is_progressing() -> None:
+    live = healthy()
     live[("Deployment", "demo-vendors")]["status"]["readyReplicas"] = 0
-    conds = conditions(compute(kit.make(), Observation(live=live, generation=2, now=NOW, stage="rollout")))
+    conds = conditions(compute(make(), Observation(live=live, generation=2, now=NOW, stage="rollout")))
     assert conds["Ready"]["status"] == "False" and conds["Ready"]["reason"] == "ComponentsNotReady"
     assert "vendors" in conds["Ready"]["message"]
     assert conds["Progressing"]["status"] == "True" and conds["VendorsReady"]["status"] == "False"
 
 
-def test_failed_migration_is_degraded_and_keeps_the_old_version(kit: Any) -> None:
-    p = kit.make({"version": "2.0.0"})
-    live = healthy(kit)
+def test_failed_migration_is_degraded_and_keeps_the_old_version() -> None:
+    p = make({"version": "2.0.0"})
+    live = healthy()
     live[("Job", migration_job_name(p))] = {
         "metadata": {"name": "m"},
         "status": {
@@ -110,10 +111,10 @@ def test_failed_migration_is_degraded_and_keeps_the_old_version(kit: Any) -> Non
     assert status["version"] == "1.2.3" and status["migration"]["state"] == "Failed"
 
 
-def test_paused_is_shown(kit: Any) -> None:
+def test_paused_is_shown() -> None:
     status = compute(
-        kit.make(),
-        Observation(live=healthy(kit), generation=3, now=NOW, paused=True, previous={"observedGeneration": 2}),
+        make(),
+        Observation(live=healthy(), generation=3, now=NOW, paused=True, previous={"observedGeneration": 2}),
     )
     assert status["paused"] is True
     assert conditions(status)["Progressing"]["reason"] == "ReconciliationPaused"
@@ -126,28 +127,28 @@ def test_patch_removes_vanished_map_keys() -> None:
     assert status_patch(new, current) == {"components": {"users": {"replicas": 1}, "identity": None}}
 
 
-def test_missing_secret_reference_is_degraded(kit: Any) -> None:
-    obs = Observation(live=healthy(kit), generation=2, now=NOW, problems=["Secret pg (key password) not found"])
-    conds = conditions(compute(kit.make(), obs))
+def test_missing_secret_reference_is_degraded() -> None:
+    obs = Observation(live=healthy(), generation=2, now=NOW, problems=["Secret pg (key password) not found"])
+    conds = conditions(compute(make(), obs))
     assert conds["Ready"]["status"] == "False" and "Secret pg" in conds["Degraded"]["message"]
 
 
-def test_unchanged_status_makes_an_empty_patch(kit: Any) -> None:
-    first = compute(kit.make(), Observation(live=healthy(kit), generation=2, now=NOW))
-    second = compute(kit.make(), Observation(live=healthy(kit), generation=2, now=LATER, previous=first))
+def test_unchanged_status_makes_an_empty_patch() -> None:
+    first = compute(make(), Observation(live=healthy(), generation=2, now=NOW))
+    second = compute(make(), Observation(live=healthy(), generation=2, now=LATER, previous=first))
     assert second == first  # transition times kept
     assert status_patch(second, first) == {}
-    live = healthy(kit)
+    live = healthy()
     live[("Deployment", "demo-users")]["status"]["readyReplicas"] = 0
-    third = compute(kit.make(), Observation(live=live, generation=2, now=LATER, previous=first))
+    third = compute(make(), Observation(live=live, generation=2, now=LATER, previous=first))
     patch = status_patch(third, first)
     assert set(patch) == {"conditions", "components"}
     assert conditions(third)["UsersReady"]["lastTransitionTime"] == LATER
     assert conditions(third)["NatsReady"]["lastTransitionTime"] == NOW
 
 
-def test_external_stores_are_ready_by_declaration(kit: Any) -> None:
-    p = kit.make(kit.EXTERNAL)
+def test_external_stores_are_ready_by_declaration() -> None:
+    p = make(EXTERNAL)
     status = compute(p, Observation(live={}, generation=1, now=NOW))
     assert conditions(status)["PostgresReady"]["reason"] == "External"
     assert status["endpoints"]["postgres"] == "db.example:5432"

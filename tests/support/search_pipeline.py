@@ -25,7 +25,7 @@ from services.kit.events.envelope import Envelope
 from services.search.provider import SearchProvider
 from services.search.records import Document, public, record_from_vendor
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def poison_messages() -> list[tuple[str, bytes, dict[str, str]]]:

@@ -22,10 +22,11 @@ from typing import Any
 
 import httpx
 import yaml
-from operator_e2e import wait_for
-from real_node import RealNode
 
-ROOT = Path(__file__).resolve().parents[3]
+from tests.cluster.real_node import RealNode
+from tests.support.operator_e2e import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 EXAMPLE = ROOT / "docs" / "examples" / "minimal.yaml"
 # Requests small enough for a whole platform on two cores.

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 
 import httpx
 import nats
-from socket_clients import SocketClient
 
 from services.cli.registry import SERVICES
 from services.cli.token import mint
 from services.cli.up import LocalPlatform
+from tests.support.socket_clients import SocketClient
 
 VIEWPORT = {"neLocation": {"lat": 40.9, "long": -73.7}, "swLocation": {"lat": 40.5, "long": -74.3}}
 

@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kwok import Kubectl, KwokCluster
 from prometheus_client.parser import text_string_to_metric_families
 
-ROOT = Path(__file__).resolve().parents[3]
+from tests.cluster.kwok import Kubectl, KwokCluster
+
+ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "venta-operator"
 RELEASE, SYSTEM_NS = "venta-operator", "venta-system"
 
