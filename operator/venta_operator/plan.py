@@ -30,7 +30,7 @@ from venta_operator.builders.job import initial_reindex_job, initial_reindex_nam
 from venta_operator.builders.monitoring import monitoring
 from venta_operator.builders.networkpolicy import network_policies
 from venta_operator.builders.pdb import pdbs
-from venta_operator.builders.secret import generated_secret_names, keeps_data
+from venta_operator.builders.secret import credentials_secret, generated_secret_names, keeps_data
 from venta_operator.builders.service import services
 from venta_operator.builders.serviceaccount import service_account
 from venta_operator.builders.statefulset import statefulsets
@@ -124,3 +124,11 @@ def _finish(plan: Plan, p: Platform, facts: Facts) -> Plan:
 def secret_owned(p: Platform, name: str) -> bool:
     """Generated credentials share the platform's lifetime unless the data they protect outlives it."""
     return not keeps_data(p, name)
+
+
+def generated_secret(p: Platform, name: str, values: dict[str, str], uid: str) -> Manifest:
+    """A generated credentials Secret, stamped the one way the reconciler creates it and `render` prints it."""
+    manifest = credentials_secret(p, name, values)
+    if secret_owned(p, name):
+        manifest["metadata"]["ownerReferences"] = [owner_reference(p, uid)]
+    return manifest

@@ -24,12 +24,12 @@ from venta_operator import readiness
 from venta_operator.builders import Key, key_of
 from venta_operator.builders.job import initial_reindex_name, migration_job_name
 from venta_operator.builders.monitoring import MONITORING_API, OPTIONAL_KINDS
-from venta_operator.builders.secret import SIGNING_KEY, credentials_secret, generated_secret_names, secret_keys
+from venta_operator.builders.secret import SIGNING_KEY, generated_secret_names, secret_keys
 from venta_operator.drift import needs_apply
 from venta_operator.kube import KINDS, Kube, KubeError
 from venta_operator.metrics import CHILD_WRITES
 from venta_operator.naming import ANNOTATION_PAUSE, child_name, ownership_selector
-from venta_operator.plan import Facts, Plan, desired, owner_reference, secret_owned
+from venta_operator.plan import Facts, Plan, desired, generated_secret
 from venta_operator.spec import Platform, SecretKeyRef, platform_from
 from venta_operator.status import Observation, compute, services_ready
 
@@ -219,9 +219,7 @@ class Reconciler:
                 else self._new_password()
                 for key, kind in secret_keys(name, p.name).items()
             }
-            manifest = credentials_secret(p, name, values)
-            if secret_owned(p, name):
-                manifest["metadata"]["ownerReferences"] = [owner_reference(p, uid)]
+            manifest = generated_secret(p, name, values, uid)
             created = await self._kube.create(manifest)
             if created is None:  # created by an earlier pass whose list we did not see: keep that one
                 created = await self._kube.get("Secret", p.namespace, name)

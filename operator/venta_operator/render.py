@@ -14,8 +14,8 @@ from typing import Any
 import yaml
 
 from venta_operator.builders.monitoring import OPTIONAL_KINDS
-from venta_operator.builders.secret import credentials_secret, generated_secret_names, secret_keys
-from venta_operator.plan import Facts, desired, owner_reference
+from venta_operator.builders.secret import generated_secret_names, secret_keys
+from venta_operator.plan import Facts, desired, generated_secret
 from venta_operator.spec import platform_from
 
 
@@ -29,11 +29,10 @@ def render(body: dict[str, Any], namespace: str) -> list[dict[str, Any]]:
             uid=uid, available_kinds=OPTIONAL_KINDS, postgres_ready=True, migration_complete=True, services_ready=True
         ),
     )
-    secrets = []
-    for name in generated_secret_names(p):
-        secret = credentials_secret(p, name, {k: "<generated>" for k in secret_keys(name, p.name)})
-        secret["metadata"]["ownerReferences"] = [owner_reference(p, uid)]
-        secrets.append(secret)
+    secrets = [
+        generated_secret(p, name, {k: "<generated>" for k in secret_keys(name, p.name)}, uid)
+        for name in generated_secret_names(p)
+    ]
     return [*secrets, *plan.apply]
 
 

@@ -147,6 +147,15 @@ class PeerClient(Generic[StubT]):
             raise TypeError(f"not a method of the {self.target_name} stub: {rpc!r}")
         return name
 
+    def _refused(self) -> PeerUnavailable:
+        """The breaker is open: the call was not made (counted)."""
+        BREAKER_REJECTIONS.labels(self.breaker.name).inc()
+        return PeerUnavailable(
+            f"{self.target_name} is unavailable (circuit open)",
+            peer_code=grpc.StatusCode.UNAVAILABLE,
+            breaker_open=True,
+        )
+
     async def unary(
         self,
         rpc: grpc.aio.UnaryUnaryMultiCallable[RequestT, ResponseT],
@@ -163,12 +172,7 @@ class PeerClient(Generic[StubT]):
                 return await rpc(request, timeout=timeout_s or self.timeout_s, metadata=self._metadata())  # type: ignore[no-any-return]
         except pybreaker.CircuitBreakerError:
             code = grpc.StatusCode.UNAVAILABLE
-            BREAKER_REJECTIONS.labels(self.breaker.name).inc()
-            raise PeerUnavailable(
-                f"{self.target_name} is unavailable (circuit open)",
-                peer_code=grpc.StatusCode.UNAVAILABLE,
-                breaker_open=True,
-            ) from None
+            raise self._refused() from None
         except grpc.aio.AioRpcError as exc:
             code = exc.code()
             raise _translate(self.target_name, exc) from None
@@ -193,12 +197,7 @@ class PeerClient(Generic[StubT]):
                 async for item in rpc(request, timeout=timeout_s or self.timeout_s, metadata=self._metadata()):
                     yield item
         except pybreaker.CircuitBreakerError:
-            BREAKER_REJECTIONS.labels(self.breaker.name).inc()
-            raise PeerUnavailable(
-                f"{self.target_name} is unavailable (circuit open)",
-                peer_code=grpc.StatusCode.UNAVAILABLE,
-                breaker_open=True,
-            ) from None
+            raise self._refused() from None
         except grpc.aio.AioRpcError as exc:
             raise _translate(self.target_name, exc) from None
 

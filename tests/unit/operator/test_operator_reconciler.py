@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import base64
+import copy
 from typing import Any
 
 import pytest
 
 from tests.support.operator_plans import ALGOLIA
+from venta_operator.builders.secret import postgres_secret_name
 from venta_operator.reconciler import Outcome, Reconciler
+from venta_operator.render import render
 from venta_operator.status import status_patch
 
 
@@ -182,3 +185,20 @@ async def test_events_say_what_changed(fake_kube: Any, rec: Reconciler) -> None:
     assert "Applied" in reasons and reasons[-1] == "Ready"
     assert any("StatefulSet/demo-postgres (missing)" in message for _, _, message in events)
     assert (await rec.reconcile(body)).events == []  # idle: no events
+
+
+@pytest.mark.parametrize("delete_with_platform", [True, False])
+async def test_render_prints_generated_secrets_as_the_reconciler_creates_them(
+    fake_kube: Any, rec: Reconciler, delete_with_platform: bool
+) -> None:
+    """`venta_operator.render` (what an SRE reviews) and the reconciler stamp generated Secrets the one same way."""
+    body = fake_kube.body(spec={"postgres": {"managed": {"storage": {"deleteWithPlatform": delete_with_platform}}}})
+    await converge(fake_kube, rec, body)
+    rendered = {m["metadata"]["name"]: m for m in render(copy.deepcopy(body), "shop") if m["kind"] == "Secret"}
+    created = {name: obj for (kind, _, name), obj in fake_kube.objects.items() if kind == "Secret"}
+    assert set(rendered) == set(created) and postgres_secret_name("demo") in created
+    for name, secret in created.items():
+        assert set(rendered[name]["data"]) == set(secret["data"]), name
+        owned = "ownerReferences" in secret["metadata"]
+        assert owned == ("ownerReferences" in rendered[name]["metadata"]), name
+    assert ("ownerReferences" in created[postgres_secret_name("demo")]["metadata"]) == delete_with_platform
