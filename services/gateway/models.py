@@ -84,6 +84,12 @@ class VendorPublic(ApiModel):
     updated_at: str = Field(description="ISO 8601, UTC")
 
 
+class VendorOpenState(ApiModel):
+    """`PUT /v1/vendors/{id}/open`: a JSON boolean (the string "true" is refused)."""
+
+    open: bool = Field(strict=True)
+
+
 class VendorCreated(ApiModel):
     id: str
 

@@ -56,10 +56,10 @@ async def update_vendor(
 
 
 async def set_location(
-    session: AsyncSession, *, vendor_id: uuid.UUID, lat: float, long: float, outbox: Outbox
+    session: AsyncSession, *, vendor_id: uuid.UUID, caller_id: uuid.UUID, lat: float, long: float, outbox: Outbox
 ) -> Vendor:
     """Record the vendor's current position (validated by the caller) and publish `vendor.location.updated`."""
-    vendor = await get_vendor(session, vendor_id=vendor_id, for_update=True)
+    vendor = await _owned(session, vendor_id=vendor_id, caller_id=caller_id)
     vendor.apply({"lat": lat, "long": long})
     session.add(vendor)
     await session.flush()

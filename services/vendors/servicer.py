@@ -14,7 +14,7 @@ from services.contracts.venta.vendor.v1 import vendor_pb2_grpc
 from services.kit.db.session import Database
 from services.kit.events.outbox import Outbox
 from services.kit.grpc import Context
-from services.kit.validation import parse_uuid, validate
+from services.kit.validation import check_coordinates, parse_uuid, validate
 from services.vendors import repository
 from services.vendors.models import Vendor, VendorCreate, VendorUpdate
 
@@ -106,6 +106,16 @@ class VendorServicer(vendor_pb2_grpc.VendorServiceServicer):
                 session, vendor_id=vendor_id, caller_id=caller_id, changes={"open": request.open}, outbox=self.outbox
             )
         return pb.VendorUpdateResponse(message="Vendor opened" if request.open else "Vendor closed", success=True)
+
+    async def SetVendorPosition(self, request: pb.VendorPositionData, context: Context) -> pb.VendorUpdateResponse:
+        vendor_id = parse_uuid("id", request.id)
+        caller_id = parse_uuid("user_id", request.user_id)
+        lat, long = check_coordinates("position", request.lat, request.long)
+        async with self.db.session() as session:
+            await repository.set_location(
+                session, vendor_id=vendor_id, caller_id=caller_id, lat=lat, long=long, outbox=self.outbox
+            )
+        return pb.VendorUpdateResponse(message="Vendor position recorded", success=True)
 
     async def ListVendors(self, request: pb.ListVendorsRequest, context: Context) -> AsyncIterator[pb.Vendor]:
         owner_id = parse_uuid("owner_id", request.owner_id) if request.owner_id else None

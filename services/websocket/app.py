@@ -18,6 +18,7 @@ import socketio
 
 from services.contracts.venta.location.v1 import location_pb2, location_pb2_grpc
 from services.contracts.venta.user.v1 import user_pb2, user_pb2_grpc
+from services.contracts.venta.vendor.v1 import vendor_pb2, vendor_pb2_grpc
 from services.kit.auth.settings import build_authenticator
 from services.kit.grpc.peers import grpc_service_name, peer_client
 from services.kit.grpc.probe import peer_health
@@ -28,6 +29,7 @@ from services.websocket.config import WebsocketSettings
 from services.websocket.live import LiveMap
 from services.websocket.namespaces import Limits, UserNamespace, VendorNamespace
 from services.websocket.notifications import Notifier
+from services.websocket.positions import PositionRecorder
 from services.websocket.presence import PresenceStore
 from services.websocket.ratelimit import SocketRateLimits
 
@@ -44,6 +46,12 @@ class WebsocketHost:
         self.http_client = httpx.AsyncClient(timeout=httpx.Timeout(5.0), follow_redirects=False)
         self.users = peer_client(settings, "users", settings.users_addr, user_pb2_grpc.UserServiceStub)
         self.location = peer_client(settings, "location", settings.location_addr, location_pb2_grpc.LocationServiceStub)
+        self.vendors = peer_client(settings, "vendors", settings.vendors_addr, vendor_pb2_grpc.VendorServiceStub)
+        self.positions = PositionRecorder(
+            self._record_position,
+            interval_s=settings.vendor_record_interval_s,
+            min_distance_m=settings.vendor_record_min_distance_m,
+        )
         self.authenticator, self.jwks = build_authenticator(
             settings, http=self.http_client, users=self.users, cache=self.redis
         )
@@ -69,6 +77,7 @@ class WebsocketHost:
         self.live = LiveMap(
             sio=self.sio,
             location=self.location,
+            positions=self.positions,
             presence=self.presence,
             notifier=self.notifier,
             max_viewport_vendors=settings.max_viewport_vendors,
@@ -78,6 +87,7 @@ class WebsocketHost:
             limits={
                 "updateUserLocation": settings.user_location_limit,
                 "updateVendorLocation": settings.vendor_location_limit,
+                "setVendorOpen": settings.vendor_open_limit,
             },
             window_s=settings.rate_window_s,
         )
@@ -87,7 +97,7 @@ class WebsocketHost:
             "limits": Limits(settings.max_payload_bytes, rates),
         }
         self.user_namespace = UserNamespace(**shared)
-        self.vendor_namespace = VendorNamespace(users=self.users, **shared)
+        self.vendor_namespace = VendorNamespace(users=self.users, vendors=self.vendors, **shared)
         self.sio.register_namespace(self.user_namespace)
         self.sio.register_namespace(self.vendor_namespace)
         self.http = HealthServer(
@@ -139,10 +149,18 @@ class WebsocketHost:
         await self.sio.shutdown()
         await self.http.stop()  # closes every socket; the disconnect handlers run (presence is left as it is)
         await self.notifier.stop()
+        await self.positions.close()
         await close_all(
-            (self.users.close, self.location.close, self.http_client.aclose, self.redis.aclose), owner=self.service
+            (self.users.close, self.location.close, self.vendors.close, self.http_client.aclose, self.redis.aclose),
+            owner=self.service,
         )
         log.info("websocket gateway stopped")
+
+    async def _record_position(self, vendor_id: str, owner: str, lat: float, long: float) -> None:
+        await self.vendors.unary(
+            self.vendors.stub.SetVendorPosition,
+            vendor_pb2.VendorPositionData(id=vendor_id, user_id=owner, lat=lat, long=long),
+        )
 
     def drain(self) -> None:
         """Not ready from now on (no new sockets are routed here); the sockets already here keep being served."""

@@ -27,6 +27,7 @@ class WebsocketSettings(KitSettings, GrpcSettings, EventSettings, AuthSettings, 
     http_port: Port = 5004
     users_addr: str = peer_address("users", 5000)
     location_addr: str = peer_address("location", 5001)
+    vendors_addr: str = peer_address("vendors", 5005)
     breaker_redis: bool = Field(
         default=False,
         description="`true` shares the breakers' state between replicas in Redis (pybreaker's CircuitRedisStorage), "
@@ -52,6 +53,12 @@ class WebsocketSettings(KitSettings, GrpcSettings, EventSettings, AuthSettings, 
         le=10_000,
         description="`updateVendorLocation` events one socket may send per `VENTA_RATE_WINDOW_S`.",
     )
+    vendor_open_limit: int = Field(
+        default=10,
+        ge=1,
+        le=10_000,
+        description="`setVendorOpen` events one socket may send per `VENTA_RATE_WINDOW_S`.",
+    )
     rate_window_s: int = Field(
         default=60, ge=1, le=3600, description="The window, in seconds, of the per-socket rate limits."
     )
@@ -74,6 +81,21 @@ class WebsocketSettings(KitSettings, GrpcSettings, EventSettings, AuthSettings, 
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default=["*"],
         description="Browser origins allowed to connect (comma-separated; `*` is any); the mobile app is no browser.",
+    )
+
+    # live positions into vendor records (and the search index)
+    vendor_record_interval_s: float = Field(
+        default=5.0,
+        ge=0.1,
+        le=3600,
+        description="At most one write of a moving vendor's position into its record per this many seconds (the "
+        "last position of a burst is always written); what search finds lags the live map by at most this.",
+    )
+    vendor_record_min_distance_m: float = Field(
+        default=10.0,
+        ge=0,
+        le=100_000,
+        description="A move shorter than this, in metres, from the last recorded position is not written.",
     )
 
     # presence

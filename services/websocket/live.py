@@ -24,6 +24,7 @@ from services.kit.grpc.client import PeerClient
 from services.websocket.metrics import DELIVERIES, PRESENCE_TRANSITIONS, VENDOR_PRESENCE
 from services.websocket.notifications import Notifier
 from services.websocket.payloads import Viewport
+from services.websocket.positions import PositionRecorder
 from services.websocket.presence import Offline, PresenceStore, State
 
 log = logging.getLogger("venta.websocket")
@@ -46,12 +47,14 @@ class LiveMap:
         *,
         sio: socketio.AsyncServer,
         location: PeerClient[location_pb2_grpc.LocationServiceAsyncStub],
+        positions: PositionRecorder,
         presence: PresenceStore,
         notifier: Notifier,
         max_viewport_vendors: int,
     ) -> None:
         self.sio = sio
         self.location = location
+        self.positions = positions
         self.presence = presence
         self.notifier = notifier
         self.max_viewport_vendors = max_viewport_vendors
@@ -63,12 +66,16 @@ class LiveMap:
 
     # ---- vendors -----------------------------------------------------------------------------------------------
 
-    async def vendor_moved(self, *, vendor_id: str, sid: str, lat: float, long: float) -> str:
-        """Store the position, then tell the vendor's watchers; returns the location service's timestamp."""
+    async def vendor_moved(self, *, vendor_id: str, owner: str, sid: str, lat: float, long: float) -> str:
+        """Store the position, then tell the vendor's watchers; returns the location service's timestamp.
+
+        The vendor's record follows in the background, throttled (`PositionRecorder`), so search finds it moving.
+        """
         answer = await self.location.unary(
             self.location.stub.UpdateVendorLocation,
             location_pb2.LocationUpdate(entity_id=vendor_id, location=location_pb2.Location(lat=lat, long=long)),
         )
+        self.positions.moved(vendor_id, owner, lat, long)
         await self.vendor_alive(vendor_id=vendor_id, sid=sid)
         await self.emit(
             "vendor_sync", {"id": vendor_id, "location": {"lat": lat, "long": long}}, room=vendor_id, namespace=USERS
@@ -88,6 +95,7 @@ class LiveMap:
     async def vendor_offline(self, gone: Offline) -> None:
         """Announce a vendor that went OFFLINE (the caller won the transition: this runs once per going)."""
         PRESENCE_TRANSITIONS.labels(State.OFFLINE.value).inc()
+        self.positions.forget(gone.vendor_id)
         try:
             await self.location.unary(
                 self.location.stub.RemoveVendorLocation, location_pb2.RemoveLocationRequest(entity_id=gone.vendor_id)

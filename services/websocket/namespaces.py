@@ -23,6 +23,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind
 
 from services.contracts.venta.user.v1 import user_pb2, user_pb2_grpc
+from services.contracts.venta.vendor.v1 import vendor_pb2, vendor_pb2_grpc
 from services.kit.auth import Authenticator, Principal, TokenRejected
 from services.kit.grpc.client import PeerClient, PeerUnavailable, RemoteError
 from services.kit.logging import request_id_var
@@ -30,7 +31,7 @@ from services.websocket.errors import ErrorCode, SocketError
 from services.websocket.handshake import token_of
 from services.websocket.live import USERS, VENDORS, LiveMap
 from services.websocket.metrics import CONNECTIONS, CONNECTS, ERRORS, EVENT_DURATION, EVENTS_RECEIVED
-from services.websocket.payloads import RegisterUser, RegisterVendor, VendorLocation, Viewport, parse
+from services.websocket.payloads import RegisterUser, RegisterVendor, VendorLocation, VendorOpen, Viewport, parse
 from services.websocket.ratelimit import SocketRateLimits
 
 log = logging.getLogger("venta.websocket")
@@ -185,12 +186,20 @@ class UserNamespace(EventNamespace):
 
 
 class VendorNamespace(EventNamespace):
-    def __init__(self, *, users: PeerClient[user_pb2_grpc.UserServiceAsyncStub], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        users: PeerClient[user_pb2_grpc.UserServiceAsyncStub],
+        vendors: PeerClient[vendor_pb2_grpc.VendorServiceAsyncStub],
+        **kwargs: Any,
+    ) -> None:
         super().__init__(VENDORS, **kwargs)
         self.users = users
+        self.vendors = vendors
         self.handlers = {
             "register-vendor": self.register_vendor,
             "updateVendorLocation": self.update_location,
+            "setVendorOpen": self.set_open,
             "heartbeat": self.heartbeat,
         }
 
@@ -222,9 +231,20 @@ class VendorNamespace(EventNamespace):
         payload = parse(VendorLocation, data, max_bytes=self.limits.max_payload_bytes)
         await self._check_owner(caller, payload.vendor_id)
         updated_at = await self.live.vendor_moved(
-            vendor_id=payload.vendor_id, sid=sid, lat=payload.lat, long=payload.long
+            vendor_id=payload.vendor_id, owner=caller.principal.user_id, sid=sid, lat=payload.lat, long=payload.long
         )
         return {"vendorId": payload.vendor_id, "updatedAt": updated_at}
+
+    async def set_open(self, sid: str, caller: Caller, data: Any) -> dict[str, Any]:
+        """Open or close the vendor (the vendor service checks ownership too); `vendor.updated` carries `open`."""
+        await self.limits.rates.check("setVendorOpen", sid)
+        payload = parse(VendorOpen, data, max_bytes=self.limits.max_payload_bytes)
+        await self._check_owner(caller, payload.vendor_id)
+        await self.vendors.unary(
+            self.vendors.stub.SetVendorOpen,
+            vendor_pb2.VendorOpenData(id=payload.vendor_id, user_id=caller.principal.user_id, open=payload.open),
+        )
+        return {"vendorId": payload.vendor_id, "open": payload.open}
 
     async def heartbeat(self, sid: str, caller: Caller, data: Any) -> dict[str, Any]:
         for vendor_id in caller.vendors:

@@ -66,6 +66,13 @@ class VendorLocation(Coordinates):
     vendor_id: Id = Field(alias="vendorId")
 
 
+class VendorOpen(Payload):
+    """`setVendorOpen`: the owner opens or closes the vendor (a JSON boolean, not "true")."""
+
+    vendor_id: Id = Field(alias="vendorId")
+    open: bool = Field(strict=True)
+
+
 def _describe(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors()[:3]:

@@ -54,6 +54,10 @@ async def test_owner_lifecycle(vendors: Stub) -> None:
 
     assert (await vendors.SetVendorOpen(pb.VendorOpenData(id=created.id, user_id=owner, open=True))).success
     assert (await vendors.GetVendorById(pb.VendorLookupByIdData(id=created.id))).vendor.open is True
+    position = pb.VendorPositionData(id=created.id, user_id=owner, lat=19.4326, long=-99.1332)
+    assert (await vendors.SetVendorPosition(position)).success
+    got = (await vendors.GetVendorById(pb.VendorLookupByIdData(id=created.id))).vendor
+    assert (got.lat, got.long) == (19.4326, -99.1332)
 
     assert (await vendors.DeleteVendor(pb.VendorDeleteData(id=created.id, user_id=owner))).success
     err = await _status(vendors.GetVendorById(pb.VendorLookupByIdData(id=created.id)))
@@ -67,6 +71,7 @@ async def test_only_the_owner_may_change_a_vendor(vendors: Stub) -> None:
         vendors.UpdateVendor(pb.VendorUpdateData(id=vid, user_id=stranger, name="Stolen")),
         vendors.DeleteVendor(pb.VendorDeleteData(id=vid, user_id=stranger)),
         vendors.SetVendorOpen(pb.VendorOpenData(id=vid, user_id=stranger, open=True)),
+        vendors.SetVendorPosition(pb.VendorPositionData(id=vid, user_id=stranger, lat=1.0, long=2.0)),
     ):
         assert (await _status(call)).code() == grpc.StatusCode.PERMISSION_DENIED
     vendor = (await vendors.GetVendorById(pb.VendorLookupByIdData(id=vid))).vendor
@@ -79,6 +84,8 @@ async def test_missing_vendor_is_not_found(vendors: Stub) -> None:
         vendors.GetVendorById(pb.VendorLookupByIdData(id=missing)),
         vendors.UpdateVendor(pb.VendorUpdateData(id=missing, user_id=caller, name="x")),
         vendors.DeleteVendor(pb.VendorDeleteData(id=missing, user_id=caller)),
+        vendors.SetVendorOpen(pb.VendorOpenData(id=missing, user_id=caller, open=True)),
+        vendors.SetVendorPosition(pb.VendorPositionData(id=missing, user_id=caller, lat=1.0, long=2.0)),
     ):
         assert (await _status(call)).code() == grpc.StatusCode.NOT_FOUND
 
@@ -143,6 +150,18 @@ INVALID: list[tuple[str, Callable[[Stub], Awaitable[Any]], str]] = [
     ("delete: missing user", lambda s: s.DeleteVendor(pb.VendorDeleteData(id=VID)), "user_id"),
     ("open: bad id", lambda s: s.SetVendorOpen(pb.VendorOpenData(id="", user_id=OWNER, open=True)), "id"),
     ("open: bad user", lambda s: s.SetVendorOpen(pb.VendorOpenData(id=VID, user_id="me", open=True)), "user_id"),
+    ("position: bad id", lambda s: s.SetVendorPosition(pb.VendorPositionData(id="v", user_id=OWNER)), "id"),
+    ("position: missing user", lambda s: s.SetVendorPosition(pb.VendorPositionData(id=VID)), "user_id"),
+    (
+        "position: latitude out of range",
+        lambda s: s.SetVendorPosition(pb.VendorPositionData(id=VID, user_id=OWNER, lat=91, long=0)),
+        "position.lat",
+    ),
+    (
+        "position: longitude not a number",
+        lambda s: s.SetVendorPosition(pb.VendorPositionData(id=VID, user_id=OWNER, lat=0, long=float("nan"))),
+        "position.long",
+    ),
 ]
 
 

@@ -200,7 +200,13 @@ class Hosts:
         return host
 
     def websocket_settings(
-        self, *, users: GrpcServiceHost, location: GrpcServiceHost, identity: AsgiServiceHost, **overrides: Any
+        self,
+        *,
+        users: GrpcServiceHost,
+        location: GrpcServiceHost,
+        identity: AsgiServiceHost,
+        vendors: GrpcServiceHost | None = None,
+        **overrides: Any,
     ) -> WebsocketSettings:
         values: dict[str, Any] = {
             "http_port": 0,
@@ -213,6 +219,8 @@ class Hosts:
             "users_addr": f"127.0.0.1:{users.grpc_port}",
             "location_addr": f"127.0.0.1:{location.grpc_port}",
         }
+        if vendors is not None:  # the vendor service records live positions and opens vendors
+            values["vendors_addr"] = f"127.0.0.1:{vendors.grpc_port}"
         values.update(overrides)
         return WebsocketSettings(**values)
 

@@ -9,7 +9,14 @@ from fastapi import APIRouter, Path, Response
 
 from services.contracts.venta.vendor.v1 import vendor_pb2 as pb
 from services.gateway.deps import CurrentUser, VendorCacheDep, VendorClient
-from services.gateway.models import VendorChanged, VendorCreate, VendorCreated, VendorPublic, VendorUpdate
+from services.gateway.models import (
+    VendorChanged,
+    VendorCreate,
+    VendorCreated,
+    VendorOpenState,
+    VendorPublic,
+    VendorUpdate,
+)
 from services.gateway.routes import errors, route
 
 router = APIRouter(tags=["vendors"])
@@ -124,5 +131,24 @@ async def delete_vendor(
 ) -> VendorChanged:
     key = str(vendor_id)
     answer = await vendors.unary(vendors.stub.DeleteVendor, pb.VendorDeleteData(id=key, user_id=caller.user_id))
+    await cache.invalidate(key)
+    return VendorChanged(message=answer.message, success=answer.success)
+
+
+@route(
+    router,
+    "PUT",
+    "/v1/vendors/{id:uuid}/open",
+    response_model=VendorChanged,
+    responses=errors(403, 404),
+    summary="Open or close a vendor (owner only); publishes vendor.updated, so search's open filter follows",
+)
+async def set_vendor_open(
+    vendor_id: VendorId, body: VendorOpenState, caller: CurrentUser, vendors: VendorClient, cache: VendorCacheDep
+) -> VendorChanged:
+    key = str(vendor_id)
+    answer = await vendors.unary(
+        vendors.stub.SetVendorOpen, pb.VendorOpenData(id=key, user_id=caller.user_id, open=body.open)
+    )
     await cache.invalidate(key)
     return VendorChanged(message=answer.message, success=answer.success)

@@ -151,7 +151,9 @@ async def test_vendor_location_reaches_the_index_as_numbers(
             session, owner_id=owner, data=VendorCreate(name="Moving"), outbox=Outbox(CATALOG)
         )
     async with db.session() as session:
-        await repository.set_location(session, vendor_id=vendor.id, lat=19.43, long=-99.13, outbox=Outbox(CATALOG))
+        await repository.set_location(
+            session, vendor_id=vendor.id, caller_id=owner, lat=19.43, long=-99.13, outbox=Outbox(CATALOG)
+        )
     await db.close()
     index = await converged(provider=provider, vendors_url=host.database_url, nats_url=nats.url, dead_letters=0)
     assert index[str(vendor.id)]["_geoloc"] == {"lat": 19.43, "lng": -99.13}

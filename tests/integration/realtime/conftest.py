@@ -35,6 +35,7 @@ async def realtime(postgres: Postgres, nats_server: Nats, redis_server: Redis) -
         vendors, users, location = await hosts.start_services()
         identity = await hosts.start_identity(users)
         settings = hosts.websocket_settings(
+            vendors=vendors,
             users=users,
             location=location,
             identity=identity,

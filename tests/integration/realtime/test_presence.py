@@ -68,6 +68,7 @@ async def test_disconnects_are_announced_at_once(realtime: Realtime, bus: BusEve
 async def test_rate_limits_answer_with_an_error_not_a_disconnect(realtime: Realtime) -> None:
     hosts = realtime.hosts
     settings = hosts.websocket_settings(
+        vendors=realtime.vendors,
         users=realtime.users,
         location=realtime.location,
         identity=realtime.identity,

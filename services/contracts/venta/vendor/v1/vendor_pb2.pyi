@@ -312,6 +312,35 @@ class VendorOpenData(_message.Message):
 Global___VendorOpenData: _TypeAlias = VendorOpenData  # noqa: Y015
 
 @_typing.final
+class VendorPositionData(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    USER_ID_FIELD_NUMBER: _builtins.int
+    LAT_FIELD_NUMBER: _builtins.int
+    LONG_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    user_id: _builtins.str
+    """the caller; must be the owner"""
+    lat: _builtins.float
+    long: _builtins.float
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        user_id: _builtins.str = ...,
+        lat: _builtins.float = ...,
+        long: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "lat", b"lat", "long", b"long", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VendorPositionData: _TypeAlias = VendorPositionData  # noqa: Y015
+
+@_typing.final
 class ListVendorsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

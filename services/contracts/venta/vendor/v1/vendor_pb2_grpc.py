@@ -59,6 +59,11 @@ class VendorServiceStub:
                 request_serializer=venta_dot_vendor_dot_v1_dot_vendor__pb2.VendorOpenData.SerializeToString,
                 response_deserializer=venta_dot_vendor_dot_v1_dot_vendor__pb2.VendorUpdateResponse.FromString,
                 _registered_method=True)
+        self.SetVendorPosition = channel.unary_unary(
+                '/venta.vendor.v1.VendorService/SetVendorPosition',
+                request_serializer=venta_dot_vendor_dot_v1_dot_vendor__pb2.VendorPositionData.SerializeToString,
+                response_deserializer=venta_dot_vendor_dot_v1_dot_vendor__pb2.VendorUpdateResponse.FromString,
+                _registered_method=True)
         self.ListVendors = channel.unary_stream(
                 '/venta.vendor.v1.VendorService/ListVendors',
                 request_serializer=venta_dot_vendor_dot_v1_dot_vendor__pb2.ListVendorsRequest.SerializeToString,
@@ -99,6 +104,13 @@ class VendorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetVendorPosition(self, request, context):
+        """The vendor's live position into its record (the live map calls it, throttled); publishes vendor.location.updated.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListVendors(self, request, context):
         """Every vendor (or one owner's), oldest first; used by full re-indexing and GetUserVendors.
         """
@@ -132,6 +144,11 @@ def add_VendorServiceServicer_to_server(servicer, server):
             'SetVendorOpen': grpc.unary_unary_rpc_method_handler(
                     servicer.SetVendorOpen,
                     request_deserializer=venta_dot_vendor_dot_v1_dot_vendor__pb2.VendorOpenData.FromString,
+                    response_serializer=venta_dot_vendor_dot_v1_dot_vendor__pb2.VendorUpdateResponse.SerializeToString,
+            ),
+            'SetVendorPosition': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetVendorPosition,
+                    request_deserializer=venta_dot_vendor_dot_v1_dot_vendor__pb2.VendorPositionData.FromString,
                     response_serializer=venta_dot_vendor_dot_v1_dot_vendor__pb2.VendorUpdateResponse.SerializeToString,
             ),
             'ListVendors': grpc.unary_stream_rpc_method_handler(
@@ -274,6 +291,33 @@ class VendorService:
             target,
             '/venta.vendor.v1.VendorService/SetVendorOpen',
             venta_dot_vendor_dot_v1_dot_vendor__pb2.VendorOpenData.SerializeToString,
+            venta_dot_vendor_dot_v1_dot_vendor__pb2.VendorUpdateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetVendorPosition(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/venta.vendor.v1.VendorService/SetVendorPosition',
+            venta_dot_vendor_dot_v1_dot_vendor__pb2.VendorPositionData.SerializeToString,
             venta_dot_vendor_dot_v1_dot_vendor__pb2.VendorUpdateResponse.FromString,
             options,
             channel_credentials,

@@ -38,6 +38,8 @@ class VendorServiceStub:
     UpdateVendor: _grpc.UnaryUnaryMultiCallable[_vendor_pb2.VendorUpdateData, _vendor_pb2.VendorUpdateResponse]
     DeleteVendor: _grpc.UnaryUnaryMultiCallable[_vendor_pb2.VendorDeleteData, _vendor_pb2.VendorUpdateResponse]
     SetVendorOpen: _grpc.UnaryUnaryMultiCallable[_vendor_pb2.VendorOpenData, _vendor_pb2.VendorUpdateResponse]
+    SetVendorPosition: _grpc.UnaryUnaryMultiCallable[_vendor_pb2.VendorPositionData, _vendor_pb2.VendorUpdateResponse]
+    """The vendor's live position into its record (the live map calls it, throttled); publishes vendor.location.updated."""
     ListVendors: _grpc.UnaryStreamMultiCallable[_vendor_pb2.ListVendorsRequest, _vendor_pb2.Vendor]
     """Every vendor (or one owner's), oldest first; used by full re-indexing and GetUserVendors."""
 
@@ -49,6 +51,8 @@ class VendorServiceAsyncStub(VendorServiceStub):
     UpdateVendor: _aio.UnaryUnaryMultiCallable[_vendor_pb2.VendorUpdateData, _vendor_pb2.VendorUpdateResponse]  # type: ignore[assignment]
     DeleteVendor: _aio.UnaryUnaryMultiCallable[_vendor_pb2.VendorDeleteData, _vendor_pb2.VendorUpdateResponse]  # type: ignore[assignment]
     SetVendorOpen: _aio.UnaryUnaryMultiCallable[_vendor_pb2.VendorOpenData, _vendor_pb2.VendorUpdateResponse]  # type: ignore[assignment]
+    SetVendorPosition: _aio.UnaryUnaryMultiCallable[_vendor_pb2.VendorPositionData, _vendor_pb2.VendorUpdateResponse]  # type: ignore[assignment]
+    """The vendor's live position into its record (the live map calls it, throttled); publishes vendor.location.updated."""
     ListVendors: _aio.UnaryStreamMultiCallable[_vendor_pb2.ListVendorsRequest, _vendor_pb2.Vendor]  # type: ignore[assignment]
     """Every vendor (or one owner's), oldest first; used by full re-indexing and GetUserVendors."""
 
@@ -87,6 +91,14 @@ class VendorServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _vendor_pb2.VendorOpenData,
         context: _ServicerContext,
     ) -> _typing.Union[_vendor_pb2.VendorUpdateResponse, _abc.Awaitable[_vendor_pb2.VendorUpdateResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetVendorPosition(
+        self,
+        request: _vendor_pb2.VendorPositionData,
+        context: _ServicerContext,
+    ) -> _typing.Union[_vendor_pb2.VendorUpdateResponse, _abc.Awaitable[_vendor_pb2.VendorUpdateResponse]]:
+        """The vendor's live position into its record (the live map calls it, throttled); publishes vendor.location.updated."""
 
     @_abc_1.abstractmethod
     def ListVendors(
