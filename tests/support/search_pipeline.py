@@ -14,6 +14,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import grpc
@@ -130,14 +131,24 @@ async def converged(
     raise AssertionError("; ".join(problems))
 
 
+UNKNOWN_OUTCOME = frozenset({grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE})
+
+
 @dataclass
 class ChangeDriver:
-    """Makes vendor changes over gRPC: creates, updates, open/close, deletes, from several concurrent callers."""
+    """Makes vendor changes over gRPC: creates, updates, open/close, deletes, from several concurrent callers.
+
+    Like a real client, a call whose outcome is unknown (its deadline passed, or the connection broke after it was
+    sent: on a loaded machine this happens) is sent again, the same change, and counted in `retried`: updates and
+    open/close converge to the same state, a delete answered NOT_FOUND on a retry had committed, a retried create may
+    leave a second vendor (which the index must then hold too).
+    """
 
     address: str
     concurrency: int = 8
     done: int = 0
     failed: int = 0
+    retried: int = 0
     owned: dict[str, str] = field(default_factory=dict)  # vendor id -> owner
 
     async def run(self, changes: int, *, tolerate_failures: bool = False) -> None:
@@ -161,14 +172,28 @@ class ChangeDriver:
 
             await asyncio.gather(*(worker() for _ in range(self.concurrency)))
 
+    async def _call(self, rpc: Any, request: Any, *, attempts: int = 5, gone_ok: bool = False) -> Any:
+        """`rpc(request)`, sent again while its outcome is unknown; `gone_ok`: NOT_FOUND after a retry is success."""
+        for attempt in range(attempts):
+            try:
+                return await rpc(request, timeout=10)
+            except grpc.aio.AioRpcError as exc:
+                if gone_ok and attempt > 0 and exc.code() == grpc.StatusCode.NOT_FOUND:
+                    return None  # the first attempt committed
+                if exc.code() not in UNKNOWN_OUTCOME or attempt == attempts - 1:
+                    raise
+                self.retried += 1
+                await asyncio.sleep(0.2 * 2**attempt)
+        raise AssertionError("unreachable")
+
     async def _one(self, stub: vendor_pb2_grpc.VendorServiceStub) -> None:
         roll = random.random()
         if len(self.owned) < 20 or roll < 0.3:
             owner = str(uuid.uuid4())
             word = random.choice(["Tacos", "Elotes", "Churros", "Tamales", "Tortas", "Café"])
-            created = await stub.CreateVendor(
+            created = await self._call(
+                stub.CreateVendor,
                 pb.VendorCreateData(name=f"{word} {uuid.uuid4().hex[:6]}", user_id=owner, description="street food"),
-                timeout=10,
             )
             self.owned[created.id] = owner
             return
@@ -178,20 +203,20 @@ class ChangeDriver:
         try:
             if roll < 0.38:
                 keep = False
-                await stub.DeleteVendor(pb.VendorDeleteData(id=vid, user_id=owner), timeout=10)
+                await self._call(stub.DeleteVendor, pb.VendorDeleteData(id=vid, user_id=owner), gone_ok=True)
             elif roll < 0.6:
-                await stub.SetVendorOpen(
-                    pb.VendorOpenData(id=vid, user_id=owner, open=random.random() < 0.5), timeout=10
+                await self._call(
+                    stub.SetVendorOpen, pb.VendorOpenData(id=vid, user_id=owner, open=random.random() < 0.5)
                 )
             else:
-                await stub.UpdateVendor(
+                await self._call(
+                    stub.UpdateVendor,
                     pb.VendorUpdateData(
                         id=vid,
                         user_id=owner,
                         name=f"Renamed {uuid.uuid4().hex[:6]}",
                         description=random.choice(["", "al pastor", "de olla"]),
                     ),
-                    timeout=10,
                 )
         except grpc.aio.AioRpcError as exc:
             keep = exc.code() != grpc.StatusCode.NOT_FOUND  # a delete that committed before a crash
