@@ -116,6 +116,8 @@ class AlgoliaSearch:
         return len(written)
 
     async def search(self, query: SearchQuery) -> SearchPage:
+        if query.matches_nothing:
+            return SearchPage(page=query.page, hits_per_page=query.hits_per_page)
         filters = [f"NOT {DELETED}:true"]
         if query.open is not None:
             filters.append(f"open:{str(query.open).lower()}")

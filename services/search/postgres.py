@@ -1,9 +1,11 @@
-"""The self-hosted search provider: PostgreSQL full text + pg_trgm, the local default (no account needed).
+"""The self-hosted search provider: PostgreSQL with pg_trgm and fuzzystrmatch, the local default (no account needed).
 
 Writes lock the affected object ids (advisory locks, in id order), read the stored documents, `merge` the changes
 and upsert the result in one transaction, so two writers cannot interleave a read and a write. A rebuild fills a
-fresh table and swaps it in one transaction (drop + rename), carrying over tombstones; searches running during the
-swap wait a moment and then read the new table.
+fresh table, tidies its indexes and statistics, and swaps it in one transaction (drop + rename), carrying over
+tombstones; searches running during the swap wait a moment and then read the new table. `open` creates what is
+missing (the table is the provider's own derived structure, not a system of record, so it has no Alembic migration)
+and fills the `words` column of rows written before it existed.
 """
 
 from __future__ import annotations
@@ -52,10 +54,7 @@ class PostgresSearch:
                     max_size=5,
                     timeout=self.timeout_s,
                     command_timeout=self.timeout_s,
-                    server_settings={
-                        "application_name": "venta-search",
-                        "pg_trgm.word_similarity_threshold": sql.WORD_SIMILARITY_THRESHOLD,
-                    },
+                    server_settings={"application_name": "venta-search"},
                 )
             except _UNAVAILABLE as exc:
                 raise SearchUnavailable(f"search database unavailable: {type(exc).__name__}") from exc
@@ -74,10 +73,21 @@ class PostgresSearch:
         async def create(conn: asyncpg.Connection) -> None:
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext('venta-search-ddl'))")
             await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+            await conn.execute("CREATE EXTENSION IF NOT EXISTS fuzzystrmatch")
             for statement in sql.ddl(self.table):
                 await conn.execute(statement)
 
         await self._run(create)
+
+        async def fill_words(conn: asyncpg.Connection) -> int:
+            rows = await conn.fetch(sql.missing_words(self.table), REBUILD_CHUNK)
+            fill = [(r["object_id"], sql.words_column(json.loads(r["doc"])), r["doc"]) for r in rows]
+            await conn.executemany(sql.set_words(self.table), fill)
+            return len(rows)
+
+        # rows written before the `words` column existed (or by an older version during an upgrade), in chunks
+        while await self._run(fill_words) == REBUILD_CHUNK:
+            pass
 
     async def apply(self, changes: Sequence[Change]) -> int:
         if not changes:
@@ -98,6 +108,8 @@ class PostgresSearch:
         return int(await self._run(write))
 
     async def search(self, query: SearchQuery) -> SearchPage:
+        if query.matches_nothing:
+            return SearchPage(page=query.page, hits_per_page=query.hits_per_page)
         statement, params = sql.search(self.table, query)
 
         async def read(conn: asyncpg.Connection) -> list[Any]:
@@ -159,10 +171,14 @@ class PostgresSearch:
         if chunk:
             await self._run(flush)
 
+        async def tidy(conn: asyncpg.Connection) -> None:
+            for statement in sql.after_bulk_load(build):
+                await conn.execute(statement)
+
+        await self._run(tidy)
+
         async def swap(conn: asyncpg.Connection) -> None:
-            await conn.execute(
-                f"INSERT INTO {build} SELECT * FROM {self.table} WHERE deleted ON CONFLICT (object_id) DO NOTHING"
-            )
+            await conn.execute(sql.carry_tombstones(self.table, build))
             await conn.execute(f"DROP TABLE {self.table}")
             for statement in sql.rename_statements(build, self.table):
                 await conn.execute(statement)

@@ -19,6 +19,9 @@ class SearchUnavailable(ConnectionError):
     """The search engine cannot be used right now; the same call may succeed later."""
 
 
+MAX_TEXT_BYTES = 512  # Algolia refuses a longer query (UTF-8 bytes)
+
+
 @dataclass(frozen=True)
 class SearchQuery:
     """Text (typo tolerant) and/or around a point (`radius_m` meters), optionally only `open` vendors, paginated."""
@@ -38,6 +41,17 @@ class SearchQuery:
             raise ValueError("radius_m needs a point and must be positive")
         if self.page < 0 or not 1 <= self.hits_per_page <= 1000:
             raise ValueError("page must be >= 0 and hits_per_page within 1..1000")
+
+    @property
+    def matches_nothing(self) -> bool:
+        """Text no vendor can match: longer than `MAX_TEXT_BYTES`, or with no letter or digit.
+
+        Providers answer an empty page without asking their engine: Algolia refuses the first with an error and
+        takes the second for an empty query (every record).
+        """
+        text = self.text.strip()
+        too_long = len(self.text.encode(errors="replace")) > MAX_TEXT_BYTES
+        return too_long or (bool(text) and not any(c.isalnum() for c in text))
 
     @property
     def around(self) -> tuple[float, float] | None:

@@ -5,7 +5,8 @@ this server (it lets the hosts be configured). It keeps indices in memory and im
 settings, tasks (always published), move/copy, browse, delete and a small search engine with Algolia's rules that
 the contract relies on: typo tolerance (1 typo from 4 letters, 2 from 8), prefix match on the last word, geo
 filtering by `aroundLatLng`/`aroundRadius`, `filters` with `attr:value`, `NOT` and `AND`, ranking by typos, then
-geo distance, then attribute (name before description). `failing = True` answers 503 to everything (outages).
+geo distance, then attribute (name before description), a query without words matching everything and one over
+512 bytes refused with a 400. `failing = True` answers 503 to everything (outages).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 Doc = dict[str, Any]
+QUERY_MAX_BYTES = 512
 
 
 def _distance(a: str, b: str) -> int:
@@ -190,6 +192,8 @@ class AlgoliaStandIn:
         started = time.perf_counter()
         name = request.match_info["index"]
         body = await self._body(request)
+        if len(str(body.get("query", "")).encode()) > QUERY_MAX_BYTES:
+            return web.json_response({"message": "Query is too long (512 bytes maximum)", "status": 400}, status=400)
         objects = self.indexes.get(name, {"objects": {}})["objects"]
         accept = _filter(str(body.get("filters", "")))
         around = body.get("aroundLatLng")

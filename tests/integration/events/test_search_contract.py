@@ -1,5 +1,6 @@
 """One contract for every search provider (PostgreSQL on a real server, Algolia through its official client against
-the HTTP stand-in): records, versioned writes, typo-tolerant text, geo radius, `open`, pagination, atomic rebuild."""
+the HTTP stand-in): records, versioned writes, typo-tolerant text (one typo from four letters, ranked below exact
+matches), garbage queries, geo radius, `open`, pagination, atomic rebuild."""
 
 from __future__ import annotations
 
@@ -75,7 +76,7 @@ async def test_writes_are_idempotent_and_ordered_by_version(provider: SearchProv
     assert (await provider.search(SearchQuery(text="zombie"))).total == 0
 
 
-async def test_text_search_tolerates_typos_and_ranks_exact_first(provider: SearchProvider) -> None:
+async def _typo_vendors(provider: SearchProvider) -> None:
     await provider.apply(
         [
             vendor("Tacos El Rey", description="al pastor"),
@@ -84,12 +85,90 @@ async def test_text_search_tolerates_typos_and_ranks_exact_first(provider: Searc
             vendor("Tacso Loco"),
         ]
     )
+
+
+async def test_text_search_tolerates_typos_and_ranks_exact_first(provider: SearchProvider) -> None:
+    await _typo_vendors(provider)
     assert names((await provider.search(SearchQuery(text="tacos"))).hits)[0] == "Tacos El Rey"
     assert "Tacos El Rey" in names((await provider.search(SearchQuery(text="tacso"))).hits)
     assert "Burritos Lupita" in names((await provider.search(SearchQuery(text="buritos"))).hits)
     assert "Tacos El Rey" in names((await provider.search(SearchQuery(text="pastor"))).hits)
     assert "Tamales Doña Rosa" in names((await provider.search(SearchQuery(text="tamal"))).hits)
     assert (await provider.search(SearchQuery(text="sushi"))).total == 0
+
+
+# One edit in a word of four letters or more; none of these is a prefix or a substring of a vendor's text.
+ONE_TYPO = {
+    "tcaos": ["Tacos El Rey"],  # two letters swapped
+    "tcos": ["Tacos El Rey"],  # a letter missing
+    "taccos": ["Tacos El Rey"],  # a letter too many
+    "tavos": ["Tacos El Rey"],  # a wrong letter
+    "lcoo": ["Tacso Loco"],  # four letters, two swapped
+    "pastro": ["Tacos El Rey"],  # in the description
+    "dona": ["Tamales Doña Rosa"],  # ñ for n
+    "tcaos rey": ["Tacos El Rey"],  # every word must match, one of them with a typo
+    "rey tcaos": ["Tacos El Rey"],
+}
+NO_MATCH = [
+    "psatro",  # two edits (two swaps) in a six-letter word
+    "tamxlez",  # two edits (two wrong letters) in a seven-letter word
+    "rye",  # one edit in a three-letter word
+    "rex",
+    "tcaos roy",  # one word of two does not match
+]
+
+
+async def test_one_typo_in_a_word_of_four_letters_or_more_finds_the_vendor(provider: SearchProvider) -> None:
+    await _typo_vendors(provider)
+    found = {text: names((await provider.search(SearchQuery(text=text))).hits) for text in ONE_TYPO}
+    assert found == ONE_TYPO
+
+
+async def test_no_match_for_two_typos_or_a_typo_in_a_short_word(provider: SearchProvider) -> None:
+    await _typo_vendors(provider)
+    found = {text: names((await provider.search(SearchQuery(text=text))).hits) for text in NO_MATCH}
+    assert found == {text: [] for text in NO_MATCH}
+
+
+async def test_exact_matches_rank_above_typo_matches(provider: SearchProvider) -> None:
+    await _typo_vendors(provider)
+    assert names((await provider.search(SearchQuery(text="tacos"))).hits) == ["Tacos El Rey", "Tacso Loco"]
+    assert names((await provider.search(SearchQuery(text="tacso"))).hits) == ["Tacso Loco", "Tacos El Rey"]
+    lat, lng = CENTER
+    near_typo, far_exact = vendor("Tacos Near", lat=lat, lng=lng), vendor("Tacso Far", lat=lat + 0.5, lng=lng)
+    await provider.apply([near_typo, far_exact])
+    around = await provider.search(SearchQuery(text="tacso", lat=lat, lng=lng))
+    assert names(around.hits) == ["Tacso Far", "Tacos Near"], "text relevance before distance"
+
+
+GARBAGE = [
+    "x" * 500,
+    "tacos " * 100,  # over 512 bytes: Algolia refuses it, so it matches nothing anywhere
+    "🌮" * 200,
+    "!!!",
+    "...",
+    "%",
+    "_",
+    "%_%",
+    "\\",
+    "'",
+    "--",
+    "'; DROP TABLE search_vendor; --",
+    "' OR '1'='1",
+    "\x00",
+    "🌮",
+    "タコス",
+    "Ωμέγα",
+    "\u200f\u200e",
+]
+
+
+async def test_garbage_queries_find_nothing_and_break_nothing(provider: SearchProvider) -> None:
+    await _typo_vendors(provider)
+    for text in GARBAGE:
+        page = await provider.search(SearchQuery(text=text))
+        assert (page.hits, page.total, page.pages) == ([], 0, 0), text[:40]
+    assert names((await provider.search(SearchQuery(text="tacos"))).hits)[0] == "Tacos El Rey"
 
 
 async def test_around_a_point_with_radius_and_open_filter(provider: SearchProvider) -> None:

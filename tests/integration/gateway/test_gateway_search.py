@@ -75,3 +75,17 @@ async def test_search_validation(api: httpx.AsyncClient, platform: Platform) -> 
         error = assert_envelope(await api.get("/v1/vendors/search", params=params, headers=auth), 400, "VALIDATION")
         assert error["details"][0]["field"] == field, (params, error)
     assert_envelope(await api.get("/v1/vendors/search"), 401, "AUTHENTICATION")
+
+
+async def test_garbage_queries_get_an_empty_page_or_the_validation_error(
+    api: httpx.AsyncClient, platform: Platform
+) -> None:
+    auth = await platform.auth()
+    answer = await api.get("/v1/vendors/search", params={"q": "x" * 257}, headers=auth)
+    assert assert_envelope(answer, 400, "VALIDATION")["details"][0]["field"] == "q"
+    garbage = ["!!!", "%_%", "\\", "'; DROP TABLE search_vendor; --", "' OR '1'='1", "\x00", "タコス", "x" * 256]
+    for q in [*garbage, "🌮" * 256]:  # the last is 1 KiB, over Algolia's 512-byte limit
+        answer = await api.get("/v1/vendors/search", params={"q": q}, headers=auth)
+        assert answer.status_code == 200, (q[:20], answer.text)
+        assert (answer.json()["hits"], answer.json()["total"]) == ([], 0), q[:20]
+    assert (await api.get("/v1/vendors/search", params={"q": "tacos"}, headers=auth)).status_code == 200
