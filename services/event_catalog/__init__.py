@@ -76,6 +76,30 @@ class UserIntegrationData(CamelModel):
     timestamp: datetime
 
 
+class SubscriptionStatus(StrEnum):
+    ACTIVE = "Active"
+    CANCELLED = "Cancelled"
+    INACTIVE = "Inactive"
+    PENDING = "Pending"
+    BILLING_ISSUE = "BillingIssue"
+
+
+class UserSubscriptionData(CamelModel):
+    """`user.subscription.updated`: the subscription as one applied RevenueCat event left it.
+
+    Events apply in the order of RevenueCat's own timestamp, so `timestamp` (that event's `event_timestamp_ms`)
+    strictly increases per user: a consumer keeps the newest and ignores a redelivered older one.
+    """
+
+    user_id: str
+    status: SubscriptionStatus
+    product_id: str
+    period_start: datetime | None = Field(default=None, description="start of the current period (purchase time)")
+    period_end: datetime | None = Field(default=None, description="end of the paid period (entitled until then)")
+    event_type: str = Field(description="the RevenueCat event type that made the change, e.g. RENEWAL")
+    timestamp: datetime
+
+
 class WebsocketUserData(CamelModel):
     """`websocket.user.connected` / `websocket.user.disconnected`."""
 
@@ -103,6 +127,7 @@ CATALOG = Catalog(
         "user.deleted": {1: UserData},
         "user.integration.created": {1: UserIntegrationData},
         "user.integration.deleted": {1: UserIntegrationData},
+        "user.subscription.updated": {1: UserSubscriptionData},
         "websocket.user.connected": {1: WebsocketUserData},
         "websocket.user.disconnected": {1: WebsocketUserData},
         "websocket.vendor.connected": {1: WebsocketVendorData},

@@ -35,6 +35,17 @@ FIELD_NAMES = {
     "ne_location": "ne",
     "ne_location.lat": "ne",
     "ne_location.long": "ne",
+    # HandleSubscriptionEvent's fields, as RevenueCat's webhook names them
+    "clerk_user_id": "event.subscriber_attributes.clerkUserId",
+    "event_id": "event.id",
+    "event_timestamp_ms": "event.event_timestamp_ms",
+    "product_id": "event.product_id",
+    "new_product_id": "event.new_product_id",
+    "period_type": "event.period_type",
+    "purchased_at_ms": "event.purchased_at_ms",
+    "expiration_at_ms": "event.expiration_at_ms",
+    "transaction_id": "event.transaction_id",
+    "original_transaction_id": "event.original_transaction_id",
 }
 UPLOAD_PATHS = ("/v1/uploads/image", "/upload/image")
 

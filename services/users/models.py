@@ -21,6 +21,10 @@ def _timestamp() -> Any:
     return Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
+def _optional_timestamp() -> Any:
+    return Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
 class IntegrationType(enum.StrEnum):
     CLERK = "Clerk"
     REVENUECAT = "RevenueCat"
@@ -28,9 +32,10 @@ class IntegrationType(enum.StrEnum):
 
 class SubscriptionStatus(enum.StrEnum):
     ACTIVE = "Active"
-    CANCELLED = "Cancelled"
+    CANCELLED = "Cancelled"  # will not renew; still entitled until `period_end`
     INACTIVE = "Inactive"
     PENDING = "Pending"
+    BILLING_ISSUE = "BillingIssue"  # the store could not charge; retrying (access kept during a grace period)
 
 
 class UsersModel(SQLModel, registry=registry()):
@@ -75,5 +80,11 @@ class UserSubscription(UsersModel, table=True):
             nullable=False,
         ),
     )
+    product_id: str | None = Field(default=None, max_length=256)
+    period_start: datetime | None = _optional_timestamp()
+    period_end: datetime | None = _optional_timestamp()
+    # the last RevenueCat event applied: (last_event_at, last_event_id) orders the next one (services.users.lifecycle)
+    last_event_at: datetime | None = _optional_timestamp()
+    last_event_id: str | None = Field(default=None, max_length=256)
     created_at: datetime = _timestamp()
     updated_at: datetime = _timestamp()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import re
+from datetime import datetime
 
 from services.contracts.venta.user.v1 import user_pb2 as pb
 from services.contracts.venta.user.v1 import user_pb2_grpc
@@ -14,9 +16,12 @@ from services.kit.grpc import Context
 from services.kit.grpc.client import PeerClient
 from services.kit.validation import parse_uuid
 from services.users import repository
+from services.users.lifecycle import MAX_MILLIS, LifecycleEvent, SubscriptionEventType, from_millis
 
+log = logging.getLogger("venta.users")
 CLERK_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 MAX_PROVIDER_FIELD = 256
+EVENT_TYPE_PREFIX = "SUBSCRIPTION_EVENT_TYPE_"
 
 
 def _clerk_id(field: str, value: str) -> str:
@@ -33,6 +38,55 @@ def _provider_field(field: str, value: str, *, required: bool) -> str:
     if len(value) > MAX_PROVIDER_FIELD:
         raise InvalidArgument(field, f"must be at most {MAX_PROVIDER_FIELD} characters")
     return value
+
+
+def _optional(field: str, value: str) -> str | None:
+    return _provider_field(field, value, required=False) or None
+
+
+def _millis(field: str, value: int) -> datetime:
+    if value == 0:
+        raise InvalidArgument(field, "is required")
+    if not 0 < value <= MAX_MILLIS:
+        raise InvalidArgument(field, "must be a positive number of milliseconds since 1970 (before the year 10000)")
+    return from_millis(value)
+
+
+def _event_type(value: pb.SubscriptionEventType.ValueType) -> SubscriptionEventType:
+    try:
+        return SubscriptionEventType(pb.SubscriptionEventType.Name(value).removeprefix(EVENT_TYPE_PREFIX))
+    except ValueError:
+        raise InvalidArgument("type", f"must be one of {', '.join(SubscriptionEventType)}") from None
+
+
+def _lifecycle_event(request: pb.SubscriptionEvent) -> LifecycleEvent:
+    """The request as a LifecycleEvent, or an InvalidArgument naming the first field at fault."""
+    event_id = _provider_field("event_id", request.event_id, required=True)
+    event_type = _event_type(request.type)
+    at = _millis("event_timestamp_ms", request.event_timestamp_ms)
+    product_id = _provider_field("product_id", request.product_id, required=True)
+    purchased_at = _millis("purchased_at_ms", request.purchased_at_ms)
+    expires_at = _millis("expiration_at_ms", request.expiration_at_ms)
+    if expires_at <= purchased_at:
+        raise InvalidArgument("expiration_at_ms", "must be after purchased_at_ms")
+    purchase = event_type is SubscriptionEventType.INITIAL_PURCHASE  # recorded once per transaction: needs its id
+    reasons = {
+        SubscriptionEventType.CANCELLATION: _optional("cancel_reason", request.cancel_reason),
+        SubscriptionEventType.EXPIRATION: _optional("expiration_reason", request.expiration_reason),
+    }
+    return LifecycleEvent(
+        event_id=event_id,
+        type=event_type,
+        at=at,
+        product_id=product_id,
+        purchased_at=purchased_at,
+        expires_at=expires_at,
+        new_product_id=_optional("new_product_id", request.new_product_id),
+        transaction_id=_provider_field("transaction_id", request.transaction_id, required=purchase) or None,
+        original_transaction_id=_optional("original_transaction_id", request.original_transaction_id),
+        period_type=_optional("period_type", request.period_type),
+        reason=reasons.get(event_type),
+    )
 
 
 class UserServicer(user_pb2_grpc.UserServiceServicer):
@@ -74,6 +128,25 @@ class UserServicer(user_pb2_grpc.UserServiceServicer):
         return pb.SubscriptionCreatedResponse(
             message="Subscription created" if created else "Subscription already recorded"
         )
+
+    async def HandleSubscriptionEvent(
+        self, request: pb.SubscriptionEvent, context: Context
+    ) -> pb.SubscriptionEventResponse:
+        clerk_id = _clerk_id("clerk_user_id", request.clerk_user_id)
+        event = _lifecycle_event(request)
+        async with self.db.session() as session:
+            subscription, applied = await repository.apply_subscription_event(
+                session, clerk_id=clerk_id, event=event, outbox=self.outbox
+            )
+        status = subscription.status.value
+        if applied:
+            message = f"{event.type} applied: subscription {status}"
+            log.info("subscription of %s: %s (%s) -> %s", clerk_id, event.type, event.reason or "-", status)
+        elif subscription.last_event_id == event.event_id:
+            message = f"{event.type} {event.event_id} already applied"
+        else:
+            message = f"{event.type} {event.event_id} is older than the last applied event: ignored"
+        return pb.SubscriptionEventResponse(message=message, applied=applied, status=status)
 
     async def GetUserVendors(self, request: pb.UserVendorRequest, context: Context) -> pb.UserVendorResponse:
         user_id = parse_uuid("user_id", request.user_id)

@@ -5,13 +5,16 @@ timestamp more than five minutes away (replay protection). RevenueCat sends the 
 dashboard as the Authorization header, compared in constant time. Nothing is parsed, let alone acted on, before the
 sender is proven; without a configured secret every delivery is refused (the system we replace accepted unsigned
 webhooks). Redelivery is harmless: the user service's handlers are idempotent.
+
+RevenueCat's subscription lifecycle events all go to HandleSubscriptionEvent, which applies them in the order of
+their own timestamp; this edge only decides which events are lifecycle events and carries their fields over.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -25,6 +28,19 @@ from services.kit.http.envelope import ApiError, ErrorDetail, ErrorType
 
 log = logging.getLogger("venta.gateway.webhooks")
 router = APIRouter(tags=["webhooks"])
+# RevenueCat's event types that change a subscription; the others (TEST, TRANSFER, NON_RENEWING_PURCHASE, ...) are
+# acknowledged and ignored
+LIFECYCLE_TYPES = frozenset(
+    {
+        "INITIAL_PURCHASE",
+        "RENEWAL",
+        "CANCELLATION",
+        "UNCANCELLATION",
+        "EXPIRATION",
+        "BILLING_ISSUE",
+        "PRODUCT_CHANGE",
+    }
+)
 
 
 class ClerkUser(BaseModel):
@@ -38,13 +54,30 @@ class ClerkEvent(BaseModel):
     data: ClerkUser
 
 
+# what fits the RPC's int64; whether it is a sensible time is the user service's call
+Millis = Annotated[int, Field(ge=-(2**63), le=2**63 - 1, description="milliseconds since the epoch")]
+Text = Annotated[str, Field(max_length=256)]
+Word = Annotated[str, Field(max_length=64)]
+
+
 class RevenueCatEvent(BaseModel):
+    """The fields of RevenueCat's event that Venta reads (RevenueCat sends more, and `null` for what does not apply)."""
+
     model_config = ConfigDict(extra="ignore")
-    type: str = Field(max_length=64)
-    id: str = Field(default="", max_length=256)
-    product_id: str = Field(default="", max_length=256)
-    transaction_id: str = Field(default="", max_length=256)
-    subscriber_attributes: dict[str, Any] = Field(default_factory=dict)
+    type: Word
+    id: Text = ""
+    app_user_id: Text | None = None
+    event_timestamp_ms: Millis | None = None
+    product_id: Text | None = None
+    new_product_id: Text | None = None
+    period_type: Word | None = None
+    purchased_at_ms: Millis | None = None
+    expiration_at_ms: Millis | None = None
+    cancel_reason: Word | None = None
+    expiration_reason: Word | None = None
+    transaction_id: Text | None = None
+    original_transaction_id: Text | None = None
+    subscriber_attributes: dict[str, Any] | None = None
 
 
 class RevenueCatDelivery(BaseModel):
@@ -121,8 +154,8 @@ def _secret_matches(header: str | None, secret: str) -> bool:
     return hmac.compare_digest(presented, secret.encode()) | hmac.compare_digest(presented, f"Bearer {secret}".encode())
 
 
-def _clerk_user_id(attributes: dict[str, Any]) -> str:
-    value = attributes.get("clerkUserId")
+def _clerk_user_id(attributes: dict[str, Any] | None) -> str:
+    value = (attributes or {}).get("clerkUserId")
     if isinstance(value, dict):
         value = value.get("value")
     if not isinstance(value, str) or not value:
@@ -135,14 +168,41 @@ def _clerk_user_id(attributes: dict[str, Any]) -> str:
     return value
 
 
+def _ignored(event: RevenueCatEvent) -> str | None:
+    """Why a delivery changes no subscription, or None for a lifecycle event."""
+    if event.type not in LIFECYCLE_TYPES:
+        return f"ignored event type {event.type}"
+    if event.type == "CANCELLATION" and event.expiration_at_ms is None:
+        return "ignored CANCELLATION of a non-subscription purchase"  # a refund of a one-off purchase: no period
+    return None
+
+
+def _lifecycle_event(event: RevenueCatEvent) -> pb.SubscriptionEvent:
+    return pb.SubscriptionEvent(
+        clerk_user_id=_clerk_user_id(event.subscriber_attributes),
+        event_id=event.id,
+        type=pb.SubscriptionEventType.Value(f"SUBSCRIPTION_EVENT_TYPE_{event.type}"),
+        event_timestamp_ms=event.event_timestamp_ms or 0,
+        product_id=event.product_id or "",
+        new_product_id=event.new_product_id or "",
+        period_type=event.period_type or "",
+        purchased_at_ms=event.purchased_at_ms or 0,
+        expiration_at_ms=event.expiration_at_ms or 0,
+        cancel_reason=event.cancel_reason or "",
+        expiration_reason=event.expiration_reason or "",
+        transaction_id=event.transaction_id or "",
+        original_transaction_id=event.original_transaction_id or "",
+    )
+
+
 @route(
     router,
     "POST",
     "/v1/webhooks/revenuecat",
     alias="/webhook/subscription",
     response_model=WebhookAck,
-    responses=errors(),
-    summary="RevenueCat purchase events, authenticated by the shared Authorization header",
+    responses=errors(404),
+    summary="RevenueCat subscription lifecycle events, authenticated by the shared Authorization header",
     openapi_extra=_body_schema(RevenueCatDelivery),
 )
 async def revenuecat_webhook(request: Request, resources: ResourcesDep, users: UserClient) -> WebhookAck:
@@ -152,18 +212,8 @@ async def revenuecat_webhook(request: Request, resources: ResourcesDep, users: U
     if not _secret_matches(request.headers.get("authorization"), secret.get_secret_value()):
         raise _unauthorized("WEBHOOK_SECRET_INVALID", "the Authorization header does not match the shared secret")
     body = await request.body()
-    delivery: RevenueCatDelivery = _parse(RevenueCatDelivery, body)
-    event = delivery.event
-    if event.type != "INITIAL_PURCHASE":
-        return WebhookAck(message=f"ignored event type {event.type}")
-    answer = await users.unary(
-        users.stub.HandleSubscriptionCreated,
-        pb.RevenueCatSubscriptionData(
-            clerk_user_id=_clerk_user_id(event.subscriber_attributes),
-            provider_id=event.product_id,
-            data=pb.RevenueCatProviderData(
-                transaction_id=event.transaction_id, event_id=event.id, product_id=event.product_id
-            ),
-        ),
-    )
+    event = _parse(RevenueCatDelivery, body).event
+    if (reason := _ignored(event)) is not None:
+        return WebhookAck(message=reason)
+    answer = await users.unary(users.stub.HandleSubscriptionEvent, _lifecycle_event(event))
     return WebhookAck(message=answer.message)

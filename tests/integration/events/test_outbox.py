@@ -123,18 +123,20 @@ async def test_user_service_publishes_user_and_integration_events(
         await stub.HandleSubscriptionCreated(purchase)
         await stub.HandleSubscriptionCreated(purchase)
         await stub.HandleClerkUserDeleted(user_pb2.ClerkUserData(id="user_abc"))
-    messages = await stream_messages(nats.url, 6)
+    messages = await stream_messages(nats.url, 7)
     kinds = [(m.subject.removeprefix("events."), json.loads(m.data)["data"]) for m in messages]
     assert [k for k, _ in kinds] == [
         "user.created",
         "user.integration.created",
         "user.integration.created",
+        "user.subscription.updated",
         "user.integration.deleted",
         "user.integration.deleted",
         "user.deleted",
     ]
     assert kinds[0][1]["clerkId"] == "user_abc" and kinds[1][1]["type"] == "Clerk"
     assert (kinds[2][1]["type"], kinds[2][1]["providerId"]) == ("RevenueCat", "pro_monthly")
+    assert (kinds[3][1]["status"], kinds[3][1]["productId"]) == ("Active", "pro_monthly")
     assert {d["userId"] for _, d in kinds} == {kinds[0][1]["userId"]}
 
 

@@ -31,6 +31,7 @@ SPEC_TYPES = {
     "user.deleted",
     "user.integration.created",
     "user.integration.deleted",
+    "user.subscription.updated",
     "websocket.user.connected",
     "websocket.user.disconnected",
     "websocket.vendor.connected",

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 import pytest
@@ -15,6 +13,7 @@ from svix.webhooks import Webhook
 from tests.support.databases import scalar
 from tests.support.envelopes import assert_envelope
 from tests.support.platform_hosts import CLERK_SECRET, REVENUECAT_SECRET, Platform, new_clerk_id
+from tests.support.revenuecat import purchase
 
 USERS_WITH = 'SELECT count(*) FROM "user" WHERE clerk_id = $1'
 
@@ -120,21 +119,6 @@ async def test_signed_garbage_is_400_not_500(api: httpx.AsyncClient) -> None:
         assert_envelope(answer, 400, "VALIDATION")
 
 
-def purchase(clerk_id: str, *, transaction: str, event_type: str = "INITIAL_PURCHASE") -> dict[str, Any]:
-    return {
-        "api_version": "1.0",
-        "event": {
-            "type": event_type,
-            "id": f"evt_{uuid.uuid4().hex}",
-            "app_user_id": clerk_id,
-            "product_id": "venta_pro_monthly",
-            "transaction_id": transaction,
-            "event_timestamp_ms": int(time.time() * 1000),
-            "subscriber_attributes": {"clerkUserId": {"value": clerk_id, "updated_at_ms": 1}},
-        },
-    }
-
-
 @pytest.mark.parametrize("path", ["/v1/webhooks/revenuecat", "/webhook/subscription"])
 async def test_revenuecat_purchase_recorded_once(api: httpx.AsyncClient, platform: Platform, path: str) -> None:
     clerk_id = new_clerk_id()
@@ -142,9 +126,10 @@ async def test_revenuecat_purchase_recorded_once(api: httpx.AsyncClient, platfor
     delivery = purchase(clerk_id, transaction=f"tx_{uuid.uuid4().hex}")
     auth = {"Authorization": f"Bearer {REVENUECAT_SECRET}"}
     first = await api.post(path, json=delivery, headers=auth)
-    assert first.status_code == 200 and first.json() == {"message": "Subscription created"}, first.text
+    assert first.status_code == 200 and first.json() == {"message": "INITIAL_PURCHASE applied: subscription Active"}
     again = await api.post(path, json=delivery, headers={"Authorization": REVENUECAT_SECRET})  # bare secret too
-    assert again.status_code == 200 and again.json() == {"message": "Subscription already recorded"}
+    event_id = delivery["event"]["id"]
+    assert again.status_code == 200 and again.json() == {"message": f"INITIAL_PURCHASE {event_id} already applied"}
     count = await scalar(
         platform.users,
         'SELECT count(*) FROM integration i JOIN "user" u ON u.id = i.user_id '
@@ -165,10 +150,10 @@ async def test_revenuecat_refusals(api: httpx.AsyncClient, platform: Platform) -
     assert await scalar(platform.users, refused) == 0
 
     auth = {"Authorization": f"Bearer {REVENUECAT_SECRET}"}
-    renewal = await api.post(
-        "/v1/webhooks/revenuecat", json=purchase(clerk_id, transaction="t", event_type="RENEWAL"), headers=auth
+    test_event = await api.post(
+        "/v1/webhooks/revenuecat", json=purchase(clerk_id, transaction="t", event_type="TEST"), headers=auth
     )
-    assert renewal.status_code == 200 and renewal.json()["message"].startswith("ignored")
+    assert test_event.status_code == 200 and test_event.json()["message"].startswith("ignored")
     no_clerk = purchase(clerk_id, transaction="t2")
     no_clerk["event"]["subscriber_attributes"] = {}
     assert_envelope(await api.post("/v1/webhooks/revenuecat", json=no_clerk, headers=auth), 400, "VALIDATION")

@@ -24,13 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18venta/user/v1/user.proto\x12\rventa.user.v1\"\x1b\n\rClerkUserData\x12\n\n\x02id\x18\x01 \x01(\t\"\'\n\x14\x43lerkWebhookResponse\x12\x0f\n\x07message\x18\x01 \x01(\t\"V\n\x16RevenueCatProviderData\x12\x16\n\x0etransaction_id\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x12\n\nproduct_id\x18\x03 \x01(\t\"}\n\x1aRevenueCatSubscriptionData\x12\x15\n\rclerk_user_id\x18\x01 \x01(\t\x12\x13\n\x0bprovider_id\x18\x02 \x01(\t\x12\x33\n\x04\x64\x61ta\x18\x03 \x01(\x0b\x32%.venta.user.v1.RevenueCatProviderData\".\n\x1bSubscriptionCreatedResponse\x12\x0f\n\x07message\x18\x01 \x01(\t\"$\n\x11UserVendorRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"*\n\x0eUserVendorData\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"D\n\x12UserVendorResponse\x12.\n\x07vendors\x18\x01 \x03(\x0b\x32\x1d.venta.user.v1.UserVendorData\"+\n\x17GetUserByClerkIdRequest\x12\x10\n\x08\x63lerk_id\x18\x01 \x01(\t\"U\n\x04User\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08\x63lerk_id\x18\x02 \x01(\t\x12\x1b\n\x13subscription_status\x18\x03 \x01(\t\x12\x12\n\ncreated_at\x18\x04 \x01(\t2\xe3\x03\n\x0bUserService\x12[\n\x16HandleClerkUserCreated\x12\x1c.venta.user.v1.ClerkUserData\x1a#.venta.user.v1.ClerkWebhookResponse\x12[\n\x16HandleClerkUserDeleted\x12\x1c.venta.user.v1.ClerkUserData\x1a#.venta.user.v1.ClerkWebhookResponse\x12r\n\x19HandleSubscriptionCreated\x12).venta.user.v1.RevenueCatSubscriptionData\x1a*.venta.user.v1.SubscriptionCreatedResponse\x12U\n\x0eGetUserVendors\x12 .venta.user.v1.UserVendorRequest\x1a!.venta.user.v1.UserVendorResponse\x12O\n\x10GetUserByClerkId\x12&.venta.user.v1.GetUserByClerkIdRequest\x1a\x13.venta.user.v1.Userb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18venta/user/v1/user.proto\x12\rventa.user.v1\"\x1b\n\rClerkUserData\x12\n\n\x02id\x18\x01 \x01(\t\"\'\n\x14\x43lerkWebhookResponse\x12\x0f\n\x07message\x18\x01 \x01(\t\"V\n\x16RevenueCatProviderData\x12\x16\n\x0etransaction_id\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x12\n\nproduct_id\x18\x03 \x01(\t\"}\n\x1aRevenueCatSubscriptionData\x12\x15\n\rclerk_user_id\x18\x01 \x01(\t\x12\x13\n\x0bprovider_id\x18\x02 \x01(\t\x12\x33\n\x04\x64\x61ta\x18\x03 \x01(\x0b\x32%.venta.user.v1.RevenueCatProviderData\".\n\x1bSubscriptionCreatedResponse\x12\x0f\n\x07message\x18\x01 \x01(\t\"\xeb\x02\n\x11SubscriptionEvent\x12\x15\n\rclerk_user_id\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x32\n\x04type\x18\x03 \x01(\x0e\x32$.venta.user.v1.SubscriptionEventType\x12\x1a\n\x12\x65vent_timestamp_ms\x18\x04 \x01(\x03\x12\x12\n\nproduct_id\x18\x05 \x01(\t\x12\x16\n\x0enew_product_id\x18\x06 \x01(\t\x12\x13\n\x0bperiod_type\x18\x07 \x01(\t\x12\x17\n\x0fpurchased_at_ms\x18\x08 \x01(\x03\x12\x18\n\x10\x65xpiration_at_ms\x18\t \x01(\x03\x12\x15\n\rcancel_reason\x18\n \x01(\t\x12\x19\n\x11\x65xpiration_reason\x18\x0b \x01(\t\x12\x16\n\x0etransaction_id\x18\x0c \x01(\t\x12\x1f\n\x17original_transaction_id\x18\r \x01(\t\"M\n\x19SubscriptionEventResponse\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x0f\n\x07\x61pplied\x18\x02 \x01(\x08\x12\x0e\n\x06status\x18\x03 \x01(\t\"$\n\x11UserVendorRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"*\n\x0eUserVendorData\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"D\n\x12UserVendorResponse\x12.\n\x07vendors\x18\x01 \x03(\x0b\x32\x1d.venta.user.v1.UserVendorData\"+\n\x17GetUserByClerkIdRequest\x12\x10\n\x08\x63lerk_id\x18\x01 \x01(\t\"U\n\x04User\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08\x63lerk_id\x18\x02 \x01(\t\x12\x1b\n\x13subscription_status\x18\x03 \x01(\t\x12\x12\n\ncreated_at\x18\x04 \x01(\t*\xe8\x02\n\x15SubscriptionEventType\x12\'\n#SUBSCRIPTION_EVENT_TYPE_UNSPECIFIED\x10\x00\x12,\n(SUBSCRIPTION_EVENT_TYPE_INITIAL_PURCHASE\x10\x01\x12#\n\x1fSUBSCRIPTION_EVENT_TYPE_RENEWAL\x10\x02\x12(\n$SUBSCRIPTION_EVENT_TYPE_CANCELLATION\x10\x03\x12*\n&SUBSCRIPTION_EVENT_TYPE_UNCANCELLATION\x10\x04\x12&\n\"SUBSCRIPTION_EVENT_TYPE_EXPIRATION\x10\x05\x12)\n%SUBSCRIPTION_EVENT_TYPE_BILLING_ISSUE\x10\x06\x12*\n&SUBSCRIPTION_EVENT_TYPE_PRODUCT_CHANGE\x10\x07\x32\xca\x04\n\x0bUserService\x12[\n\x16HandleClerkUserCreated\x12\x1c.venta.user.v1.ClerkUserData\x1a#.venta.user.v1.ClerkWebhookResponse\x12[\n\x16HandleClerkUserDeleted\x12\x1c.venta.user.v1.ClerkUserData\x1a#.venta.user.v1.ClerkWebhookResponse\x12r\n\x19HandleSubscriptionCreated\x12).venta.user.v1.RevenueCatSubscriptionData\x1a*.venta.user.v1.SubscriptionCreatedResponse\x12\x65\n\x17HandleSubscriptionEvent\x12 .venta.user.v1.SubscriptionEvent\x1a(.venta.user.v1.SubscriptionEventResponse\x12U\n\x0eGetUserVendors\x12 .venta.user.v1.UserVendorRequest\x1a!.venta.user.v1.UserVendorResponse\x12O\n\x10GetUserByClerkId\x12&.venta.user.v1.GetUserByClerkIdRequest\x1a\x13.venta.user.v1.Userb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'venta.user.v1.user_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_SUBSCRIPTIONEVENTTYPE']._serialized_start=1106
+  _globals['_SUBSCRIPTIONEVENTTYPE']._serialized_end=1466
   _globals['_CLERKUSERDATA']._serialized_start=43
   _globals['_CLERKUSERDATA']._serialized_end=70
   _globals['_CLERKWEBHOOKRESPONSE']._serialized_start=72
@@ -41,16 +43,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REVENUECATSUBSCRIPTIONDATA']._serialized_end=326
   _globals['_SUBSCRIPTIONCREATEDRESPONSE']._serialized_start=328
   _globals['_SUBSCRIPTIONCREATEDRESPONSE']._serialized_end=374
-  _globals['_USERVENDORREQUEST']._serialized_start=376
-  _globals['_USERVENDORREQUEST']._serialized_end=412
-  _globals['_USERVENDORDATA']._serialized_start=414
-  _globals['_USERVENDORDATA']._serialized_end=456
-  _globals['_USERVENDORRESPONSE']._serialized_start=458
-  _globals['_USERVENDORRESPONSE']._serialized_end=526
-  _globals['_GETUSERBYCLERKIDREQUEST']._serialized_start=528
-  _globals['_GETUSERBYCLERKIDREQUEST']._serialized_end=571
-  _globals['_USER']._serialized_start=573
-  _globals['_USER']._serialized_end=658
-  _globals['_USERSERVICE']._serialized_start=661
-  _globals['_USERSERVICE']._serialized_end=1144
+  _globals['_SUBSCRIPTIONEVENT']._serialized_start=377
+  _globals['_SUBSCRIPTIONEVENT']._serialized_end=740
+  _globals['_SUBSCRIPTIONEVENTRESPONSE']._serialized_start=742
+  _globals['_SUBSCRIPTIONEVENTRESPONSE']._serialized_end=819
+  _globals['_USERVENDORREQUEST']._serialized_start=821
+  _globals['_USERVENDORREQUEST']._serialized_end=857
+  _globals['_USERVENDORDATA']._serialized_start=859
+  _globals['_USERVENDORDATA']._serialized_end=901
+  _globals['_USERVENDORRESPONSE']._serialized_start=903
+  _globals['_USERVENDORRESPONSE']._serialized_end=971
+  _globals['_GETUSERBYCLERKIDREQUEST']._serialized_start=973
+  _globals['_GETUSERBYCLERKIDREQUEST']._serialized_end=1016
+  _globals['_USER']._serialized_start=1018
+  _globals['_USER']._serialized_end=1103
+  _globals['_USERSERVICE']._serialized_start=1469
+  _globals['_USERSERVICE']._serialized_end=2055
 # @@protoc_insertion_point(module_scope)

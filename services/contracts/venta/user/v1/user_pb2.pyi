@@ -7,6 +7,7 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -17,6 +18,33 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _SubscriptionEventType:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SubscriptionEventTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SubscriptionEventType.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SUBSCRIPTION_EVENT_TYPE_UNSPECIFIED: _SubscriptionEventType.ValueType  # 0
+    SUBSCRIPTION_EVENT_TYPE_INITIAL_PURCHASE: _SubscriptionEventType.ValueType  # 1
+    SUBSCRIPTION_EVENT_TYPE_RENEWAL: _SubscriptionEventType.ValueType  # 2
+    SUBSCRIPTION_EVENT_TYPE_CANCELLATION: _SubscriptionEventType.ValueType  # 3
+    SUBSCRIPTION_EVENT_TYPE_UNCANCELLATION: _SubscriptionEventType.ValueType  # 4
+    SUBSCRIPTION_EVENT_TYPE_EXPIRATION: _SubscriptionEventType.ValueType  # 5
+    SUBSCRIPTION_EVENT_TYPE_BILLING_ISSUE: _SubscriptionEventType.ValueType  # 6
+    SUBSCRIPTION_EVENT_TYPE_PRODUCT_CHANGE: _SubscriptionEventType.ValueType  # 7
+
+class SubscriptionEventType(_SubscriptionEventType, metaclass=_SubscriptionEventTypeEnumTypeWrapper): ...
+
+SUBSCRIPTION_EVENT_TYPE_UNSPECIFIED: SubscriptionEventType.ValueType  # 0
+SUBSCRIPTION_EVENT_TYPE_INITIAL_PURCHASE: SubscriptionEventType.ValueType  # 1
+SUBSCRIPTION_EVENT_TYPE_RENEWAL: SubscriptionEventType.ValueType  # 2
+SUBSCRIPTION_EVENT_TYPE_CANCELLATION: SubscriptionEventType.ValueType  # 3
+SUBSCRIPTION_EVENT_TYPE_UNCANCELLATION: SubscriptionEventType.ValueType  # 4
+SUBSCRIPTION_EVENT_TYPE_EXPIRATION: SubscriptionEventType.ValueType  # 5
+SUBSCRIPTION_EVENT_TYPE_BILLING_ISSUE: SubscriptionEventType.ValueType  # 6
+SUBSCRIPTION_EVENT_TYPE_PRODUCT_CHANGE: SubscriptionEventType.ValueType  # 7
+Global___SubscriptionEventType: _TypeAlias = SubscriptionEventType  # noqa: Y015
 
 @_typing.final
 class ClerkUserData(_message.Message):
@@ -127,6 +155,97 @@ class SubscriptionCreatedResponse(_message.Message):
 Global___SubscriptionCreatedResponse: _TypeAlias = SubscriptionCreatedResponse  # noqa: Y015
 
 @_typing.final
+class SubscriptionEvent(_message.Message):
+    """A RevenueCat webhook event, field for field (times in milliseconds since the epoch; 0 = absent)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLERK_USER_ID_FIELD_NUMBER: _builtins.int
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    EVENT_TIMESTAMP_MS_FIELD_NUMBER: _builtins.int
+    PRODUCT_ID_FIELD_NUMBER: _builtins.int
+    NEW_PRODUCT_ID_FIELD_NUMBER: _builtins.int
+    PERIOD_TYPE_FIELD_NUMBER: _builtins.int
+    PURCHASED_AT_MS_FIELD_NUMBER: _builtins.int
+    EXPIRATION_AT_MS_FIELD_NUMBER: _builtins.int
+    CANCEL_REASON_FIELD_NUMBER: _builtins.int
+    EXPIRATION_REASON_FIELD_NUMBER: _builtins.int
+    TRANSACTION_ID_FIELD_NUMBER: _builtins.int
+    ORIGINAL_TRANSACTION_ID_FIELD_NUMBER: _builtins.int
+    clerk_user_id: _builtins.str
+    """subscriber_attributes.clerkUserId"""
+    event_id: _builtins.str
+    """the same on every retry of one event"""
+    type: Global___SubscriptionEventType.ValueType
+    event_timestamp_ms: _builtins.int
+    """when RevenueCat generated the event: the order in which events apply"""
+    product_id: _builtins.str
+    new_product_id: _builtins.str
+    """PRODUCT_CHANGE, when the store tells"""
+    period_type: _builtins.str
+    """TRIAL, INTRO, NORMAL, PROMOTIONAL, PREPAID"""
+    purchased_at_ms: _builtins.int
+    expiration_at_ms: _builtins.int
+    cancel_reason: _builtins.str
+    """CANCELLATION"""
+    expiration_reason: _builtins.str
+    """EXPIRATION"""
+    transaction_id: _builtins.str
+    original_transaction_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        clerk_user_id: _builtins.str = ...,
+        event_id: _builtins.str = ...,
+        type: Global___SubscriptionEventType.ValueType = ...,
+        event_timestamp_ms: _builtins.int = ...,
+        product_id: _builtins.str = ...,
+        new_product_id: _builtins.str = ...,
+        period_type: _builtins.str = ...,
+        purchased_at_ms: _builtins.int = ...,
+        expiration_at_ms: _builtins.int = ...,
+        cancel_reason: _builtins.str = ...,
+        expiration_reason: _builtins.str = ...,
+        transaction_id: _builtins.str = ...,
+        original_transaction_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_reason", b"cancel_reason", "clerk_user_id", b"clerk_user_id", "event_id", b"event_id", "event_timestamp_ms", b"event_timestamp_ms", "expiration_at_ms", b"expiration_at_ms", "expiration_reason", b"expiration_reason", "new_product_id", b"new_product_id", "original_transaction_id", b"original_transaction_id", "period_type", b"period_type", "product_id", b"product_id", "purchased_at_ms", b"purchased_at_ms", "transaction_id", b"transaction_id", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubscriptionEvent: _TypeAlias = SubscriptionEvent  # noqa: Y015
+
+@_typing.final
+class SubscriptionEventResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    APPLIED_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    message: _builtins.str
+    applied: _builtins.bool
+    """false: a repeated or older event, nothing changed"""
+    status: _builtins.str
+    """the subscription's status after the call"""
+    def __init__(
+        self,
+        *,
+        message: _builtins.str = ...,
+        applied: _builtins.bool = ...,
+        status: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied", b"applied", "message", b"message", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubscriptionEventResponse: _TypeAlias = SubscriptionEventResponse  # noqa: Y015
+
+@_typing.final
 class UserVendorRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -217,7 +336,7 @@ class User(_message.Message):
     id: _builtins.str
     clerk_id: _builtins.str
     subscription_status: _builtins.str
-    """Active | Cancelled | Inactive | Pending"""
+    """Active | Cancelled | Inactive | Pending | BillingIssue"""
     created_at: _builtins.str
     def __init__(
         self,

@@ -49,6 +49,11 @@ class UserServiceStub:
                 request_serializer=venta_dot_user_dot_v1_dot_user__pb2.RevenueCatSubscriptionData.SerializeToString,
                 response_deserializer=venta_dot_user_dot_v1_dot_user__pb2.SubscriptionCreatedResponse.FromString,
                 _registered_method=True)
+        self.HandleSubscriptionEvent = channel.unary_unary(
+                '/venta.user.v1.UserService/HandleSubscriptionEvent',
+                request_serializer=venta_dot_user_dot_v1_dot_user__pb2.SubscriptionEvent.SerializeToString,
+                response_deserializer=venta_dot_user_dot_v1_dot_user__pb2.SubscriptionEventResponse.FromString,
+                _registered_method=True)
         self.GetUserVendors = channel.unary_unary(
                 '/venta.user.v1.UserService/GetUserVendors',
                 request_serializer=venta_dot_user_dot_v1_dot_user__pb2.UserVendorRequest.SerializeToString,
@@ -77,7 +82,17 @@ class UserServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def HandleSubscriptionCreated(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """The original contract: records a purchase once per transaction (unordered; it never overrides a status set by
+        HandleSubscriptionEvent).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def HandleSubscriptionEvent(self, request, context):
+        """One RevenueCat lifecycle event, applied in the order of its own timestamp: a repeated or older event changes
+        nothing.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -112,6 +127,11 @@ def add_UserServiceServicer_to_server(servicer, server):
                     servicer.HandleSubscriptionCreated,
                     request_deserializer=venta_dot_user_dot_v1_dot_user__pb2.RevenueCatSubscriptionData.FromString,
                     response_serializer=venta_dot_user_dot_v1_dot_user__pb2.SubscriptionCreatedResponse.SerializeToString,
+            ),
+            'HandleSubscriptionEvent': grpc.unary_unary_rpc_method_handler(
+                    servicer.HandleSubscriptionEvent,
+                    request_deserializer=venta_dot_user_dot_v1_dot_user__pb2.SubscriptionEvent.FromString,
+                    response_serializer=venta_dot_user_dot_v1_dot_user__pb2.SubscriptionEventResponse.SerializeToString,
             ),
             'GetUserVendors': grpc.unary_unary_rpc_method_handler(
                     servicer.GetUserVendors,
@@ -205,6 +225,33 @@ class UserService:
             '/venta.user.v1.UserService/HandleSubscriptionCreated',
             venta_dot_user_dot_v1_dot_user__pb2.RevenueCatSubscriptionData.SerializeToString,
             venta_dot_user_dot_v1_dot_user__pb2.SubscriptionCreatedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def HandleSubscriptionEvent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/venta.user.v1.UserService/HandleSubscriptionEvent',
+            venta_dot_user_dot_v1_dot_user__pb2.SubscriptionEvent.SerializeToString,
+            venta_dot_user_dot_v1_dot_user__pb2.SubscriptionEventResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -34,6 +34,13 @@ class UserServiceStub:
     HandleClerkUserCreated: _grpc.UnaryUnaryMultiCallable[_user_pb2.ClerkUserData, _user_pb2.ClerkWebhookResponse]
     HandleClerkUserDeleted: _grpc.UnaryUnaryMultiCallable[_user_pb2.ClerkUserData, _user_pb2.ClerkWebhookResponse]
     HandleSubscriptionCreated: _grpc.UnaryUnaryMultiCallable[_user_pb2.RevenueCatSubscriptionData, _user_pb2.SubscriptionCreatedResponse]
+    """The original contract: records a purchase once per transaction (unordered; it never overrides a status set by
+    HandleSubscriptionEvent).
+    """
+    HandleSubscriptionEvent: _grpc.UnaryUnaryMultiCallable[_user_pb2.SubscriptionEvent, _user_pb2.SubscriptionEventResponse]
+    """One RevenueCat lifecycle event, applied in the order of its own timestamp: a repeated or older event changes
+    nothing.
+    """
     GetUserVendors: _grpc.UnaryUnaryMultiCallable[_user_pb2.UserVendorRequest, _user_pb2.UserVendorResponse]
     GetUserByClerkId: _grpc.UnaryUnaryMultiCallable[_user_pb2.GetUserByClerkIdRequest, _user_pb2.User]
     """The internal user behind a Clerk subject; the gateway resolves every token through it."""
@@ -44,6 +51,13 @@ class UserServiceAsyncStub(UserServiceStub):
     HandleClerkUserCreated: _aio.UnaryUnaryMultiCallable[_user_pb2.ClerkUserData, _user_pb2.ClerkWebhookResponse]  # type: ignore[assignment]
     HandleClerkUserDeleted: _aio.UnaryUnaryMultiCallable[_user_pb2.ClerkUserData, _user_pb2.ClerkWebhookResponse]  # type: ignore[assignment]
     HandleSubscriptionCreated: _aio.UnaryUnaryMultiCallable[_user_pb2.RevenueCatSubscriptionData, _user_pb2.SubscriptionCreatedResponse]  # type: ignore[assignment]
+    """The original contract: records a purchase once per transaction (unordered; it never overrides a status set by
+    HandleSubscriptionEvent).
+    """
+    HandleSubscriptionEvent: _aio.UnaryUnaryMultiCallable[_user_pb2.SubscriptionEvent, _user_pb2.SubscriptionEventResponse]  # type: ignore[assignment]
+    """One RevenueCat lifecycle event, applied in the order of its own timestamp: a repeated or older event changes
+    nothing.
+    """
     GetUserVendors: _aio.UnaryUnaryMultiCallable[_user_pb2.UserVendorRequest, _user_pb2.UserVendorResponse]  # type: ignore[assignment]
     GetUserByClerkId: _aio.UnaryUnaryMultiCallable[_user_pb2.GetUserByClerkIdRequest, _user_pb2.User]  # type: ignore[assignment]
     """The internal user behind a Clerk subject; the gateway resolves every token through it."""
@@ -68,7 +82,20 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _user_pb2.RevenueCatSubscriptionData,
         context: _ServicerContext,
-    ) -> _typing.Union[_user_pb2.SubscriptionCreatedResponse, _abc.Awaitable[_user_pb2.SubscriptionCreatedResponse]]: ...
+    ) -> _typing.Union[_user_pb2.SubscriptionCreatedResponse, _abc.Awaitable[_user_pb2.SubscriptionCreatedResponse]]:
+        """The original contract: records a purchase once per transaction (unordered; it never overrides a status set by
+        HandleSubscriptionEvent).
+        """
+
+    @_abc_1.abstractmethod
+    def HandleSubscriptionEvent(
+        self,
+        request: _user_pb2.SubscriptionEvent,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_pb2.SubscriptionEventResponse, _abc.Awaitable[_user_pb2.SubscriptionEventResponse]]:
+        """One RevenueCat lifecycle event, applied in the order of its own timestamp: a repeated or older event changes
+        nothing.
+        """
 
     @_abc_1.abstractmethod
     def GetUserVendors(
