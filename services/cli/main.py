@@ -1,4 +1,4 @@
-"""`venta serve NAME`, `migrate`, `up`, `reindex`: the entry points of every process the platform runs."""
+"""`venta serve NAME`, `migrate`, `up`, `reindex`, `deadletters`: the entry points of what the platform runs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from services.cli import live_map_client
+from services.cli import deadletters, live_map_client
 from services.cli.registry import SERVICES
 from services.kit.config import ConfigError, load_settings
 from services.kit.db.migrations import upgrade
@@ -88,6 +88,12 @@ def parser() -> argparse.ArgumentParser:
     smoke.add_argument("--vendors-addr", default="127.0.0.1:5005", help="the vendor service's gRPC address")
     reindex = commands.add_parser("reindex", help="rebuild the search index from the vendor service, swap it in")
     reindex.add_argument("--vendors-addr", help="the vendor service's gRPC address (default $VENTA_VENDORS_ADDR)")
+    dead = commands.add_parser(
+        "deadletters",
+        help="list, show, replay or purge dead-lettered events",
+        description="The DEADLETTER stream (VENTA_NATS_URL); replay and purge show what they would do until --yes.",
+    )
+    deadletters.add_commands(dead)
     token = commands.add_parser("token", help="mint a bearer token for a user from the local identity provider")
     token.add_argument("--user", required=True, help="the Clerk-style user id (the token's subject); created if new")
     token.add_argument("--identity-url", help="the identity provider (default $VENTA_IDENTITY_URL or :5010)")
@@ -131,6 +137,10 @@ def main(argv: list[str] | None = None) -> None:
             asyncio.run(run_smoke(args.vendors_addr))
         elif args.command == "reindex":
             _reindex(args.vendors_addr)
+        elif args.command == "deadletters":
+            code = deadletters.run(args)
+            if code:
+                raise SystemExit(code)
         elif args.command == "token":
             from services.cli.token import run_token
 

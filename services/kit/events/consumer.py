@@ -35,8 +35,23 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("venta.events.consumer")
 
+# The headers a dead letter carries besides the original's own (docs/events.md, "Dead letters").
 REASON_HEADER = "Venta-Dead-Letter-Reason"
 DETAIL_HEADER = "Venta-Dead-Letter-Detail"
+ORIGINAL_SUBJECT_HEADER = "Venta-Original-Subject"
+ORIGINAL_SEQUENCE_HEADER = "Venta-Original-Sequence"
+ORIGINAL_ID_HEADER = "Venta-Original-Msg-Id"  # the original's Nats-Msg-Id (the dead letter has one of its own)
+CONSUMER_HEADER = "Venta-Consumer"
+DELIVERIES_HEADER = "Venta-Deliveries"
+DEAD_LETTER_HEADERS = (
+    REASON_HEADER,
+    DETAIL_HEADER,
+    ORIGINAL_SUBJECT_HEADER,
+    ORIGINAL_SEQUENCE_HEADER,
+    ORIGINAL_ID_HEADER,
+    CONSUMER_HEADER,
+    DELIVERIES_HEADER,
+)
 BACKLOG_WAIT_S = 0.005
 _UNSAFE_HEADER = re.compile(r"[\r\n\x00]")
 
@@ -229,16 +244,20 @@ class JetStreamConsumer:
     async def _dead_letter(self, msg: Msg, reason: str, detail: str) -> None:
         event_type = self._type_of(msg)
         meta = msg.metadata
+        original = dict(msg.headers or {})
+        original_id = original.pop("Nats-Msg-Id", None)
         headers = {
-            **{k: v for k, v in (msg.headers or {}).items() if k != "Nats-Msg-Id"},
+            **original,
             "Nats-Msg-Id": f"dlq:{self.consumer}:{meta.sequence.stream}",
             REASON_HEADER: _header_value(reason),
             DETAIL_HEADER: _header_value(detail),
-            "Venta-Original-Subject": _header_value(msg.subject),
-            "Venta-Original-Sequence": str(meta.sequence.stream),
-            "Venta-Consumer": self.consumer,
-            "Venta-Deliveries": str(meta.num_delivered),
+            ORIGINAL_SUBJECT_HEADER: _header_value(msg.subject),
+            ORIGINAL_SEQUENCE_HEADER: str(meta.sequence.stream),
+            CONSUMER_HEADER: self.consumer,
+            DELIVERIES_HEADER: str(meta.num_delivered),
         }
+        if original_id:
+            headers[ORIGINAL_ID_HEADER] = _header_value(original_id)
         try:
             await self.bus.publish_raw(f"deadletter.events.{event_type}", msg.data, headers, event_type=event_type)
         except Exception as exc:  # noqa: BLE001 - never drop: leave it for redelivery and try again later

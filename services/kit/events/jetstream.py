@@ -57,8 +57,12 @@ class JetStreamBus:
     def connected(self) -> bool:
         return self._nc is not None and self._nc.is_connected
 
-    async def connect(self) -> None:
-        """Connect (one attempt at the initial connection; reconnects after that are automatic and endless)."""
+    async def connect(self, *, configure_streams: bool = True) -> None:
+        """Connect (one attempt at the initial connection; reconnects after that are automatic and endless).
+
+        `configure_streams=False` is for tools (`venta deadletters`): they use the streams as the platform made them
+        and must not bring them to their own, possibly different, settings.
+        """
         if self._nc is not None:
             return
         nc = NatsClient()
@@ -85,7 +89,8 @@ class JetStreamBus:
             raise
         self._nc = nc
         self._js = nc.jetstream(timeout=self.settings.events_publish_timeout_s)
-        await self.ensure_streams()
+        if configure_streams:
+            await self.ensure_streams()
 
     async def _on_error(self, exc: Exception) -> None:
         log.warning("NATS error: %s", exc)
