@@ -10,6 +10,9 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+from sqlalchemy import Row, bindparam
+from sqlalchemy import select as core_select
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -27,6 +30,18 @@ async def get_vendor(session: AsyncSession, *, vendor_id: uuid.UUID, for_update:
     if vendor is None:
         raise NotFound(f"vendor {vendor_id} not found")
     return vendor
+
+
+_VENDOR = Vendor.__table__  # type: ignore[attr-defined]
+_VENDOR_BY_ID = core_select(_VENDOR).where(_VENDOR.c.id == bindparam("vendor_id"))
+
+
+async def read_vendor(connection: AsyncConnection, *, vendor_id: uuid.UUID) -> Row[Any]:
+    """The vendor as a row (Core, no ORM object): the read path of GetVendorById, the service's hottest call."""
+    row = (await connection.execute(_VENDOR_BY_ID, {"vendor_id": vendor_id})).first()
+    if row is None:
+        raise NotFound(f"vendor {vendor_id} not found")
+    return row
 
 
 async def _owned(session: AsyncSession, *, vendor_id: uuid.UUID, caller_id: uuid.UUID) -> Vendor:

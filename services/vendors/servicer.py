@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+from sqlalchemy import Row
+
 from services.contracts.venta.vendor.v1 import vendor_pb2 as pb
 from services.contracts.venta.vendor.v1 import vendor_pb2_grpc
 from services.kit.db.session import Database
@@ -23,7 +25,8 @@ FIELD_NAMES = {"primary_image": "image_url"}
 OPTIONAL_FIELDS = ("description", "email", "phone", "website")
 
 
-def to_proto(vendor: Vendor) -> pb.Vendor:
+def to_proto(vendor: Vendor | Row[Any]) -> pb.Vendor:
+    """A vendor (an ORM object, or a Core row of the vendor table: the same attribute names) as protobuf."""
     return pb.Vendor(
         id=str(vendor.id),
         lat=vendor.lat,
@@ -62,9 +65,9 @@ class VendorServicer(vendor_pb2_grpc.VendorServiceServicer):
 
     async def GetVendorById(self, request: pb.VendorLookupByIdData, context: Context) -> pb.VendorLookupResponse:
         vendor_id = parse_uuid("id", request.id)
-        async with self.db.read() as session:
-            vendor = await repository.get_vendor(session, vendor_id=vendor_id)
-            return pb.VendorLookupResponse(vendor=to_proto(vendor))
+        async with self.db.read_rows() as connection:
+            row = await repository.read_vendor(connection, vendor_id=vendor_id)
+        return pb.VendorLookupResponse(vendor=to_proto(row))
 
     async def CreateVendor(self, request: pb.VendorCreateData, context: Context) -> pb.VendorCreateResponse:
         owner_id = parse_uuid("user_id", request.user_id)
