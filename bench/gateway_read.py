@@ -1,276 +1,290 @@
-"""GET /v1/vendors/{id} through the HTTP gateway, cold (cache miss: gateway -> gRPC -> PostgreSQL) and cached (Redis),
-beside a bare FastAPI endpoint doing the same PostgreSQL read, all in the same run, with the same client.
+"""GET /v1/vendors/{id} through the HTTP gateway under oha, cached (Redis) and cold (gateway -> gRPC -> PostgreSQL),
+beside a bare FastAPI app answering the same reads from Redis and from PostgreSQL (asyncpg), all in one run.
 
-Every component runs as its own process, as in production: PostgreSQL, Redis, the vendor and user services, the
-local identity provider, the gateway (with authentication, rate limiting, metrics, security headers all on), and
-the baseline (FastAPI + asyncpg under the same uvicorn). The load generator (httpx, here) is the same for all three,
-so the ratios gateway/bare are the figures to watch; absolute numbers depend on the machine.
+Every component is its own process, as in production: PostgreSQL, Redis, the vendor and user services, the local
+identity provider, the gateway (authentication, rate limiting, metrics, security headers and tracing all on, as
+`venta serve gateway` starts it) and the peer (bench/peers/http_vendor.py: no auth, no middleware). oha, a native
+load generator, drives both with the same connections; the gateway and the peer share one CPU, everything else the
+other (bench/placement.py). Rounds alternate who goes first; medians are reported.
+
+- cached: random ids of a hot set of 1,024 vendors the gateway has cached; the peer reads the very bodies the gateway
+  stored, under the same Redis keys. Goal (issue 13): >= 0.8x the peer.
+- cold: random ids of 2^18 other vendors, so nearly every read is a miss (the gateway's own hit/miss counters give
+  the exact share, printed beside the row); the peer reads the same rows with asyncpg. Goal: >= 0.6x the peer.
+Redis is emptied and the hot set cached again before every round.
+
+Usage: `.venv/bin/python bench/gateway_read.py [--requests 5000] [--rounds 3]`, `--short` for a quick check;
+oha comes from bench/install-tools.sh.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
-import os
-import random
-import statistics
-import subprocess
+import contextlib
+import json
+import re
 import sys
 import tempfile
-import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+import urllib.request
 from pathlib import Path
-from typing import Any
 
-import asyncpg
 import httpx
+import redis
 
+if __package__ in (None, ""):  # run as `python bench/gateway_read.py`: make the `bench` package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import dataset
+from bench.figures import Figure, against, print_table, write_json
+from bench.loadgen import Load, MissingTool, Tools, find_tools, median, oha
+from bench.placement import Placement
+from bench.processes import PEERS, Processes
 from services.devkit.servers import Postgres, Redis, free_port
+from services.gateway.cache import PREFIX as CACHE_PREFIX
 from services.kit.db.migrations import upgrade
 from services.users.app import MIGRATIONS as USER_MIGRATIONS
 from services.vendors.app import MIGRATIONS as VENDOR_MIGRATIONS
 
-Call = Callable[[int], Awaitable[object]]
+NAME = "gateway_read"
+HOT_BITS = 10  # 1,024 cached vendors: n in [0, 1024)
+COLD_START = 1 << 20  # cold vendors: n in [2^20, 2^20 + 2^cold_bits)
+ROWS = ("bare, Redis", "gateway, cached", "bare, asyncpg", "gateway, cold")
 
 
-async def measure(call: Call, *, requests: int, concurrency: int) -> dict[str, float]:
-    """`call(i)` for i in range(requests), `concurrency` at a time; throughput and latency percentiles."""
-    latencies: list[float] = []
-    counter = iter(range(requests))
-
-    async def worker() -> None:
-        for i in counter:
-            started = time.perf_counter()
-            await call(i)
-            latencies.append(time.perf_counter() - started)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - started
-    cuts = statistics.quantiles(latencies, n=100)
-    return {"rps": len(latencies) / elapsed, "p50_ms": cuts[49] * 1000, "p99_ms": cuts[98] * 1000}
+async def prepare(dbs: dict[str, str], cold_bits: int) -> None:
+    for migrations, url in ((VENDOR_MIGRATIONS, dbs["vendors"]), (USER_MIGRATIONS, dbs["users"])):
+        await upgrade(migrations, url.replace("postgresql://", "postgresql+asyncpg://"))
+    await dataset.seed(dbs["vendors"], range(1 << HOT_BITS))
+    await dataset.seed(dbs["vendors"], range(COLD_START, COLD_START + (1 << cold_bits)))
 
 
-# ---- the baseline: a bare FastAPI endpoint, same read, same server -------------------------------------------------
-def serve_baseline(port: int, dsn: str, pool_size: int) -> None:
-    import uvicorn
-    from fastapi import FastAPI, HTTPException
+async def cache_hot_set(gateway: str, headers: dict[str, str], concurrency: int) -> None:
+    """Read every hot vendor once through the gateway, which caches it."""
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(base_url=gateway, headers=headers, limits=limits, timeout=30) as client:
+        pending = iter(range(1 << HOT_BITS))
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.pool = await asyncpg.create_pool(dsn, min_size=pool_size, max_size=pool_size)
-        yield
-        await app.state.pool.close()
+        async def worker() -> None:
+            for n in pending:
+                response = await client.get(f"/v1/vendors/{dataset.vendor_id(n)}")
+                if response.status_code != 200:
+                    raise SystemExit(f"caching the hot set: {response.status_code} {response.text[:300]}")
 
-    app = FastAPI(lifespan=lifespan)
-
-    @app.get("/vendors/{vendor_id}")
-    async def get_vendor(vendor_id: uuid.UUID) -> dict[str, Any]:
-        row = await app.state.pool.fetchrow("SELECT * FROM vendor WHERE id = $1", vendor_id)
-        if row is None:
-            raise HTTPException(404)
-        return {k: (str(v) if isinstance(v, (uuid.UUID, dt.datetime)) else v) for k, v in dict(row).items()}
-
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
-# ---- the platform ------------------------------------------------------------------------------------------------
-class Processes:
-    def __init__(self, logs: Path) -> None:
-        self.logs = logs
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def start(self, name: str, args: list[str], env: dict[str, str]) -> None:
-        with open(self.logs / f"{name}.log", "wb") as log:
-            self.procs.append(
-                subprocess.Popen(
-                    [sys.executable, *args], env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
-                )
-            )
-
-    def stop(self) -> None:
-        for proc in reversed(self.procs):
-            proc.terminate()
-        for proc in reversed(self.procs):
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+def cache_counts(gateway: str) -> dict[str, float]:
+    """The gateway's vendor cache lookups so far, by outcome, from its /metrics."""
+    with urllib.request.urlopen(f"{gateway}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    counts: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("venta_cache_requests_total{") and 'cache="gateway_vendor"' in line:
+            result = re.search(r'result="(\w+)"', line)
+            if result:
+                counts[result.group(1)] = float(line.rsplit(" ", 1)[1])
+    return counts
 
 
-async def wait_ready(url: str, processes: Processes, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    async with httpx.AsyncClient() as client:
-        while time.monotonic() < deadline:
-            if any(p.poll() is not None for p in processes.procs):
-                raise SystemExit(f"a process exited while waiting for {url}; logs in {processes.logs}")
-            try:
-                if (await client.get(url, timeout=1)).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.2)
-    raise SystemExit(f"{url} not ready after {timeout_s:.0f}s; logs in {processes.logs}")
+class Rows:
+    """The four measured rows of one round, each one oha run."""
 
+    def __init__(self, tools: Tools, placement: Placement, args: argparse.Namespace, urls: dict[str, str]) -> None:
+        self.tools, self.placement, self.args, self.urls = tools, placement, args, urls
+        self.hot = dataset.id_regex(0, HOT_BITS)
+        self.cold = dataset.id_regex(COLD_START, args.cold_bits)
+        self.misses: list[float] = []  # share of misses of each cold gateway row
 
-async def seed(dsn: str, count: int) -> list[str]:
-    """`count` vendors written straight into the vendor table (seeding is not what is measured)."""
-    now = dt.datetime.now(dt.UTC)
-    rows = [(uuid.uuid4(), uuid.uuid4(), f"vendor {i}", f"bench {i}", i % 2 == 0, now, now) for i in range(count)]
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.copy_records_to_table(
-            "vendor",
-            records=rows,
-            columns=["id", "owner_id", "name", "description", "open", "created_at", "updated_at"],
+    def _oha(self, url_regex: str, requests: int, headers: tuple[str, ...] = ()) -> Load:
+        return oha(
+            self.tools,
+            self.placement,
+            url_regex=url_regex,
+            requests=requests,
+            concurrency=self.args.concurrency,
+            headers=headers,
         )
-    finally:
-        await conn.close()
-    return [str(row[0]) for row in rows]
+
+    def measure(self, row: str, requests: int) -> Load:
+        auth = (f"Authorization: Bearer {self.urls['token']}",)
+        if row == "bare, Redis":
+            return self._oha(f"{self.urls['bare']}/redis/vendors/{self.hot}", requests)
+        if row == "gateway, cached":
+            return self._oha(f"{self.urls['gateway']}/v1/vendors/{self.hot}", requests, auth)
+        if row == "bare, asyncpg":
+            return self._oha(f"{self.urls['bare']}/pg/vendors/{self.cold}", requests)
+        before = cache_counts(self.urls["gateway"])
+        load = self._oha(f"{self.urls['gateway']}/v1/vendors/{self.cold}", requests, auth)
+        after = cache_counts(self.urls["gateway"])
+        looked_up = sum(after.values()) - sum(before.values())
+        self.misses.append((after.get("miss", 0) - before.get("miss", 0)) / max(looked_up, 1))
+        return load
 
 
-async def run(requests: int, concurrency: int) -> None:
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        Postgres(Path(tmp) / "pg", durable=False) as pg,
-        Redis(Path(tmp) / "redis") as redis,
-    ):
-        vendors_db, users_db = pg.url_for("venta_vendors"), pg.url_for("venta_users")  # type: ignore[attr-defined]
-        for migrations, url in ((VENDOR_MIGRATIONS, vendors_db), (USER_MIGRATIONS, users_db)):
-            await upgrade(migrations, url.replace("postgresql://", "postgresql+asyncpg://"))
-        ids = await seed(vendors_db, requests + 100)
-        ports = {name: free_port() for name in ("vendors", "users", "identity", "gateway", "baseline")}
-        side = {name: free_port() for name in ("vendors", "users")}
-        common = {
-            "VENTA_LOG_LEVEL": "WARNING",
-            "VENTA_HOST": "127.0.0.1",
-            "VENTA_DB_POOL_SIZE": str(concurrency),
-            "VENTA_NATS_URL": "nats://127.0.0.1:1",
-            "VENTA_OUTBOX_RELAY_ENABLED": "false",
-            "VENTA_USERS_ADDR": f"127.0.0.1:{ports['users']}",
-            "VENTA_VENDORS_ADDR": f"127.0.0.1:{ports['vendors']}",
-        }
-        processes = Processes(Path(tmp))
+def run(args: argparse.Namespace) -> list[Figure]:
+    try:
+        tools = find_tools("oha")
+    except MissingTool as exc:
+        raise SystemExit(str(exc)) from None
+    placement = Placement.for_this_machine()
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="venta-bench-gateway-"))
+        pg, cache = Postgres(Path(tmp) / "pg", durable=False), Redis(Path(tmp) / "redis")
+        stack.enter_context(pg)
+        stack.enter_context(cache)
+        for server in (pg, cache):
+            assert server.proc is not None
+            placement.pin_support(server.proc.pid)
+        dbs = {name: pg.url_for(f"venta_{name}") for name in ("vendors", "users")}
+        asyncio.run(prepare(dbs, args.cold_bits))
+        processes = Processes(Path(tmp), placement)
         try:
-            for name, db in (("vendors", vendors_db), ("users", users_db)):
-                processes.start(
-                    name,
-                    ["-m", "services.cli", "serve", name],
-                    {
-                        **common,
-                        "VENTA_DATABASE_URL": db,
-                        "VENTA_GRPC_PORT": str(ports[name]),
-                        "VENTA_HTTP_PORT": str(side[name]),
-                    },
-                )
-            identity = f"http://127.0.0.1:{ports['identity']}"
-            processes.start(
-                "identity",
-                ["-m", "services.cli", "serve", "identity"],
-                {**common, "VENTA_HTTP_PORT": str(ports["identity"]), "VENTA_IDENTITY_ISSUER": identity},
-            )
-            processes.start(
-                "gateway",
-                ["-m", "services.cli", "serve", "gateway"],
-                {
-                    **common,
-                    "VENTA_HTTP_PORT": str(ports["gateway"]),
-                    "VENTA_REDIS_URL": redis.url,  # type: ignore[attr-defined]
-                    "VENTA_AUTH_ISSUER": identity,
-                    "VENTA_RATE_LIMIT": "100000000/60 seconds",
-                    "VENTA_CACHE_INVALIDATION_EVENTS": "false",
-                    "VENTA_LOCATION_ADDR": "127.0.0.1:1",
-                },
-            )
-            processes.start(
-                "baseline",
-                [
-                    __file__,
-                    "--serve-baseline",
-                    str(ports["baseline"]),
-                    "--dsn",
-                    vendors_db,
-                    "--concurrency",
-                    str(concurrency),
-                ],
-                {},
-            )
-            for name in ("vendors", "users"):
-                await wait_ready(f"http://127.0.0.1:{side[name]}/health/ready", processes)
-            await wait_ready(f"{identity}/health", processes)
-            await wait_ready(f"http://127.0.0.1:{ports['gateway']}/health", processes)
-            await wait_ready(f"http://127.0.0.1:{ports['baseline']}/vendors/{ids[0]}", processes)
-            results = await measure_all(ids, ports, identity, requests, concurrency)
+            urls = start_platform(processes, dbs, cache.url, args.concurrency)
+            rows = Rows(tools, placement, args, urls)
+            loads = measure_rounds(rows, urls, cache.url, args)
+        except BaseException:
+            processes.report()
+            raise
         finally:
             processes.stop()
-    report(results, requests, concurrency)
-
-
-async def measure_all(
-    ids: list[str], ports: dict[str, int], identity: str, requests: int, concurrency: int
-) -> dict[str, dict[str, float]]:
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
-        minted = await client.post(f"{identity}/v1/tokens", json={"user": "bench_user", "ttlSeconds": 3600})
-        headers = {"Authorization": f"Bearer {minted.json()['token']}"}
-        gateway, baseline = f"http://127.0.0.1:{ports['gateway']}", f"http://127.0.0.1:{ports['baseline']}"
-        warm, cold_ids = ids[:100], ids[100:]
-        rng = random.Random(1)
-
-        async def expect_ok(url: str, **kwargs: Any) -> None:
-            response = await client.get(url, **kwargs)
-            if response.status_code != 200:
-                raise SystemExit(f"{url}: {response.status_code} {response.text[:300]}")
-
-        async def via_gateway_cold(i: int) -> None:
-            await expect_ok(f"{gateway}/v1/vendors/{cold_ids[i]}", headers=headers)  # each id once: a miss
-
-        async def via_gateway_cached(i: int) -> None:
-            await expect_ok(f"{gateway}/v1/vendors/{rng.choice(cold_ids)}", headers=headers)
-
-        async def bare(i: int) -> None:
-            await expect_ok(f"{baseline}/vendors/{rng.choice(ids)}")
-
-        async def warm_up(i: int) -> None:
-            await expect_ok(f"{gateway}/v1/vendors/{warm[i % len(warm)]}", headers=headers)
-            await expect_ok(f"{baseline}/vendors/{warm[i % len(warm)]}")
-
-        await measure(warm_up, requests=min(400, requests), concurrency=concurrency)
-        return {
-            "bare FastAPI + asyncpg": await measure(bare, requests=requests, concurrency=concurrency),
-            "gateway, cold (miss)": await measure(via_gateway_cold, requests=requests, concurrency=concurrency),
-            "gateway, cached (Redis)": await measure(via_gateway_cached, requests=requests, concurrency=concurrency),
-        }
-
-
-def report(results: dict[str, dict[str, float]], requests: int, concurrency: int) -> None:
-    base = results["bare FastAPI + asyncpg"]
-    print(f"GET /v1/vendors/{{id}}: {requests} requests per row, concurrency {concurrency}")
-    print(f"{'':<26}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
-    for name, r in results.items():
-        print(f"{name:<26}{r['rps']:>10.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}")
-    for name in ("gateway, cold (miss)", "gateway, cached (Redis)"):
-        r = results[name]
-        print(
-            f"ratio {name.removeprefix('gateway, ').split(' ')[0]}/bare: throughput {r['rps'] / base['rps']:.2f}x, "
-            f"p50 {r['p50_ms'] / base['p50_ms']:.1f}x, p99 {r['p99_ms'] / base['p99_ms']:.1f}x"
+    results = {row: median(runs) for row, runs in loads.items()}
+    print(
+        f"GET /v1/vendors/{{id}}: {args.requests} requests per row and round, {args.rounds} round(s) (medians), "
+        f"{args.concurrency} connections; oha {tools.oha_version}"
+    )
+    print(
+        placement.describe(
+            servers="the gateway and the bare FastAPI peer (one measured at a time)",
+            support="oha, PostgreSQL, Redis, the vendor and user services, the identity provider",
         )
+    )
+    misses = f"{min(rows.misses):.1%}-{max(rows.misses):.1%}" if args.rounds > 1 else f"{rows.misses[0]:.1%}"
+    return [
+        against(
+            NAME,
+            "GET vendor, cached: gateway (Redis hit)",
+            results["gateway, cached"],
+            "bare FastAPI + Redis",
+            results["bare, Redis"],
+            min_ratio=0.8,
+        ),
+        against(
+            NAME,
+            f"GET vendor, cold: gateway (miss: gRPC + PostgreSQL; {misses} misses)",
+            results["gateway, cold"],
+            "bare FastAPI + asyncpg",
+            results["bare, asyncpg"],
+            min_ratio=0.6,
+        ),
+    ]
+
+
+def start_platform(processes: Processes, dbs: dict[str, str], redis_url: str, concurrency: int) -> dict[str, str]:
+    """Start the services, the gateway and the peer; their base URLs and a token for the gateway."""
+    ports = {name: free_port() for name in ("vendors", "users", "identity", "gateway", "bare")}
+    side = {name: free_port() for name in ("vendors", "users")}
+    common = {
+        "VENTA_LOG_LEVEL": "WARNING",
+        "VENTA_HOST": "127.0.0.1",
+        "VENTA_DB_POOL_SIZE": str(concurrency),
+        "VENTA_NATS_URL": "nats://127.0.0.1:1",
+        "VENTA_OUTBOX_RELAY_ENABLED": "false",
+        "VENTA_USERS_ADDR": f"127.0.0.1:{ports['users']}",
+        "VENTA_VENDORS_ADDR": f"127.0.0.1:{ports['vendors']}",
+    }
+    for name in ("vendors", "users"):
+        processes.start_python(
+            name,
+            ["-m", "services.cli", "serve", name],
+            {
+                **common,
+                "VENTA_DATABASE_URL": dbs[name],
+                "VENTA_GRPC_PORT": str(ports[name]),
+                "VENTA_HTTP_PORT": str(side[name]),
+            },
+            cpus="support",
+        )
+    identity = f"http://127.0.0.1:{ports['identity']}"
+    processes.start_python(
+        "identity",
+        ["-m", "services.cli", "serve", "identity"],
+        {**common, "VENTA_HTTP_PORT": str(ports["identity"]), "VENTA_IDENTITY_ISSUER": identity},
+        cpus="support",
+    )
+    processes.start_python(
+        "gateway",
+        ["-m", "services.cli", "serve", "gateway"],
+        {
+            **common,
+            "VENTA_HTTP_PORT": str(ports["gateway"]),
+            "VENTA_REDIS_URL": redis_url,
+            "VENTA_AUTH_ISSUER": identity,
+            "VENTA_RATE_LIMIT": "100000000/60 seconds",
+            "VENTA_CACHE_INVALIDATION_EVENTS": "false",
+            "VENTA_LOCATION_ADDR": "127.0.0.1:1",
+        },
+        cpus="server",
+    )
+    processes.start_python(
+        "bare",
+        [
+            str(PEERS / "http_vendor.py"),
+            *("--port", str(ports["bare"]), "--dsn", dbs["vendors"], "--redis-url", redis_url),
+            *("--cache-prefix", CACHE_PREFIX, "--pool-size", str(concurrency)),
+        ],
+        {},
+        cpus="server",
+    )
+    for name in ("vendors", "users"):
+        processes.wait_http(f"http://127.0.0.1:{side[name]}/health/ready")
+    processes.wait_http(f"{identity}/health")
+    gateway = f"http://127.0.0.1:{ports['gateway']}"
+    processes.wait_http(f"{gateway}/health")
+    processes.wait_port(ports["bare"])
+    minted = urllib.request.Request(
+        f"{identity}/v1/tokens",
+        data=json.dumps({"user": "bench_user", "ttlSeconds": 3600}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(minted, timeout=10) as response:
+        token = json.load(response)["token"]
+    return {"gateway": gateway, "bare": f"http://127.0.0.1:{ports['bare']}", "token": token}
+
+
+def measure_rounds(rows: Rows, urls: dict[str, str], redis_url: str, args: argparse.Namespace) -> dict[str, list[Load]]:
+    headers = {"Authorization": f"Bearer {urls['token']}"}
+    loads: dict[str, list[Load]] = {row: [] for row in ROWS}
+    with redis.Redis.from_url(redis_url) as client:
+        for round_ in range(-1, args.rounds):  # round -1 warms up: connections, pools, statement caches
+            client.flushdb()  # every round's cold reads are misses; the hot set is cached again
+            asyncio.run(cache_hot_set(urls["gateway"], headers, args.concurrency))
+            for row in ROWS if round_ % 2 == 0 else (*ROWS[1::-1], *ROWS[:1:-1]):
+                load = rows.measure(row, args.requests if round_ >= 0 else min(300, args.requests))
+                if round_ >= 0:
+                    loads[row].append(load)
+            if round_ < 0:
+                rows.misses.clear()
+    return loads
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--requests", type=int, default=3000, help="per measured row")
+    parser.add_argument("--requests", type=int, default=5000, help="requests per measured row and round")
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--serve-baseline", type=int, metavar="PORT", help=argparse.SUPPRESS)
-    parser.add_argument("--dsn", help=argparse.SUPPRESS)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians are reported")
+    parser.add_argument("--cold-bits", type=int, default=18, help="2^N vendors for cold reads (at most 20)")
+    parser.add_argument("--short", action="store_true", help="a quick check: 300 requests, 2^12 cold vendors, 1 round")
+    parser.add_argument("--figures", type=Path, help="also write the figures as JSON here (for python -m bench)")
     args = parser.parse_args()
-    if args.serve_baseline:
-        serve_baseline(args.serve_baseline, args.dsn, args.concurrency)
-        return
-    asyncio.run(run(args.requests, args.concurrency))
+    if args.short:
+        args.requests, args.cold_bits, args.rounds = 300, 12, 1
+    if not 1 <= args.cold_bits <= 20:
+        parser.error("--cold-bits must be between 1 and 20")
+    figures = run(args)
+    print_table(figures)
+    if args.figures:
+        write_json(figures, args.figures)
 
 
 if __name__ == "__main__":

@@ -18,13 +18,19 @@ import asyncio
 import os
 import random
 import statistics
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from gateway_read import Processes, measure, seed, wait_ready
 
+if __package__ in (None, ""):  # run as `python bench/observability_cost.py`: make the `bench` package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import dataset
+from bench.processes import Processes
+from bench.python_load import measure, wait_ready
 from services.devkit.servers import Postgres, Redis, free_port
 from services.kit.db.migrations import upgrade
 from services.users.app import MIGRATIONS as USER_MIGRATIONS
@@ -65,7 +71,7 @@ def start_stack(
         "VENTA_VENDORS_ADDR": f"127.0.0.1:{ports['vendors']}",
     }
     for service in ("vendors", "users"):
-        processes.start(
+        processes.start_python(
             f"{name}-{service}",
             ["-m", "services.cli", "serve", service],
             {
@@ -76,7 +82,7 @@ def start_stack(
                 "OTEL_SERVICE_NAME": f"{name}-{service}",
             },
         )
-    processes.start(
+    processes.start_python(
         f"{name}-identity",
         ["-m", "services.cli", "serve", "identity"],
         {
@@ -87,7 +93,7 @@ def start_stack(
             "OTEL_SERVICE_NAME": f"{name}-identity",
         },
     )
-    processes.start(
+    processes.start_python(
         f"{name}-gateway",
         ["-m", "services.cli", "serve", "gateway"],
         {
@@ -116,10 +122,11 @@ async def run(requests: int, concurrency: int, rounds: int, sampling_ratio: floa
         dbs = {"vendors": pg.url_for("venta_vendors"), "users": pg.url_for("venta_users")}  # type: ignore[attr-defined]
         for migrations, url in ((VENDOR_MIGRATIONS, dbs["vendors"]), (USER_MIGRATIONS, dbs["users"])):
             await upgrade(migrations, url.replace("postgresql://", "postgresql+asyncpg://"))
-        ids = await seed(dbs["vendors"], 2 * rounds * requests + 100)
+        await dataset.seed(dbs["vendors"], range(2 * rounds * requests + 100))
+        ids = [dataset.vendor_id(n) for n in range(2 * rounds * requests + 100)]
         processes = Processes(Path(tmp))
         sink = free_port()
-        processes.start("otlp-sink", ["-m", "services.devkit.otlp_sink", "--port", str(sink)], {})
+        processes.start_python("otlp-sink", ["-m", "services.devkit.otlp_sink", "--port", str(sink)], {})
         switches = {
             "on": {
                 **({"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink}"} if export else {}),

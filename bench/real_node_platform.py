@@ -68,7 +68,10 @@ async def request_loop(platform: Platform, seconds: float, *, during: str | None
     """The e2e's loop for `seconds`; with `during`, patch spec.version to it after 3 s and run until rolled."""
     gateway, identity = platform.url("gateway", 5002), platform.url("identity", 5010)
     async with httpx.AsyncClient(timeout=10) as client:
-        token = (await client.post(f"{identity}/v1/tokens", json={"user": "bench"})).json()["token"]
+        minted = await client.post(f"{identity}/v1/tokens", json={"user": "bench"})
+        if minted.status_code != 200:
+            raise SystemExit(f"minting a token at {identity}: {minted.status_code} {minted.text[:500]}")
+        token = minted.json()["token"]
     began = time.monotonic()
     async with RequestLoop(gateway, token, prefix="bench") as loop:
         if during is None:

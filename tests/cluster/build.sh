@@ -73,25 +73,9 @@ NODE_IMAGES_DIR="${CACHE}/node-images-${NODE_IMAGES_TAG}"
 export GOFLAGS="-mod=mod"
 export CGO_ENABLED=0
 
-log() { printf '[build.sh %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-
-# Print the seconds elapsed since $1 (a value of $SECONDS).
-elapsed() { echo "$((SECONDS - $1))s"; }
-
-# mk_tmp <final dir>: a fresh temporary sibling of the final directory, with a bin/ inside.
-mk_tmp() {
-  local tmp="$1.tmp.$$"
-  rm -rf "$tmp"
-  mkdir -p "$tmp/bin"
-  echo "$tmp"
-}
-
-# finish <tmp dir> <final dir>: move a completed build into place (atomically replaces a half-done one).
-finish() {
-  rm -rf "$2"
-  mv "$1" "$2"
-}
+LOG_NAME=build.sh
+# shellcheck source=tests/cluster/cached_build.sh
+source "$HERE/cached_build.sh"
 
 # gomod_of <module@version>: path of that module's go.mod in the module cache (downloads it if needed).
 gomod_of() {

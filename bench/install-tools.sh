@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Build the benchmarks' load generators from source: ghz (gRPC) with Go from the module proxy, oha (HTTP) with cargo
+# from Rust's package registry.
+#
+# Why: a load generator written in Python on the same 2 cores measures itself as much as the server (issue 13: the
+# "bare FastAPI + asyncpg" baseline reached ~200 req/s under httpx). Native generators cost the server little CPU, and
+# bench/ pins them to their own core. These machines reach only package registries, so both are compiled here.
+#
+# Same contract as tests/cluster/build.sh: each tool goes to ${VENTA_CACHE_DIR:-~/.cache/venta}/<tool>-<version>/bin/
+# and is built only when its binary is missing there; a build happens in a temporary sibling directory moved into
+# place at the end, so an interrupted build never looks finished. Builds run under `nice -n 19` (the machines are
+# shared). Binaries are never committed.
+#
+# Usage:
+#   bench/install-tools.sh              build what is missing, then write <cache>/bench-tools.env
+#   bench/install-tools.sh --print-env  only print the env file's content (paths; nothing is built)
+# Environment: VENTA_CACHE_DIR (default ~/.cache/venta).
+set -euo pipefail
+
+# ---- pinned versions -------------------------------------------------------------------------------------------------
+# ghz's newest release. Its go.mod has no replace directive, so it "go install"s by version.
+GHZ_VERSION="v0.121.0"
+# oha's newest release (needs rustc >= 1.88). With its default features: it does not compile without a TLS backend
+# (--no-default-features fails in client.rs), and the default one (rustls) needs no system library.
+OHA_VERSION="1.16.0"
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+CACHE="${VENTA_CACHE_DIR:-${HOME}/.cache/venta}"
+ENV_FILE="${CACHE}/bench-tools.env"
+
+GHZ_DIR="${CACHE}/ghz-${GHZ_VERSION}"
+OHA_DIR="${CACHE}/oha-${OHA_VERSION}"
+
+export GOFLAGS="-mod=mod"
+export CGO_ENABLED=0
+
+LOG_NAME=install-tools.sh
+# shellcheck source=tests/cluster/cached_build.sh
+source "$HERE/../tests/cluster/cached_build.sh"
+
+build_ghz() {
+  if [[ -x "${GHZ_DIR}/bin/ghz" ]]; then
+    log "ghz ${GHZ_VERSION}: cached in ${GHZ_DIR}"
+    return
+  fi
+  command -v go >/dev/null || die "go is not on PATH (Go >= 1.23 builds ghz)"
+  local start=$SECONDS tmp
+  log "ghz ${GHZ_VERSION}: building..."
+  tmp="$(mk_tmp "$GHZ_DIR")"
+  # "ghz --version" prints main.version (goreleaser sets it; "dev" otherwise).
+  if ! (cd "$tmp" && GOBIN="$tmp/bin" nice -n 19 go install -trimpath \
+    -ldflags "-s -w -X main.version=${GHZ_VERSION#v}" "github.com/bojand/ghz/cmd/ghz@${GHZ_VERSION}"); then
+    rm -rf "$tmp"
+    die "ghz ${GHZ_VERSION}: go install failed (see above)"
+  fi
+  "$tmp/bin/ghz" --version >&2
+  finish "$tmp" "$GHZ_DIR"
+  log "ghz ${GHZ_VERSION}: built in $(elapsed $start)"
+}
+
+build_oha() {
+  if [[ -x "${OHA_DIR}/bin/oha" ]]; then
+    log "oha ${OHA_VERSION}: cached in ${OHA_DIR}"
+    return
+  fi
+  command -v cargo >/dev/null || die "cargo is not on PATH (rustc >= 1.88 builds oha ${OHA_VERSION})"
+  local start=$SECONDS tmp
+  log "oha ${OHA_VERSION}: building (a few minutes cold)..."
+  tmp="$(mk_tmp "$OHA_DIR")"
+  # --locked: the exact dependency versions of oha's own Cargo.lock; the target directory is temporary too.
+  if ! CARGO_TARGET_DIR="$tmp/target" nice -n 19 cargo install oha --version "=${OHA_VERSION}" --locked \
+    --root "$tmp" --quiet; then
+    rm -rf "$tmp"
+    die "oha ${OHA_VERSION}: cargo install failed (see above)"
+  fi
+  rm -rf "$tmp/target" "$tmp/.crates.toml" "$tmp/.crates2.json"
+  "$tmp/bin/oha" --version >&2
+  finish "$tmp" "$OHA_DIR"
+  log "oha ${OHA_VERSION}: built in $(elapsed $start)"
+}
+
+# ---- output ------------------------------------------------------------------------------------------------------------
+print_env() {
+  cat <<EOF
+# Written by bench/install-tools.sh; read by bench/loadgen.py.
+GHZ=${GHZ_DIR}/bin/ghz
+GHZ_VERSION=${GHZ_VERSION}
+OHA=${OHA_DIR}/bin/oha
+OHA_VERSION=${OHA_VERSION}
+EOF
+}
+
+main() {
+  case "${1:-}" in
+  --print-env)
+    print_env
+    return
+    ;;
+  "") ;;
+  *) die "unknown argument: $1 (see the header of $0)" ;;
+  esac
+  mkdir -p "$CACHE"
+  # Its own lock, not build.sh's: the two build disjoint directories, and a cluster build holds its lock for up to
+  # 20 minutes. A second run of this script waits here, then finds everything cached.
+  exec 9>"$CACHE/.bench-tools.lock"
+  flock 9
+  local start=$SECONDS
+  build_ghz
+  build_oha
+  print_env >"${ENV_FILE}.tmp"
+  mv "${ENV_FILE}.tmp" "$ENV_FILE"
+  log "load generators ready in $(elapsed $start); paths written to ${ENV_FILE}"
+  cat "$ENV_FILE"
+}
+
+# On one line: bash reads a script while running it, so a script edited during a long build must not go on reading.
+main "$@"; exit $?
