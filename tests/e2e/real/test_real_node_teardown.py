@@ -19,7 +19,7 @@ from tests.cluster.real_node import RealNode
 
 pytestmark = [pytest.mark.realnode, pytest.mark.slow]
 
-REAL_NODE_SCRIPT = Path(__file__).resolve().parents[2] / "cluster" / "real_node.py"
+ROOT = Path(__file__).resolve().parents[3]  # `python -m tests.cluster.real_node` runs from the repository root
 
 
 def test_stop_leaves_nothing_and_a_killed_run_is_reaped_by_the_next_start(real_node: RealNode) -> None:
@@ -29,7 +29,8 @@ def test_stop_leaves_nothing_and_a_killed_run_is_reaped_by_the_next_start(real_n
 
     # A test run killed with SIGKILL: its node's processes, rules and mounts stay behind.
     orphan = subprocess.Popen(
-        [sys.executable, str(REAL_NODE_SCRIPT)],
+        [sys.executable, "-m", "tests.cluster.real_node"],
+        cwd=ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
