@@ -192,11 +192,20 @@ async def test_gateway_calls_spread_over_both_vendor_replicas(installed: Install
         vendor_id = (await api.post("/v1/vendors", json={"name": "Spread"})).json()["id"]
         pods = [p for p in installed.platform.pods("vendors") if pod_ready(p)]
         before = [served_calls(installed.platform, p, "UpdateVendor") for p in pods]
-        for n in range(40):
-            answer = await api.patch(f"/v1/vendors/{vendor_id}", json={"description": f"edit {n}"})
-            assert answer.status_code == 200, answer.text
-    after = [served_calls(installed.platform, p, "UpdateVendor") for p in pods]
-    gained = [a - b for a, b in zip(after, before, strict=True)]
+        # A gateway that resolved the headless Service before the second replica was ready learns of it when the
+        # vendor pods' max connection age (120 s) sends GOAWAY and it resolves again: the promise is "within it".
+        started, n = time.monotonic(), 0
+        while True:
+            for _ in range(40):
+                answer = await api.patch(f"/v1/vendors/{vendor_id}", json={"description": f"edit {n}"})
+                assert answer.status_code == 200, answer.text
+                n += 1
+            after = [served_calls(installed.platform, p, "UpdateVendor") for p in pods]
+            gained = [a - b for a, b in zip(after, before, strict=True)]
+            if min(gained) >= 5 or time.monotonic() - started > 150:
+                break
+            await asyncio.sleep(5)
+    print(f"calls per vendor replica {gained} after {time.monotonic() - started:.0f} s")
     assert len(pods) == 2 and min(gained) >= 5, gained
 
 

@@ -190,7 +190,12 @@ def test_tilt_ci_brings_every_resource_up(workspace: Workspace, venta_images: An
 
 
 def gateway_pods(platform: Platform) -> list[dict[str, Any]]:
-    return [p for p in platform.pods("gateway") if p["status"].get("phase") == "Running"]
+    """The gateway's running pods, without those already terminating (a rollout's old pod is still Running)."""
+    return [
+        p
+        for p in platform.pods("gateway")
+        if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")
+    ]
 
 
 def test_a_changed_source_reaches_the_running_pod_through_live_update(workspace: Workspace) -> None:
@@ -226,6 +231,7 @@ def test_a_changed_source_reaches_the_running_pod_through_live_update(workspace:
         forwarded = f"http://127.0.0.1:{5002 + PORT_OFFSET}"
         assert httpx.get(f"{forwarded}/openapi.json", timeout=10).json()["info"]["title"] == TITLE
 
+        wait_for(lambda: len(gateway_pods(platform)) == 1, timeout=120, interval=1, what="one gateway pod")
         (before,) = gateway_pods(platform)
         tags_before = sorted(workspace.registry.tags("venta_venta"))
         source = workspace.root / "services" / "gateway" / "app.py"
