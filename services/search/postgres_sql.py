@@ -19,10 +19,10 @@ import re
 import unicodedata
 from typing import Any
 
+from services.kit.geo import EARTH_RADIUS_M
 from services.search.provider import SearchQuery
 from services.search.records import DELETED, Document
 
-EARTH_RADIUS_M = 6_371_008.8
 METERS_PER_DEGREE_LAT = 111_320.0
 TYPO_MIN_LETTERS = 4  # one typo from four letters, as Algolia's minWordSizefor1Typo
 TYPO_MAX_LETTERS = 64  # longer words match exactly (levenshtein takes at most 255 characters)

@@ -19,20 +19,12 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from services.kit.geo import distance_m
+
 log = logging.getLogger("venta.websocket.positions")
 
 WritePosition = Callable[[str, str, float, float], Awaitable[object]]
 """`(vendor_id, owner_user_id, lat, long)` -> the vendor service's SetVendorPosition."""
-
-EARTH_RADIUS_M = 6_371_000.0
-
-
-def distance_m(a: tuple[float, float], b: tuple[float, float]) -> float:
-    """Great-circle distance between two (lat, long) points, in metres (haversine)."""
-    lat1, lat2 = math.radians(a[0]), math.radians(b[0])
-    dlat, dlong = lat2 - lat1, math.radians(b[1] - a[1])
-    h = math.sin(dlat / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin(dlong / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
 
 
 @dataclass
@@ -79,7 +71,7 @@ class PositionRecorder:
             position, vendor.pending = vendor.pending, None
             if position is None:
                 return
-            if vendor.written is not None and distance_m(vendor.written, position) < self.min_distance_m:
+            if vendor.written is not None and distance_m(*vendor.written, *position) < self.min_distance_m:
                 continue  # parked: nothing worth a write
             try:
                 await self.write(vendor_id, vendor.owner, *position)

@@ -6,7 +6,6 @@ engine answers (Algolia, or the self-hosted PostgreSQL provider) is configuratio
 
 from __future__ import annotations
 
-import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -15,18 +14,10 @@ from services.gateway.deps import CurrentUser, SearchDep
 from services.gateway.models import SearchHit, SearchResults
 from services.gateway.routes import errors, route
 from services.kit.errors import InvalidArgument, Unavailable
+from services.kit.geo import distance_m
 from services.search.provider import SearchQuery, SearchUnavailable
 
 router = APIRouter(tags=["vendors"])
-
-EARTH_RADIUS_M = 6_371_008.8
-
-
-def distance_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
-    """Great-circle distance (haversine), as the providers rank by it."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lng2 - lng1) / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
 
 
 def to_hit(document: dict[str, Any], around: tuple[float, float] | None) -> SearchHit:
