@@ -115,6 +115,15 @@ class EmbeddedServer:
             self.proc.wait()
             self.proc = None
 
+    def pause(self) -> None:
+        """SIGSTOP: the server keeps its connections but answers nothing (a hung server, not a dead one)."""
+        if self.proc is not None:
+            os.killpg(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.proc is not None:
+            os.killpg(self.proc.pid, signal.SIGCONT)
+
     def __enter__(self) -> EmbeddedServer:
         self.start()
         return self

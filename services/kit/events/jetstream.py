@@ -168,26 +168,35 @@ class JetStreamBus:
         """Publish `(subject, payload, headers, type)` in order without waiting for each ack; one outcome each.
 
         Messages leave in order on one connection, so they are stored in order; the acks are awaited together,
-        which is what makes a relay fast. An outcome is an exception when that message may not be stored.
+        which is what makes a relay fast, under one deadline for the batch (a lost connection costs one timeout, not
+        one per message). An outcome is an exception when that message may not be stored.
         """
         js = self.js
+        timeout = self.settings.events_publish_timeout_s
         futures: list[asyncio.Future[PubAck] | BaseException] = []
         for subject, payload, headers, _ in messages:
             try:
-                futures.append(await js.publish_async(subject, payload, headers=dict(headers)))
+                futures.append(await js.publish_async(subject, payload, headers=dict(headers), wait_stall=timeout))
             except Exception as exc:  # noqa: BLE001 - reported per message
                 futures.append(exc)
-        timeout = self.settings.events_publish_timeout_s
+        # one deadline for the whole batch: acks lost with a dropped connection must not cost `timeout` each
+        waiting = [f for f in futures if isinstance(f, asyncio.Future)]
+        if waiting:
+            _, late = await asyncio.wait(waiting, timeout=timeout)
+            for future in late:
+                future.cancel()  # frees nats.py's pending-ack slot; the row stays pending and is published again
         outcomes: list[PublishResult | BaseException] = []
         for (_, _, _, event_type), future in zip(messages, futures, strict=True):
+            outcome: PublishResult | BaseException
             if isinstance(future, BaseException):
-                outcome: PublishResult | BaseException = future
+                outcome = future
+            elif future.cancelled():
+                outcome = TimeoutError(f"no acknowledgement within {timeout:g} s")
+            elif (error := future.exception()) is not None:
+                outcome = error
             else:
-                try:
-                    ack = await asyncio.wait_for(future, timeout)
-                    outcome = PublishResult(sequence=ack.seq, duplicate=bool(ack.duplicate))
-                except Exception as exc:  # noqa: BLE001 - reported per message
-                    outcome = exc
+                ack = future.result()
+                outcome = PublishResult(sequence=ack.seq, duplicate=bool(ack.duplicate))
             if isinstance(outcome, BaseException):
                 EVENTS_PUBLISH_FAILURES.labels(type_label(event_type)).inc()
             elif not outcome.duplicate:

@@ -118,3 +118,24 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
     delays = [backoff_delay(n, base_s=0.5, max_s=30) for n in range(1, 10)]
     assert 0.25 <= delays[0] <= 0.5 and 1.0 <= delays[2] <= 2.0
     assert all(d <= 30 for d in delays) and delays[-1] >= 15
+
+
+async def test_pipelined_publish_to_a_hung_server_fails_the_batch_within_one_deadline(nats: Nats) -> None:
+    """A server that stops answering mid-batch costs the relay one publish timeout, not one per message, and leaves
+    nats.py's pending-ack slots free, so publishing works again once the server does."""
+    bus = await bus_on(nats, events_publish_timeout_s=0.5)
+    batch = [(e.subject, e.encode(), {"Nats-Msg-Id": e.message_id}, e.type) for e in map(user_event, range(200))]
+    nats.pause()
+    try:
+        started = time.monotonic()
+        outcomes = await bus.publish_pipelined(batch)
+        elapsed = time.monotonic() - started
+    finally:
+        nats.resume()
+    assert all(isinstance(o, TimeoutError) for o in outcomes), {type(o).__name__ for o in outcomes}
+    assert elapsed < 10, f"{elapsed:.1f} s for 200 lost acks (one deadline is 0.5 s; one per message would be 100 s)"
+    await asyncio.sleep(0)  # the cancelled futures' done callbacks release their slots
+    assert bus.js.publish_async_pending() == 0
+    again = await bus.publish_pipelined(batch)  # the same message ids: stored once, whatever the hung server kept
+    assert all(not isinstance(o, BaseException) for o in again), again
+    await bus.close()
