@@ -17,6 +17,7 @@ REVENUECAT = "revenuecat"
 SEARCH_DB = "search-db"  # the gateway reads the self-hosted search index (venta_search) when provider=postgres
 UPLOADS = "uploads"  # Cloudinary credentials, or a writable directory for images kept by the platform itself
 SIGNING_KEYS = "signing-keys"  # the local identity issuer's RSA key, generated once into a Secret
+EVENTS = "events"  # publishes or consumes events: Redis's password too when spec.events.provider is redis
 
 
 @dataclass(frozen=True)
@@ -53,9 +54,9 @@ def _serve(name: str) -> tuple[str, ...]:
     return ("venta", "serve", name)
 
 
-USERS = Component("users", "users", _serve("users"), 9000, 5000, "venta_users", needs=frozenset({DB}))
+USERS = Component("users", "users", _serve("users"), 9000, 5000, "venta_users", needs=frozenset({DB, EVENTS}))
 LOCATION = Component("location", "location", _serve("location"), 9001, 5001, "venta_location", needs=frozenset({DB}))
-VENDORS = Component("vendors", "vendors", _serve("vendors"), 9005, 5005, "venta_vendors", needs=frozenset({DB}))
+VENDORS = Component("vendors", "vendors", _serve("vendors"), 9005, 5005, "venta_vendors", needs=frozenset({DB, EVENTS}))
 GATEWAY = Component(
     "gateway",
     "gateway",
@@ -63,7 +64,7 @@ GATEWAY = Component(
     5002,
     public=True,
     default_replicas=2,
-    needs=frozenset({REDIS, ALGOLIA, CLERK, REVENUECAT, SEARCH_DB, UPLOADS}),
+    needs=frozenset({REDIS, ALGOLIA, CLERK, REVENUECAT, SEARCH_DB, UPLOADS, EVENTS}),
 )
 WEBSOCKET = Component(
     "websocket",
@@ -73,15 +74,29 @@ WEBSOCKET = Component(
     public=True,
     default_replicas=2,
     sticky=True,
-    needs=frozenset({REDIS}),
+    needs=frozenset({REDIS, EVENTS}),
 )
 SEARCH_SYNC = Component(
-    "searchSync", "search-sync", _serve("search-sync"), 5006, database="venta_search", needs=frozenset({DB, ALGOLIA})
+    "searchSync",
+    "search-sync",
+    _serve("search-sync"),
+    5006,
+    database="venta_search",
+    needs=frozenset({DB, ALGOLIA, EVENTS}),
+)
+# Favourites and notifications: an HTTP API the gateway forwards to, event consumers, pushes through Redis.
+NOTIFICATIONS = Component(
+    "notifications",
+    "notifications",
+    _serve("notifications"),
+    5007,
+    database="venta_notifications",
+    needs=frozenset({DB, REDIS, EVENTS}),
 )
 # Only in identity mode "local": a small token issuer serving a JWKS, so the gateway verifies tokens one way.
 IDENTITY = Component("identity", "identity", _serve("identity"), 5010, needs=frozenset({SIGNING_KEYS}))
 
-APP_COMPONENTS: tuple[Component, ...] = (USERS, LOCATION, VENDORS, GATEWAY, WEBSOCKET, SEARCH_SYNC)
+APP_COMPONENTS: tuple[Component, ...] = (USERS, LOCATION, VENDORS, GATEWAY, WEBSOCKET, SEARCH_SYNC, NOTIFICATIONS)
 DATABASES: tuple[str, ...] = tuple(c.database for c in APP_COMPONENTS if c.database)
 JWKS_PATH = "/.well-known/jwks.json"
 

@@ -70,7 +70,7 @@ class Storage(Model):
 class ManagedStore(Model):
     image: str
     resources: Resources
-    storage: Storage | None = None  # redis keeps nothing on disk
+    storage: Storage | None = None  # redis keeps nothing on a volume of its own
 
 
 class ExternalNats(Model):
@@ -107,6 +107,10 @@ class ExternalRedis(Model):
 class RedisSpec(Model):
     managed: ManagedStore | None = None
     external: ExternalRedis | None = None
+
+
+class EventsSpec(Model):
+    provider: Literal["jetstream", "redis"]
 
 
 class Algolia(Model):
@@ -203,6 +207,7 @@ class PlatformSpec(Model):
     nats: NatsSpec
     postgres: PostgresSpec
     redis: RedisSpec
+    events: EventsSpec
     search: SearchSpec
     identity: IdentitySpec
     resilience: Resilience
@@ -244,6 +249,12 @@ def _check(spec: PlatformSpec) -> None:
     algolia = spec.search.algolia
     if spec.search.provider == "algolia" and (algolia is None or not algolia.app_id or not algolia.api_key_secret_ref):
         raise SpecError("spec.search.algolia: appId and apiKeySecretRef are required when provider is algolia")
+    search = spec.search
+    if spec.events.provider == "redis" and (search.reindex_schedule or search.reindex_on_create):
+        raise SpecError(
+            "spec.events.provider: redis needs search.reindexSchedule '' and search.reindexOnCreate false (the full "
+            "re-index replays the NATS JetStream stream)"
+        )
     if spec.uploads.cloudinary is not None and spec.uploads.existing_claim is not None:
         raise SpecError("spec.uploads: set cloudinary or existingClaim, not both")
     clerk = spec.identity.clerk

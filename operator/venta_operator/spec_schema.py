@@ -228,7 +228,8 @@ def redis() -> Schema:
         {
             "managed": obj(
                 {"image": image("redis:7"), "resources": resources("50m", "64Mi", "500m", "256Mi")},
-                description=MANAGED + " Nothing is persisted: it holds caches and presence.",
+                description=MANAGED + " Nothing is persisted (it holds caches and presence), except with "
+                "events.provider redis: then an append-only file, on scratch space that a new pod does not keep.",
             ),
             "external": obj(
                 {
@@ -252,7 +253,33 @@ def redis() -> Schema:
         },
         default={"managed": {}},
         rules=(exclusive("redis"),),
-        description="Redis (caches, rate limits, Socket.IO fan-out): a Deployment, or external.",
+        description="Redis (caches, rate limits, Socket.IO fan-out, and the events with events.provider redis): a "
+        "Deployment, or external.",
+    )
+
+
+EVENTS_NEED_JETSTREAM = (
+    "!has(self.events) || self.events.provider != 'redis' "
+    "|| (self.search.reindexSchedule == '' && !self.search.reindexOnCreate)"
+)
+
+
+def events() -> Schema:
+    return obj(
+        {
+            "provider": string(
+                16,
+                enum=["jetstream", "redis"],
+                default="jetstream",
+                description="The event broker: NATS JetStream (spec.nats), or Redis Streams on the platform's Redis "
+                "(spec.redis). With redis the managed Redis keeps an append-only file, on scratch space that a new "
+                "pod does not keep: give events that must outlive the Redis pod an external Redis with persistence. "
+                "The full re-index replays the JetStream stream, so redis needs search.reindexSchedule '' and "
+                "search.reindexOnCreate false.",
+            ),
+        },
+        default={},
+        description="How the services publish and consume events (docs/events.md).",
     )
 
 
@@ -612,6 +639,7 @@ def spec_schema() -> Schema:
             "nats": nats(),
             "postgres": postgres(),
             "redis": redis(),
+            "events": events(),
             "search": search(),
             "identity": identity(),
             "resilience": resilience(),
@@ -627,4 +655,13 @@ def spec_schema() -> Schema:
             },
         },
         required=("version",),
+        rules=(
+            rule(
+                EVENTS_NEED_JETSTREAM,
+                "events.provider redis needs search.reindexSchedule '' and search.reindexOnCreate false: the full "
+                "re-index replays the NATS JetStream stream",
+                ".events.provider",
+                "FieldValueInvalid",
+            ),
+        ),
     )

@@ -86,6 +86,12 @@ def groups_of(cls: type[BaseSettings]) -> list[Section]:
     return [group for group in GROUPS if issubclass(cls, group.settings)]
 
 
+def group_fields(group: Section) -> list[str]:
+    """A group's fields, less those of another group it includes (events include Redis: listed once, under Redis)."""
+    included = [other for other in GROUPS if other is not group and issubclass(group.settings, other.settings)]
+    return [name for name in group.settings.model_fields if not any(name in o.settings.model_fields for o in included)]
+
+
 def own_fields(cls: type[BaseSettings]) -> list[str]:
     """A component's fields: those no group of it declares, and the group fields it redeclares (a new default)."""
     shared = {name for group in groups_of(cls) for name in group.settings.model_fields}
@@ -248,7 +254,7 @@ def render() -> str:
             "",
             _intro(group, text),
             "",
-            *table(group.settings, list(group.settings.model_fields)),
+            *table(group.settings, group_fields(group)),
         ]
     lines += ["", "## Components"]
     for section in COMPONENTS:

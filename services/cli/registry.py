@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings
 from services.gateway.config import GatewaySettings
 from services.identity.config import IdentitySettings
 from services.location.config import LocationSettings
+from services.notifications.config import NotificationSettings
 from services.search_sync.config import SearchSyncSettings
 from services.users.config import UserSettings
 from services.vendors.config import VendorSettings
@@ -72,5 +73,6 @@ SERVICES: dict[str, ServiceEntry] = {
         ServiceEntry("gateway", GatewaySettings, "services.gateway.app", kind="http"),
         ServiceEntry("search-sync", SearchSyncSettings, "services.search_sync.app", kind="http"),
         ServiceEntry("websocket", WebsocketSettings, "services.websocket.app", kind="http"),
+        ServiceEntry("notifications", NotificationSettings, "services.notifications.app", kind="http"),
     )
 }

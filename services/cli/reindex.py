@@ -5,7 +5,8 @@ never reads its database), fills a fresh index and swaps it in (Algolia: tempora
 new table + drop/rename in one transaction): searches never see an empty or half-built index. Changes committed
 while the new index was being built went to the old one; they are replayed from the event stream position noted
 before the snapshot, merged by version, so nothing is lost and nothing goes backwards. Runs as a command or as the
-operator's scheduled Job.
+operator's scheduled Job. Needs the JetStream provider (it reads the stream by sequence): with
+`VENTA_EVENTS_PROVIDER=redis` it stops at once with one line saying so.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import datetime
 
 from services.contracts.venta.vendor.v1 import vendor_pb2, vendor_pb2_grpc
 from services.event_catalog import CATALOG
+from services.kit.events.factory import require_jetstream
 from services.kit.events.jetstream import JetStreamBus
 from services.kit.events.replay import last_sequence, replay
 from services.kit.grpc.client import PeerClient, make_breaker
@@ -60,6 +62,7 @@ async def reindex(
     settings: SearchSyncSettings, *, vendors_addr: str, provider: SearchProvider | None = None
 ) -> dict[str, int | float]:
     """Rebuild and swap; returns counts (indexed, replayed events, seconds) for the caller to print or test."""
+    require_jetstream(settings, tool="venta reindex", why="it replays the event stream by sequence")
     started = time.monotonic()
     provider = provider or build_search_provider(settings, default_dsn=settings.dsn)
     bus = JetStreamBus(settings, CATALOG, client_name="venta-reindex")

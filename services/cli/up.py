@@ -116,6 +116,7 @@ class LocalPlatform:
             "VENTA_IDENTITY_KEY_DIR": str(self.data_dir / "identity" / "keys"),
             "VENTA_UPLOAD_DIR": str(self.data_dir / "uploads"),
             "VENTA_PUBLIC_URL": self._url_of("gateway"),
+            "VENTA_NOTIFICATIONS_URL": self._url_of("notifications"),
             # the gateway queries the index search sync writes (the self-hosted provider's database)
             **(
                 {"VENTA_SEARCH_DATABASE_URL": self._database_url(SERVICES["search-sync"])}
@@ -138,7 +139,7 @@ class LocalPlatform:
             )
         return Running(entry, proc, log_path)
 
-    def _wait_ready(self, running: Running, timeout_s: float = 45.0) -> None:
+    def _wait_ready(self, running: Running, timeout_s: float = 120.0) -> None:
         url = f"http://127.0.0.1:{running.entry.http_port + self.offset}/health/ready"
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -156,13 +157,13 @@ class LocalPlatform:
 
     def _print_table(self) -> None:
         print("\nVenta is up:\n")
-        print(f"  {'service':<12} {'gRPC':<18} {'health / metrics':<30} log")
+        print(f"  {'service':<14} {'gRPC':<18} {'health / metrics':<30} log")
         for r in self.running:
             grpc_addr = f"127.0.0.1:{r.entry.grpc_port + self.offset}" if r.entry.grpc_port else "-"
             http_addr = f"http://127.0.0.1:{r.entry.http_port + self.offset}"
-            print(f"  {r.entry.name:<12} {grpc_addr:<18} {http_addr:<30} {r.log}")
+            print(f"  {r.entry.name:<14} {grpc_addr:<18} {http_addr:<30} {r.log}")
         for name in ("postgres", "nats", "redis"):
-            print(f"  {name:<12} {self.urls[name]}")
+            print(f"  {name:<14} {self.urls[name]}")
         if any(r.entry.name == "gateway" for r in self.running):
             print(f"\n  API: {self._url_of('gateway')}/docs   token: ./venta token --user <id>", end="")
             if self.offset:

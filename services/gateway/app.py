@@ -19,7 +19,7 @@ from fastapi.openapi.utils import get_openapi
 from services.gateway.config import GatewaySettings, get_settings
 from services.gateway.deps import RateLimited
 from services.gateway.resources import Resources
-from services.gateway.routes import nearby, search, uploads, users, vendors, webhooks
+from services.gateway.routes import nearby, notifications, search, uploads, users, vendors, webhooks
 from services.kit.http.handlers import install_error_handlers, render_error
 from services.kit.http.middleware import BodySizeLimitMiddleware, RequestContextMiddleware, SecurityHeadersMiddleware
 from services.kit.http.server import AsgiServiceHost
@@ -53,7 +53,7 @@ UPLOAD_PATHS = ("/v1/uploads/image", "/upload/image")
 def api_router() -> APIRouter:
     api = APIRouter(dependencies=[RateLimited])
     # fixed paths (/v1/vendors/nearby, /search) before /v1/vendors/{id}, which would otherwise match them
-    for module in (nearby, search, vendors, users, uploads, webhooks):
+    for module in (nearby, search, vendors, users, notifications, uploads, webhooks):
         api.include_router(module.router)
     return api
 

@@ -48,6 +48,15 @@ class GatewaySettings(
     users_addr: str = peer_address("users", 5000)
     vendors_addr: str = peer_address("vendors", 5005)
     location_addr: str = peer_address("location", 5001)
+    notifications_url: str = Field(
+        default="http://127.0.0.1:5007",
+        pattern=r"^https?://[^/?#]+$",
+        description="The notifications service's base URL, where `/v1/users/me/favourites*` and `/v1/notifications*` "
+        "are forwarded (in a cluster `http://<platform>-notifications.<namespace>.svc:5007`).",
+    )
+    notifications_timeout_s: float = Field(
+        default=5.0, gt=0, le=60, description="Seconds a forwarded call to the notifications service may take."
+    )
     breaker_redis: bool = Field(
         default=False,
         description="`true` shares the breakers' state between replicas in Redis (pybreaker's CircuitRedisStorage), "

@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass, field
 
 import httpx
+import pybreaker
 import redis.asyncio
 from svix.webhooks import Webhook
 
@@ -69,6 +70,8 @@ class Resources:
     images: ImageStore
     clerk_webhook: Webhook | None
     search: SearchProvider
+    notifications: httpx.AsyncClient
+    notifications_breaker: pybreaker.CircuitBreaker
     invalidator: CacheInvalidator | None = None
     extra_checks: dict[str, ReadinessCheck] = field(default_factory=dict)
 
@@ -102,6 +105,12 @@ class Resources:
             clerk_webhook=Webhook(secret.get_secret_value()) if secret else None,
             invalidator=CacheInvalidator(settings, vendor_cache) if invalidate else None,
             search=_search(settings),
+            notifications=httpx.AsyncClient(
+                base_url=settings.notifications_url,
+                timeout=httpx.Timeout(settings.notifications_timeout_s),
+                follow_redirects=False,
+            ),
+            notifications_breaker=breaker_for(settings, "notifications"),
         )
 
     def start(self) -> None:
@@ -130,6 +139,7 @@ class Resources:
             self.vendors.close,
             self.location.close,
             self.http.aclose,
+            self.notifications.aclose,
             self.redis.aclose,
             self.search.close,
         ]

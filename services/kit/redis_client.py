@@ -69,3 +69,17 @@ class RedisSettings(BaseSettings):
         host = parts.hostname or "127.0.0.1"
         netloc = f"{user}:{secret}@{host}" + (f":{parts.port}" if parts.port else "")
         return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+class SocketIoChannelSettings(BaseSettings):
+    """The Redis pub/sub channel the Socket.IO gateway's replicas share: whoever emits to a room (a replica, or the
+    notifications service with a write-only manager) must use the same one."""
+
+    model_config = SettingsConfigDict(env_prefix="VENTA_", extra="ignore", frozen=True)
+
+    socketio_channel: str = Field(
+        default="venta-socketio",
+        pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
+        description="The Redis pub/sub channel replicas exchange room emits on (and the presence keys' prefix); the "
+        "replicas of one platform and its notifications service share it.",
+    )

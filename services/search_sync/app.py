@@ -2,7 +2,8 @@
 
 Start-up never fails on a dependency that is down: connecting to the search engine and to NATS is retried in the
 background (readiness stays red until both answer and the consumer is subscribed), so the service converges by
-itself after a cluster-wide restart. SIGTERM stops fetching, lets the batch in hand finish, and drains NATS.
+itself after a cluster-wide restart. SIGTERM stops fetching, lets the batch in hand finish, and drains the connection
+to the event broker (NATS, or Redis with `VENTA_EVENTS_PROVIDER=redis`).
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ from dataclasses import asdict
 from aiohttp import web
 
 from services.event_catalog import CATALOG
-from services.kit.events.bus import Subscription, backoff_delay
-from services.kit.events.factory import event_bus
-from services.kit.events.jetstream import BusUnavailable
+from services.kit.events.bus import BusUnavailable, Subscription, backoff_delay
+from services.kit.events.factory import broker_check, event_bus
 from services.kit.probes import HealthServer
 from services.search.factory import build_search_provider
 from services.search.provider import SearchProvider
@@ -40,7 +40,11 @@ class SearchSyncHost:
         self.subscription: Subscription | None = None
         self.http = HealthServer(
             service=settings.service_name,
-            checks={"nats": self.bus.health, "search": self.provider.ping, "consumer": self._consuming},
+            checks={
+                broker_check(settings): self.bus.health,
+                "search": self.provider.ping,
+                "consumer": self._consuming,
+            },
             host=settings.host,
             port=settings.http_port,
             extra_routes={"/health/events": self._events},

@@ -15,12 +15,12 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 from services.kit.auth.settings import AuthSettings, comma_list
 from services.kit.config import GrpcSettings, KitSettings, Port, peer_address
 from services.kit.events.settings import EventSettings
-from services.kit.redis_client import RedisSettings
+from services.kit.redis_client import RedisSettings, SocketIoChannelSettings
 
 KiB = 1024
 
 
-class WebsocketSettings(KitSettings, GrpcSettings, EventSettings, AuthSettings, RedisSettings):
+class WebsocketSettings(KitSettings, GrpcSettings, EventSettings, AuthSettings, RedisSettings, SocketIoChannelSettings):
     model_config = SettingsConfigDict(env_prefix="VENTA_", extra="ignore", frozen=True)
 
     service_name: str = "websocket"
@@ -32,12 +32,6 @@ class WebsocketSettings(KitSettings, GrpcSettings, EventSettings, AuthSettings, 
         default=False,
         description="`true` shares the breakers' state between replicas in Redis (pybreaker's CircuitRedisStorage), "
         "at the cost of a synchronous Redis read per call.",
-    )
-    socketio_channel: str = Field(
-        default="venta-socketio",
-        pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
-        description="The Redis pub/sub channel replicas exchange room emits on (and the presence keys' prefix); the "
-        "replicas of one platform share it.",
     )
 
     # abuse limits

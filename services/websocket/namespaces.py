@@ -157,6 +157,8 @@ class UserNamespace(EventNamespace):
 
     async def connected(self, sid: str, caller: Caller) -> None:
         self.live.user_connected(user_id=caller.principal.user_id, sid=sid)
+        # the user's own room, where the notifications service pushes (`register-user` also joins it, for old clients)
+        await self.live.sio.enter_room(sid, f"user:{caller.principal.user_id}", namespace=USERS)
         last = await _quietly(self.live.presence.last_viewport(caller.principal.user_id))
         if last is not None:  # a reconnect (perhaps to another replica): the user's rooms come back at once
             try:

@@ -15,15 +15,16 @@ from tests.support import venta_up
 
 def _stop(proc: subprocess.Popen[str]) -> str:
     proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=60)
+    out, _ = proc.communicate(timeout=90)
     return out
 
 
 def test_venta_up_smoke_and_restart(tmp_path: Path) -> None:
+    # eight Python processes start at once on two cores: about 45 s on a loaded machine, hence the generous waits
     offset = venta_up.free_port_offset()
     proc = venta_up.start(tmp_path / "data", offset)
     try:
-        lines = venta_up.wait_up(proc, timeout_s=90)
+        lines = venta_up.wait_up(proc, timeout_s=180)
         for entry in SERVICES.values():
             ready = httpx.get(f"http://127.0.0.1:{entry.http_port + offset}/health/ready", timeout=5)
             assert ready.status_code == 200, (entry.name, ready.text)
@@ -48,7 +49,7 @@ def test_venta_up_smoke_and_restart(tmp_path: Path) -> None:
 
     again = venta_up.start(tmp_path / "data", offset)  # second start reuses the data directory
     try:
-        venta_up.wait_up(again, timeout_s=90)
+        venta_up.wait_up(again, timeout_s=180)
     finally:
         _stop(again)
     assert again.returncode == 0

@@ -38,6 +38,7 @@ class Workload:
     async def run(self) -> None:
         """Traffic through every service, the event pipeline end to end, sockets left open."""
         owner = await self.token(f"obs-owner-{uuid.uuid4().hex[:8]}")
+        fan = await self.token(f"obs-user-{uuid.uuid4().hex[:8]}")
         async with httpx.AsyncClient(
             base_url=self.url("gateway"), timeout=15, headers={"Authorization": f"Bearer {owner}"}
         ) as api:
@@ -47,6 +48,8 @@ class Workload:
             for _ in range(2):  # a cache miss, then a hit
                 assert (await api.get(f"/v1/vendors/{self.vendor_id}")).status_code == 200
             assert (await api.put(f"/v1/vendors/{self.vendor_id}", json={"description": "al pastor"})).is_success
+            as_fan = {"Authorization": f"Bearer {fan}"}  # the watching user favourites it: notifications follow
+            assert (await api.put(f"/v1/users/me/favourites/{self.vendor_id}", headers=as_fan)).status_code == 200
             for path, params in (
                 ("/v1/users/me/vendors", {}),
                 ("/v1/vendors/search", {"q": "tacos"}),
@@ -55,21 +58,24 @@ class Workload:
                 assert (await api.get(path, params=params)).status_code == 200, path
             statuses = [(await api.get(f"/v1/vendors/{uuid.uuid4()}")).status_code for _ in range(110)]
             assert 404 in statuses and 429 in statuses, statuses  # NOT_FOUND from vendors, then the rate limit
-        await self.realtime(owner)
+        await self.realtime(owner, fan)
         await self.poison_event()
 
-    async def realtime(self, owner: str) -> None:
-        """A vendor broadcasting its position to a user watching the map; a bad payload; a flood (rate limit)."""
+    async def realtime(self, owner: str, fan: str) -> None:
+        """A vendor broadcasting its position to a user watching the map, opening (a notification pushed to the user,
+        whose favourite it is); a bad payload; a flood (rate limit)."""
         url = self.url("websocket")
         vendor, user = SocketClient(url, "/vendor"), SocketClient(url, "/user")
         self.sockets += [vendor, user]
         await vendor.connect(auth={"token": owner})
-        await user.connect(auth={"token": await self.token(f"obs-user-{uuid.uuid4().hex[:8]}")})
+        await user.connect(auth={"token": fan})
         assert (await vendor.call("register-vendor", {"vendorId": self.vendor_id}))["ok"]
         position = {"vendorId": self.vendor_id, "lat": 40.7, "long": -74.0}
         assert (await vendor.call("updateVendorLocation", position))["ok"]
         assert (await user.call("updateUserLocation", VIEWPORT))["ok"]
         assert (await vendor.call("heartbeat", {}))["ok"]
+        assert (await vendor.call("setVendorOpen", {"vendorId": self.vendor_id, "open": True}))["ok"]
+        assert (await user.next("notification", 15))["vendorId"] == self.vendor_id
         assert not (await user.call("updateUserLocation", {"neLocation": "north"}))["ok"]  # INVALID_PAYLOAD
         await user.emit("no-such-event", {})
         answers = [await vendor.call("updateVendorLocation", position) for _ in range(40)]

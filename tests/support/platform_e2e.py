@@ -56,7 +56,8 @@ def example_for(images: Any, path: Path) -> dict[str, Any]:
             "postgres": {"managed": {"image": images.postgres, "resources": SMALL}},
             "redis": {"managed": {"image": images.redis, "resources": SMALL}},
             "services": {
-                key: {"resources": SMALL} for key in ("users", "location", "gateway", "websocket", "searchSync")
+                key: {"resources": SMALL}
+                for key in ("users", "location", "gateway", "websocket", "searchSync", "notifications")
             }
             | {"vendors": {"replicas": 2, "resources": SMALL}},
             "resilience": {"rateLimit": "100000/60seconds"},

@@ -26,6 +26,8 @@ from services.kit.grpc.server import GrpcServiceHost
 from services.kit.http.server import AsgiServiceHost
 from services.location import app as location_app
 from services.location.config import LocationSettings
+from services.notifications import app as notifications_app
+from services.notifications.config import NotificationSettings
 from services.search.provider import SearchProvider
 from services.search_sync.app import SearchSyncHost
 from services.search_sync.config import SearchSyncSettings
@@ -195,6 +197,39 @@ class Hosts:
 
     async def start_gateway(self, settings: GatewaySettings) -> AsgiServiceHost:
         host = build_gateway(settings)
+        await host.start()
+        self.http.append(host)
+        return host
+
+    async def start_notifications(
+        self,
+        *,
+        vendors: GrpcServiceHost,
+        users: GrpcServiceHost,
+        identity: AsgiServiceHost,
+        socketio_channel: str,
+        **overrides: Any,
+    ) -> AsgiServiceHost:
+        """The notifications service on a database and durable consumers of its own, pushing on `socketio_channel`."""
+        values: dict[str, Any] = {
+            "http_port": 0,
+            "host": "127.0.0.1",
+            "shutdown_grace_s": 1.0,
+            "database_url": self.postgres.url_for(f"gw_notifications_{uuid.uuid4().hex[:8]}"),
+            "redis_url": self.redis.url,
+            "nats_url": self.nats.url,
+            "auth_issuer": identity.url,
+            "jwks_min_refresh_interval_s": 1.0,
+            "users_addr": f"127.0.0.1:{users.grpc_port}",
+            "vendors_addr": f"127.0.0.1:{vendors.grpc_port}",
+            "socketio_channel": socketio_channel,
+            "consumer_name": f"notifications-{uuid.uuid4().hex[:8]}",
+            "consumer_fetch_timeout_s": 0.2,
+        }
+        values.update(overrides)
+        settings = NotificationSettings(**values)
+        await upgrade(notifications_app.MIGRATIONS, settings.dsn)
+        host = notifications_app.build(settings)
         await host.start()
         self.http.append(host)
         return host

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -88,6 +89,18 @@ class Realtime:
     @property
     def url(self) -> str:
         return self.websocket.url
+
+    async def start_gateway(self, upload_dir: Path, **overrides: Any) -> AsgiServiceHost:
+        """An HTTP gateway in front of this platform's services (its own upload directory; settings overridable)."""
+        settings = self.hosts.gateway_settings(
+            vendors=self.vendors,
+            users=self.users,
+            location=self.location,
+            identity=self.identity,
+            upload_dir=upload_dir,
+            **overrides,
+        )
+        return await self.hosts.start_gateway(settings)
 
     async def account(self) -> Account:
         clerk_id = new_clerk_id()

@@ -1,4 +1,4 @@
-"""The event pipeline under test: vendor service -> outbox -> NATS -> search sync -> index, plus the final check.
+"""The event pipeline under test: vendor service -> outbox -> broker -> search sync -> index, plus the final check.
 
 Services run in-process (`start_service`, `SearchSyncHost`) or as real subprocesses (`venta serve ...`) when a test
 kills them. `converged()` is the one acceptance check of every fault test: the index equals the vendor table, no
@@ -18,13 +18,13 @@ from typing import Any
 
 import asyncpg
 import grpc
-import nats
 
 from services.contracts.venta.vendor.v1 import vendor_pb2 as pb
 from services.contracts.venta.vendor.v1 import vendor_pb2_grpc
 from services.kit.events.envelope import Envelope
 from services.search.provider import SearchProvider
 from services.search.records import Document, public, record_from_vendor
+from tests.support.event_brokers import EventBroker
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,23 +43,11 @@ def poison_messages() -> list[tuple[str, bytes, dict[str, str]]]:
     ]
 
 
-async def publish_poison(nats_url: str) -> int:
-    nc = await nats.connect(nats_url)
-    try:
-        js = nc.jetstream()
-        for subject, payload, headers in poison_messages():
-            await js.publish(subject, payload, headers=headers)
-    finally:
-        await nc.close()
-    return len(poison_messages())
-
-
-async def dead_letter_count(nats_url: str) -> int:
-    nc = await nats.connect(nats_url)
-    try:
-        return int((await nc.jetstream().stream_info("DEADLETTER")).state.messages)
-    finally:
-        await nc.close()
+async def publish_poison(broker: EventBroker) -> int:
+    messages = poison_messages()
+    for subject, payload, headers in messages:
+        await broker.publish_raw(subject, payload, headers)
+    return len(messages)
 
 
 async def table_records(vendors_url: str) -> dict[str, Document]:
@@ -100,7 +88,7 @@ async def pending_outbox(vendors_url: str) -> int:
 
 
 async def converged(
-    *, provider: SearchProvider, vendors_url: str, nats_url: str, dead_letters: int, timeout_s: float = 90.0
+    *, provider: SearchProvider, vendors_url: str, broker: EventBroker, dead_letters: int, timeout_s: float = 90.0
 ) -> dict[str, Document]:
     """Wait until index == table, outbox drained, dead letters == `dead_letters`; fail with the differences."""
     deadline = time.monotonic() + timeout_s
@@ -122,7 +110,7 @@ async def converged(
         pending = await pending_outbox(vendors_url)
         if pending:
             problems.append(f"{pending} outbox rows pending")
-        dead = await dead_letter_count(nats_url)
+        dead = await broker.dead_letter_count()
         if dead != dead_letters:
             problems.append(f"{dead} dead letters, expected {dead_letters}")
         if not problems:

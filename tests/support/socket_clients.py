@@ -12,7 +12,7 @@ from typing import Any
 
 import socketio
 
-OUT_EVENTS = ("vendor_sync", "vendor_channels", "vendor_disconnect", "error")
+OUT_EVENTS = ("vendor_sync", "vendor_channels", "vendor_disconnect", "notification", "error")
 
 
 class SocketClient:

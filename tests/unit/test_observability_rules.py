@@ -27,6 +27,7 @@ REQUIRED = {
         "VentaEventConsumerLag",
         "VentaEventsDeadLettered",
         "VentaOutboxBacklog",
+        "VentaNotificationPushesFailing",
     },
     OPERATOR_RULES.name: {"VentaOperatorReconcileFailing"},
 }

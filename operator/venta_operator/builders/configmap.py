@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from venta_operator.builders import Manifest
-from venta_operator.components import DATABASES, GATEWAY, LOCATION, USERS, VENDORS
+from venta_operator.components import DATABASES, GATEWAY, LOCATION, NOTIFICATIONS, USERS, VENDORS
 from venta_operator.endpoints import (
     http_url,
     identity_issuer,
@@ -46,11 +46,13 @@ def settings(p: Platform) -> dict[str, str]:
     data = {
         "VENTA_DB_HOST": db_host,
         "VENTA_DB_PORT": str(db_port),
+        "VENTA_EVENTS_PROVIDER": spec.events.provider,  # its broker's URL is the one above or below
         "VENTA_NATS_URL": nats_url(p),
         "VENTA_REDIS_URL": redis_url(p),
         "VENTA_USERS_ADDR": peer_addr(p, USERS),
         "VENTA_VENDORS_ADDR": peer_addr(p, VENDORS),
         "VENTA_LOCATION_ADDR": peer_addr(p, LOCATION),
+        "VENTA_NOTIFICATIONS_URL": http_url(p, NOTIFICATIONS),
         "VENTA_LOG_LEVEL": spec.observability.log_level,
         "VENTA_SEARCH_PROVIDER": spec.search.provider,
         "VENTA_SEARCH_INDEX": spec.search.index,

@@ -81,6 +81,12 @@ def component_deployment(p: Platform, c: Component) -> Manifest:
     return _deployment(p, c.name, replicas, pod, {ANNOTATION_CONFIG_CHECKSUM: config_checksum(p)})
 
 
+def _appendonly(p: Platform) -> list[str]:
+    if p.spec.events.provider == "redis":
+        return ["--appendonly", "yes", "--appendfsync", "everysec"]
+    return ["--appendonly", "no"]
+
+
 def redis_deployment(p: Platform) -> Manifest | None:
     managed = p.spec.redis.managed
     if managed is None:
@@ -90,8 +96,9 @@ def redis_deployment(p: Platform) -> Manifest | None:
         "image": managed.image,
         "imagePullPolicy": "IfNotPresent",
         "command": ["redis-server"],
-        # A cache: nothing is persisted; the password comes from the generated Secret via the environment.
-        "args": ["--requirepass", "$(REDIS_PASSWORD)", "--save", "", "--appendonly", "no", "--dir", "/data"],
+        # A cache: nothing is persisted, unless the events are in it (an append-only file, kept while the pod is);
+        # the password comes from the generated Secret via the environment.
+        "args": ["--requirepass", "$(REDIS_PASSWORD)", "--save", "", *_appendonly(p), "--dir", "/data"],
         "env": [secret_env("REDIS_PASSWORD", redis_secret_name(p.name), REDIS_PASSWORD_KEY)],
         "ports": [{"name": "redis", "containerPort": REDIS_PORT, "protocol": "TCP"}],
         "livenessProbe": {"tcpSocket": {"port": "redis"}, "periodSeconds": 10, "timeoutSeconds": 2},

@@ -24,6 +24,7 @@ from venta_operator.components import (
     ALGOLIA,
     CLERK,
     DB,
+    EVENTS,
     REDIS,
     REVENUECAT,
     SEARCH_DB,
@@ -150,7 +151,7 @@ def needs_env(p: Platform, needs: frozenset[str], database: str | None) -> list[
         env += database_env(p, database)
     elif SEARCH_DB in needs and spec.search.provider == "postgres":
         env += database_env(p, SEARCH_DATABASE)
-    if REDIS in needs:
+    if REDIS in needs or (EVENTS in needs and spec.events.provider == "redis"):
         env += redis_env(p)
     algolia = spec.search.algolia
     if ALGOLIA in needs and spec.search.provider == "algolia" and algolia and algolia.api_key_secret_ref:

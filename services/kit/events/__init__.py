@@ -1,4 +1,4 @@
-"""The platform's event bus: envelope, versioned schemas, JetStream transport, outbox and relay.
+"""The platform's event bus: envelope, versioned schemas, JetStream or Redis Streams transport, outbox and relay.
 
 Why it exists: the system we replace published on core NATS (events sent while a consumer was down were lost) and
 its consumer listened on a subject that matched nothing. Everything that publishes or consumes an event goes through

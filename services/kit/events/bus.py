@@ -18,6 +18,15 @@ from typing import Protocol
 from services.kit.events.catalog import Catalog
 from services.kit.events.envelope import CamelModel, Envelope
 
+# The headers every provider reads: the message id it de-duplicates on (NATS's own name for it, kept for every
+# provider so that outbox rows, dead letters and replays carry one name), and the event's type.
+MSG_ID_HEADER = "Nats-Msg-Id"
+EVENT_TYPE_HEADER = "Venta-Event-Type"
+
+
+class BusUnavailable(ConnectionError):
+    """The bus is not connected (yet, or any more)."""
+
 
 class RetryLater(Exception):
     """A transient failure outside the event: redeliver after a backoff (optionally at least `delay_s`)."""

@@ -20,9 +20,11 @@ from datetime import UTC, datetime, timedelta
 
 from nats.js.api import RawStreamMsg
 
-from services.kit.events.consumer import (
+from services.kit.events.bus import EVENT_TYPE_HEADER, MSG_ID_HEADER
+from services.kit.events.consuming import (
     CONSUMER_HEADER,
     DEAD_LETTER_HEADERS,
+    DEADLETTER_PREFIX,
     DELIVERIES_HEADER,
     DETAIL_HEADER,
     ORIGINAL_ID_HEADER,
@@ -31,7 +33,6 @@ from services.kit.events.consumer import (
     REASON_HEADER,
 )
 from services.kit.events.envelope import SUBJECT_PREFIX
-from services.kit.events.jetstream import DEADLETTER_PREFIX, EVENT_TYPE_HEADER, MSG_ID_HEADER
 
 REPLAYED_FROM_HEADER = "Venta-Replayed-From"
 # The reasons the consumer itself gives (envelope.decode, Catalog.parse, the delivery limit); handlers add their own

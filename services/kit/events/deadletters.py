@@ -5,12 +5,13 @@ the new version, a repaired handler) it must go back to where it came from, and 
 hand-written NATS CLI commands that lose headers or re-send the original `Nats-Msg-Id`, which the stream silently
 drops as a duplicate within its window.
 
-JetStream-specific on purpose, like `replay`: dead letters are addressed by their sequence in `DEADLETTER`. A replay
-publishes the payload unchanged (the envelope and its `messageId` stay the event's identity) to the original subject
-with the headers `deadletter_records.replay_headers` gives it, and deletes the dead letter only after that publish is
-acknowledged. A crash in between leaves the dead letter in place; replaying it again publishes the same derived
-message id, which the stream de-duplicates within its window: nothing is lost, nothing is handled twice in that
-window, and later a second delivery is what at-least-once consumers already absorb.
+JetStream-specific on purpose, like `replay` (it refuses to run when `VENTA_EVENTS_PROVIDER` is `redis`): dead letters
+are addressed by their sequence in `DEADLETTER`. A replay publishes the payload unchanged (the envelope and its
+`messageId` stay the event's identity) to the original subject with the headers `deadletter_records.replay_headers`
+gives it, and deletes the dead letter only after that publish is acknowledged. A crash in between leaves the dead letter
+in place; replaying it again publishes the same derived message id, which the stream de-duplicates within its window:
+nothing is lost, nothing is handled twice in that window, and later a second delivery is what at-least-once consumers
+already absorb.
 
 What it must never do: configure the streams (a tool would impose its own settings on the platform's), or change
 anything before every selected dead letter has been read (a bad selection changes nothing).
@@ -30,7 +31,9 @@ from nats.errors import Error as NatsError
 from nats.js.api import StreamInfo
 from nats.js.errors import BadRequestError, NotFoundError
 
+from services.kit.events.bus import MSG_ID_HEADER
 from services.kit.events.catalog import Catalog
+from services.kit.events.consuming import DEADLETTER_PREFIX
 from services.kit.events.deadletter_records import (
     BUILTIN_REASONS,
     REPLAYED_FROM_HEADER,
@@ -39,7 +42,8 @@ from services.kit.events.deadletter_records import (
     Filters,
     replay_headers,
 )
-from services.kit.events.jetstream import DEADLETTER_PREFIX, MSG_ID_HEADER, JetStreamBus
+from services.kit.events.factory import require_jetstream
+from services.kit.events.jetstream import JetStreamBus
 from services.kit.events.settings import EventSettings
 
 EVERY_DEAD_LETTER = f"{DEADLETTER_PREFIX}>"
@@ -262,7 +266,11 @@ class DeadLetterStream:
 async def open_dead_letters(
     settings: EventSettings, catalog: Catalog, *, client_name: str
 ) -> AsyncIterator[DeadLetterStream]:
-    """Connect without touching the streams' configuration; an error in one line if NATS or the stream is missing."""
+    """Connect without touching the streams' configuration; an error in one line if NATS or the stream is missing.
+
+    Refuses (`ConfigError`) when the platform's events are not on JetStream (`VENTA_EVENTS_PROVIDER=redis`).
+    """
+    require_jetstream(settings, tool="venta deadletters", why="it works on the DEADLETTER stream by sequence")
     bus = JetStreamBus(settings, catalog, client_name=client_name)
     try:
         await bus.connect(configure_streams=False)

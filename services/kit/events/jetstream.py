@@ -17,35 +17,26 @@ from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, PubAck, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError
 
-from services.kit.events.bus import BatchHandler, PublishResult
+from services.kit.events.broker import BrokerBus, count_publish
+from services.kit.events.bus import BatchHandler, BusUnavailable, PublishResult
 from services.kit.events.catalog import Catalog
 from services.kit.events.consumer import JetStreamConsumer
-from services.kit.events.envelope import SUBJECT_PREFIX, Envelope
-from services.kit.events.metrics import EVENTS_PUBLISH_FAILURES, EVENTS_PUBLISHED, register_catalog, type_label
+from services.kit.events.consuming import DEADLETTER_PREFIX
+from services.kit.events.envelope import SUBJECT_PREFIX
 from services.kit.events.settings import EventSettings
-from services.kit.events.tracing import end_span, parent_context, start_publish
 
 log = logging.getLogger("venta.events")
 
-MSG_ID_HEADER = "Nats-Msg-Id"
-EVENT_TYPE_HEADER = "Venta-Event-Type"
-DEADLETTER_PREFIX = "deadletter."
 WEEK_S = 7 * 86_400.0
 
 
-class BusUnavailable(ConnectionError):
-    """The bus is not connected (yet, or any more)."""
+class JetStreamBus(BrokerBus):
+    system = "nats"
 
-
-class JetStreamBus:
     def __init__(self, settings: EventSettings, catalog: Catalog, *, client_name: str) -> None:
-        self.settings = settings
-        self.catalog = catalog
-        register_catalog(catalog)
-        self.client_name = client_name
+        super().__init__(settings, catalog, client_name=client_name)
         self._nc: NatsClient | None = None
         self._js: JetStreamContext | None = None
-        self._consumers: list[JetStreamConsumer] = []
 
     @property
     def js(self) -> JetStreamContext:
@@ -130,23 +121,6 @@ class JetStreamBus:
             except BadRequestError:
                 await self.js.update_stream(config)
 
-    async def publish(self, envelope: Envelope, *, headers: Mapping[str, str] | None = None) -> PublishResult:
-        """Publish one event now, in a PRODUCER span continuing the trace in `headers` (else the current one)."""
-        span, trace_headers = start_publish(envelope.subject, envelope.message_id, parent=parent_context(headers))
-        all_headers = {
-            **(headers or {}),
-            **trace_headers,
-            MSG_ID_HEADER: envelope.message_id,
-            EVENT_TYPE_HEADER: envelope.type,
-        }
-        try:
-            result = await self.publish_raw(envelope.subject, envelope.encode(), all_headers, event_type=envelope.type)
-        except BaseException as exc:
-            end_span(span, exc)
-            raise
-        end_span(span)
-        return result
-
     async def publish_raw(
         self, subject: str, payload: bytes, headers: Mapping[str, str], *, event_type: str | None = None
     ) -> PublishResult:
@@ -155,12 +129,12 @@ class JetStreamBus:
         stream = self.settings.deadletter_stream if dead else self.settings.events_stream
         try:
             ack = await self.js.publish(subject, payload, headers=dict(headers), stream=stream)
-        except Exception:
-            EVENTS_PUBLISH_FAILURES.labels(type_label(event_type)).inc()
+        except Exception as exc:
+            count_publish(exc, event_type)
             raise
-        if not ack.duplicate:
-            EVENTS_PUBLISHED.labels(type_label(event_type)).inc()
-        return PublishResult(sequence=ack.seq, duplicate=bool(ack.duplicate))
+        result = PublishResult(sequence=ack.seq, duplicate=bool(ack.duplicate))
+        count_publish(result, event_type)
+        return result
 
     async def publish_pipelined(
         self, messages: Sequence[tuple[str, bytes, Mapping[str, str], str]]
@@ -183,8 +157,9 @@ class JetStreamBus:
         waiting = [f for f in futures if isinstance(f, asyncio.Future)]
         if waiting:
             _, late = await asyncio.wait(waiting, timeout=timeout)
-            for future in late:
-                future.cancel()  # frees nats.py's pending-ack slot; the row stays pending and is published again
+            for unacknowledged in late:
+                # frees nats.py's pending-ack slot; the row stays pending and is published again
+                unacknowledged.cancel()
         outcomes: list[PublishResult | BaseException] = []
         for (_, _, _, event_type), future in zip(messages, futures, strict=True):
             outcome: PublishResult | BaseException
@@ -197,18 +172,12 @@ class JetStreamBus:
             else:
                 ack = future.result()
                 outcome = PublishResult(sequence=ack.seq, duplicate=bool(ack.duplicate))
-            if isinstance(outcome, BaseException):
-                EVENTS_PUBLISH_FAILURES.labels(type_label(event_type)).inc()
-            elif not outcome.duplicate:
-                EVENTS_PUBLISHED.labels(type_label(event_type)).inc()
+            count_publish(outcome, event_type)
             outcomes.append(outcome)
         return outcomes
 
-    async def subscribe(self, *, consumer: str, pattern: str, handler: BatchHandler) -> JetStreamConsumer:
-        subscription = JetStreamConsumer(bus=self, consumer=consumer, pattern=pattern, handler=handler)
-        await subscription.start()
-        self._consumers.append(subscription)
-        return subscription
+    def _consumer(self, *, consumer: str, pattern: str, handler: BatchHandler) -> JetStreamConsumer:
+        return JetStreamConsumer(bus=self, consumer=consumer, pattern=pattern, handler=handler)
 
     async def health(self) -> None:
         if not self.connected:
@@ -217,9 +186,7 @@ class JetStreamBus:
 
     async def close(self) -> None:
         """Stop consumers (each finishes its batch), then drain the connection: nothing in flight is dropped."""
-        for subscription in self._consumers:
-            await subscription.stop()
-        self._consumers.clear()
+        await self._stop_consumers()
         nc, self._nc, self._js = self._nc, None, None
         if nc is not None and not nc.is_closed:
             try:

@@ -59,7 +59,7 @@ def type_label(event_type: str | None) -> str:
     return event_type if event_type in _KNOWN_TYPES else "unknown"
 
 
-def _subject_matches(pattern: str, subject: str) -> bool:
+def subject_matches(pattern: str, subject: str) -> bool:
     """NATS subject matching: `*` is one token, a final `>` one or more."""
     want, have = pattern.split("."), subject.split(".")
     for i, token in enumerate(want):
@@ -73,7 +73,7 @@ def _subject_matches(pattern: str, subject: str) -> bool:
 def initialise_consumer(consumer: str, subject_pattern: str, catalog: Catalog) -> None:
     """Create a consumer's series at 0 for every catalogue type its subject pattern (`events.vendor.>`) receives."""
     for event_type in catalog:
-        if _subject_matches(subject_pattern, SUBJECT_PREFIX + event_type):
+        if subject_matches(subject_pattern, SUBJECT_PREFIX + event_type):
             for family in (EVENTS_CONSUMED, EVENTS_FAILED, EVENTS_REDELIVERED):
                 family.labels(consumer, event_type)
     CONSUMER_LAG.labels(consumer)

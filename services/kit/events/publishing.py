@@ -1,8 +1,8 @@
 """Everything a service needs to publish events, wired once: the bus, the outbox writer and its relay.
 
 A service builds `EventPublishing.for_service(...)` in its `build()`, hands `outbox` to its repository calls, calls
-`start()` (the relay runs in the background and connects to NATS itself, so the service serves even while NATS is
-down: events wait in the outbox) and registers `stop` with its host's shutdown hooks.
+`start()` (the relay runs in the background and connects to the broker itself, so the service serves even while the
+broker is down: events wait in the outbox) and registers `stop` with its host's shutdown hooks.
 """
 
 from __future__ import annotations
@@ -34,6 +34,6 @@ class EventPublishing:
         self.relay.start()
 
     async def stop(self) -> None:
-        """Let the relay finish its batch, then drain the NATS connection."""
+        """Let the relay finish its batch, then close the bus (NATS drains its connection)."""
         await self.relay.stop()
         await self.bus.close()

@@ -25,9 +25,8 @@ from sqlalchemy import Row, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.kit.db.session import Database
-from services.kit.events.bus import EventBus, PublishResult, backoff_delay
+from services.kit.events.bus import EVENT_TYPE_HEADER, MSG_ID_HEADER, EventBus, PublishResult, backoff_delay
 from services.kit.events.envelope import SUBJECT_PREFIX
-from services.kit.events.jetstream import EVENT_TYPE_HEADER, MSG_ID_HEADER
 from services.kit.events.metrics import OUTBOX_PENDING, OUTBOX_RELAY_LAG
 from services.kit.events.outbox import OUTBOX
 from services.kit.events.settings import EventSettings

@@ -1,9 +1,10 @@
 """Reading a stretch of the event stream again, from a sequence number up to what is there now.
 
-Used by the full re-index: the index built from a snapshot misses changes that were applied to the old index while
-the new one was being built, so after the swap they are replayed from the stream position noted before the
-snapshot. The replay uses an ephemeral consumer that acknowledges nothing and disappears after use; messages that
-cannot be decoded are skipped here (the durable consumers dead-letter them).
+Used by the full re-index: the index built from a snapshot misses changes that were applied to the old index while the
+new one was being built, so after the swap they are replayed from the stream position noted before the snapshot.
+JetStream-specific on purpose (`factory.require_jetstream`): with `VENTA_EVENTS_PROVIDER=redis` the re-index refuses to
+run. The replay uses an ephemeral consumer that acknowledges nothing and disappears after use; messages that cannot be
+decoded are skipped here (the durable consumers dead-letter them).
 """
 
 from __future__ import annotations

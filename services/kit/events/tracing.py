@@ -1,6 +1,7 @@
 """Trace context in message headers, so one trace runs from the request through the outbox, NATS and the consumer.
 
-NATS has no maintained OpenTelemetry instrumentation, so the bus carries the W3C context itself. The context is
+Neither NATS nor Redis Streams has maintained OpenTelemetry instrumentation for this, so the bus carries the W3C
+context itself (spans name the provider as `messaging.system`). The context is
 captured when the outbox row is written (inside the request's span) and stored with the row; the relay publishes
 each row inside a PRODUCER span that is a child of that stored context, and puts the PRODUCER span's context in the
 message headers; the consumer handles each message inside a CONSUMER span that is a child of those headers. So the
@@ -21,7 +22,7 @@ from services.kit.events.bus import Event
 
 tracer = trace.get_tracer("venta.events")
 
-MESSAGING_SYSTEM = "nats"
+MESSAGING_SYSTEM = "nats"  # the default provider's; a Redis Streams bus passes "redis"
 MAX_LINKS = 128
 
 
@@ -48,9 +49,9 @@ def link_from(headers: Mapping[str, str] | None) -> Link | None:
     return Link(span_context) if span_context.is_valid else None
 
 
-def _attributes(operation: str, subject: str, message_id: str | None) -> dict[str, str]:
+def _attributes(operation: str, subject: str, message_id: str | None, system: str) -> dict[str, str]:
     attributes = {
-        "messaging.system": MESSAGING_SYSTEM,
+        "messaging.system": system,
         "messaging.operation.type": operation,
         "messaging.destination.name": subject,
     }
@@ -59,12 +60,14 @@ def _attributes(operation: str, subject: str, message_id: str | None) -> dict[st
     return attributes
 
 
-def start_publish(subject: str, message_id: str, *, parent: context.Context | None) -> tuple[Span, dict[str, str]]:
+def start_publish(
+    subject: str, message_id: str, *, parent: context.Context | None, system: str = MESSAGING_SYSTEM
+) -> tuple[Span, dict[str, str]]:
     """A PRODUCER span for one message, child of `parent` (None: the current span), and the headers that carry it.
 
     The caller ends the span (`end_span`) once the stream acknowledged the message, or failed to.
     """
-    attributes = _attributes("send", subject, message_id)
+    attributes = _attributes("send", subject, message_id, system)
     span = tracer.start_span(f"publish {subject}", context=parent, kind=SpanKind.PRODUCER, attributes=attributes)
     carrier: dict[str, str] = {}
     propagate.inject(carrier, context=trace.set_span_in_context(span, parent))
@@ -78,8 +81,8 @@ def end_span(span: Span, error: BaseException | None = None) -> None:
     span.end()
 
 
-def _process_span(event: Event, consumer: str, links: Sequence[Link] = ()) -> Span:
-    attributes = _attributes("process", event.subject, event.envelope.message_id)
+def _process_span(event: Event, consumer: str, system: str, links: Sequence[Link] = ()) -> Span:
+    attributes = _attributes("process", event.subject, event.envelope.message_id, system)
     attributes["messaging.consumer.group.name"] = consumer
     return tracer.start_span(
         f"process {event.subject}",
@@ -91,7 +94,9 @@ def _process_span(event: Event, consumer: str, links: Sequence[Link] = ()) -> Sp
 
 
 @contextlib.contextmanager
-def processing(events: Sequence[Event], *, consumer: str, subject: str) -> Iterator[None]:
+def processing(
+    events: Sequence[Event], *, consumer: str, subject: str, system: str = MESSAGING_SYSTEM
+) -> Iterator[None]:
     """The spans of handling `events` in one call; the handler runs inside it.
 
     One event: its CONSUMER span (child of the publish span in its headers) is current. Several: a batch span is
@@ -99,7 +104,7 @@ def processing(events: Sequence[Event], *, consumer: str, subject: str) -> Itera
     span and ended with it, so every message's trace still reaches its consumer.
     """
     if len(events) == 1:
-        with trace.use_span(_process_span(events[0], consumer), end_on_exit=True):
+        with trace.use_span(_process_span(events[0], consumer, system), end_on_exit=True):
             yield
         return
     links = [link for event in events if (link := link_from(event.headers)) is not None]
@@ -108,14 +113,14 @@ def processing(events: Sequence[Event], *, consumer: str, subject: str) -> Itera
         kind=SpanKind.CONSUMER,
         links=links[:MAX_LINKS],
         attributes={
-            "messaging.system": MESSAGING_SYSTEM,
+            "messaging.system": system,
             "messaging.operation.type": "process",
             "messaging.batch.message_count": len(events),
             "messaging.consumer.group.name": consumer,
         },
     ) as batch:
         own = [Link(batch.get_span_context())]
-        spans = [_process_span(event, consumer, own) for event in events]
+        spans = [_process_span(event, consumer, system, own) for event in events]
         error: BaseException | None = None
         try:
             yield

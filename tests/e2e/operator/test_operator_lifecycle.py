@@ -19,7 +19,7 @@ from tests.support.operator_e2e import ROOT, OperatorProcess, Platforms, wait_fo
 pytestmark = pytest.mark.cluster
 
 NAME = "venta"
-SERVICES = {"users", "location", "vendors", "gateway", "websocket", "search-sync", "identity"}
+SERVICES = {"users", "location", "vendors", "gateway", "websocket", "search-sync", "notifications", "identity"}
 
 
 @pytest.fixture(scope="module")

@@ -47,6 +47,12 @@ CASES: list[tuple[str, dict[str, Any], list[str]]] = [
     ("clerk-without-secrets", {"identity": {"mode": "clerk"}}, ["spec.identity.clerk", "required when mode is clerk"]),
     ("unknown-provider", {"search": {"provider": "elasticsearch"}}, ["spec.search.provider", "Unsupported value"]),
     ("bad-schedule", {"search": {"reindexSchedule": "every night"}}, ["spec.search.reindexSchedule", "cron schedule"]),
+    ("unknown-events-provider", {"events": {"provider": "kafka"}}, ["spec.events.provider", "Unsupported value"]),
+    (
+        "redis-events-with-the-reindex",
+        {"events": {"provider": "redis"}},
+        ["spec.events.provider", "needs search.reindexSchedule '' and search.reindexOnCreate false"],
+    ),
     (
         "bad-quantity",
         {"services": {"vendors": {"resources": {"limits": {"memory": "lots"}}}}},

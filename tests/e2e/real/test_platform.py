@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.realnode, pytest.mark.slow, pytest.mark.timeout(1800)]
 
 NAMESPACE = "venta"
 GATEWAY, WEBSOCKET, IDENTITY = 5002, 5004, 5010
-COMPONENTS = ("users", "location", "vendors", "gateway", "websocket", "search-sync", "identity")
+COMPONENTS = ("users", "location", "vendors", "gateway", "websocket", "search-sync", "notifications", "identity")
 
 
 @dataclass
@@ -132,6 +132,34 @@ async def test_a_vendor_is_created_read_and_found(installed: Installed) -> None:
         assert rotated.status_code == 409 and rotated.json()["error"]["code"] == "KEYS_READ_ONLY", rotated.text
         garbage = await api.post("/v1/vendors", json={"name": 7})
         assert garbage.status_code == 400 and garbage.json()["error"]["type"] == "VALIDATION"
+
+
+async def test_a_fan_is_notified_when_a_favourite_vendor_opens(installed: Installed) -> None:
+    """The operator's notifications component, through the gateway, fed by the vendor service's events."""
+    owner, fan = await installed.token("notified-owner"), await installed.token("notified-fan")
+    async with httpx.AsyncClient(base_url=installed.gateway, timeout=10) as api:
+        as_owner, as_fan = {"Authorization": f"Bearer {owner}"}, {"Authorization": f"Bearer {fan}"}
+        created = await api.post("/v1/vendors", json={"name": "Churros Real Node"}, headers=as_owner)
+        assert created.status_code == 201, created.text
+        vendor_id = created.json()["id"]
+        added = await api.put(f"/v1/users/me/favourites/{vendor_id}", headers=as_fan)
+        assert added.status_code == 200, added.text
+        opened = await api.put(f"/v1/vendors/{vendor_id}/open", json={"open": True}, headers=as_owner)
+        assert opened.status_code == 200, opened.text
+
+        async def kinds() -> list[str]:
+            page = (await api.get("/v1/notifications", headers=as_fan)).json()
+            return [n["kind"] for n in page["notifications"] if n["vendorId"] == vendor_id]
+
+        deadline = time.monotonic() + 30
+        while await kinds() != ["VENDOR_OPENED"]:
+            assert time.monotonic() < deadline, "the fan was never notified"
+            await asyncio.sleep(0.5)
+        assert (await api.get("/v1/notifications/unread-count", headers=as_fan)).json() == {"unread": 1}
+        first = (await api.get("/v1/notifications", headers=as_owner)).json()["notifications"]
+        assert [n["kind"] for n in first] == ["FIRST_FAVOURITE"]
+        garbage = await api.get("/v1/notifications", params={"cursor": "garbage"}, headers=as_fan)
+        assert garbage.status_code == 400 and garbage.json()["error"]["code"] == "INVALID_CURSOR", garbage.text
 
 
 @pytest.mark.parametrize("transport", ["websocket", "polling"])

@@ -45,11 +45,12 @@ WORKLOADS = (
     "vendors",
     "location",
     "search-sync",
+    "notifications",
     "gateway",
     "websocket",
 )
 RESOURCES = ("namespace", "venta-operator", "venta", *WORKLOADS)
-SERVICES = ("identity", "users", "vendors", "location", "search-sync", "gateway", "websocket")
+SERVICES = ("identity", "users", "vendors", "location", "search-sync", "notifications", "gateway", "websocket")
 TITLE, NEW_TITLE = "Venta API", "Venta API (live update)"
 
 

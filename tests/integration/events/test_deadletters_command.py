@@ -275,6 +275,7 @@ GARBAGE: list[tuple[tuple[str, ...], dict[str, str], int, str]] = [
     (("frobnicate",), {}, 2, "invalid choice: 'frobnicate'"),
     (("list",), {"VENTA_EVENTS_PUBLISH_TIMEOUT_S": "soon"}, 2, "VENTA_EVENTS_PUBLISH_TIMEOUT_S"),
     (("list",), {"VENTA_DEADLETTER_STREAM": "NOPE"}, 1, "stream NOPE does not exist"),
+    (("replay", "--all", "--yes"), {"VENTA_EVENTS_PROVIDER": "redis"}, 2, "needs the events on NATS JetStream"),
 ]
 
 

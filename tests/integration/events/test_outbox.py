@@ -28,6 +28,7 @@ from services.users.config import UserSettings
 from services.vendors import repository
 from services.vendors.config import VendorSettings
 from services.vendors.models import VendorCreate
+from tests.support.event_brokers import broker_on
 from tests.support.search_pipeline import converged, pending_outbox
 from tests.support.search_providers import postgres_search
 
@@ -157,7 +158,7 @@ async def test_vendor_location_reaches_the_index_as_numbers(
             session, vendor_id=vendor.id, caller_id=owner, lat=19.43, long=-99.13, outbox=Outbox(CATALOG)
         )
     await db.close()
-    index = await converged(provider=provider, vendors_url=host.database_url, nats_url=nats.url, dead_letters=0)
+    index = await converged(provider=provider, vendors_url=host.database_url, broker=broker_on(nats), dead_letters=0)
     assert index[str(vendor.id)]["_geoloc"] == {"lat": 19.43, "lng": -99.13}
     hits = (await provider.search(SearchQuery(lat=19.43, lng=-99.13, radius_m=100))).hits
     assert [h["objectID"] for h in hits] == [str(vendor.id)]

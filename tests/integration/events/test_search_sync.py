@@ -17,12 +17,13 @@ import nats as nats_py
 
 from services.contracts.venta.vendor.v1 import vendor_pb2 as pb
 from services.contracts.venta.vendor.v1 import vendor_pb2_grpc
-from services.devkit.servers import Nats, Postgres
+from services.devkit.servers import Nats, Postgres, free_port
 from services.event_catalog import VendorData
 from services.kit.events.envelope import new_envelope
 from services.search.provider import SearchQuery
 from services.search_sync.config import SearchSyncSettings
-from tests.support.search_pipeline import ROOT, converged, dead_letter_count, poison_messages
+from tests.support.event_brokers import broker_on
+from tests.support.search_pipeline import ROOT, converged, poison_messages
 from tests.support.search_providers import postgres_search
 
 
@@ -150,7 +151,7 @@ async def test_malformed_messages_are_dead_lettered_and_the_consumer_keeps_going
         return (await provider.search(SearchQuery(text="pambazos"))).total
 
     assert await wait_for(indexed) == 1, "the consumer went on past the poison"
-    assert await wait_for(lambda: dead_letter_count(nats.url)) == 5
+    assert await wait_for(broker_on(nats).dead_letter_count) == 5
     dead = await js.pull_subscribe("deadletter.>", stream="DEADLETTER")
     reasons = {}
     for msg in await dead.fetch(5, timeout=5):
@@ -214,7 +215,7 @@ async def test_full_reindex_rebuilds_from_the_vendor_service_and_replays_concurr
         result = await reindex(settings, vendors_addr=address, provider=ChangingDuringBuild())  # type: ignore[arg-type]
     assert (result["indexed"], result["replayed"]) == (60, 1)
     provider = postgres_search(postgres, search_db)
-    await converged(provider=provider, vendors_url=vendors.database_url, nats_url=nats.url, dead_letters=0)
+    await converged(provider=provider, vendors_url=vendors.database_url, broker=broker_on(nats), dead_letters=0)
     assert (await provider.search(SearchQuery(text="renamed during"))).total == 1
     assert len(ids) == 60
 
@@ -229,4 +230,24 @@ async def test_full_reindex_rebuilds_from_the_vendor_service_and_replays_concurr
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "reindexed 60 vendors into postgres/vendor" in done.stdout
+    # the replay is JetStream's: on a platform whose events are on Redis it refuses in one line, touching nothing
+    refused = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "services.cli", "reindex", "--vendors-addr", address],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=40,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "VENTA_EVENTS_PROVIDER": "redis",
+            "VENTA_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+            "VENTA_DATABASE_URL": postgres.url_for(search_db),
+        },
+    )
+    assert refused.returncode == 2 and not refused.stdout, refused
+    assert refused.stderr.strip() == (
+        "venta: venta reindex needs the events on NATS JetStream (it replays the event stream by sequence), but "
+        "VENTA_EVENTS_PROVIDER is 'redis'"
+    )
     await provider.close()

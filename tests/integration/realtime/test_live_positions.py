@@ -66,15 +66,7 @@ class Moving:
 async def moving(realtime: Realtime, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Moving]:
     hosts = realtime.hosts
     await hosts.start_search_sync()
-    gateway = await hosts.start_gateway(
-        hosts.gateway_settings(
-            vendors=realtime.vendors,
-            users=realtime.users,
-            location=realtime.location,
-            identity=realtime.identity,
-            upload_dir=tmp_path_factory.mktemp("uploads"),
-        )
-    )
+    gateway = await realtime.start_gateway(tmp_path_factory.mktemp("uploads"))
     websocket = await hosts.start_websocket(
         hosts.websocket_settings(
             vendors=realtime.vendors,

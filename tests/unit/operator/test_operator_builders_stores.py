@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tests.support.operator_plans import CLERK, by_key, env_of, full_plan, make
 from venta_operator.builders.configmap import init_script
+from venta_operator.builders.deployment import redis_deployment
 from venta_operator.builders.monitoring import monitoring
 from venta_operator.builders.networkpolicy import network_policies
 from venta_operator.builders.pdb import pdbs
@@ -31,6 +32,21 @@ def test_nats_runs_jetstream_on_a_volume() -> None:
     assert sts["spec"]["serviceName"] == "demo-nats-headless"
 
 
+REDIS_EVENTS = {"events": {"provider": "redis"}, "search": {"reindexSchedule": "", "reindexOnCreate": False}}
+
+
+def test_managed_redis_is_a_cache_unless_the_events_are_in_it() -> None:
+    def args(spec: dict[str, object]) -> list[str]:
+        deployment = redis_deployment(make(spec))
+        assert deployment is not None
+        return list(deployment["spec"]["template"]["spec"]["containers"][0]["args"])
+
+    cache, events = args({}), args(REDIS_EVENTS)
+    assert cache[cache.index("--appendonly") + 1] == "no"
+    assert events[events.index("--appendonly") + 1] == "yes"
+    assert events[events.index("--appendfsync") + 1] == "everysec"
+
+
 def test_postgres_keeps_data_when_asked_to() -> None:
     p = make({"postgres": {"managed": {"storage": {"deleteWithPlatform": False, "storageClassName": "fast"}}}})
     sts = postgres_statefulset(p)
@@ -50,7 +66,7 @@ def test_init_script_creates_one_database_per_service_without_splicing_secrets()
     script = init_script()
     for db in DATABASES:
         assert f'CREATE DATABASE {db} OWNER :"app_user";' in script
-    assert set(DATABASES) == {"venta_users", "venta_vendors", "venta_location", "venta_search"}
+    assert set(DATABASES) == {"venta_users", "venta_vendors", "venta_location", "venta_search", "venta_notifications"}
     assert "$VENTA_DB_PASSWORD" in script and ":'app_password'" in script
     assert "<<'SQL'" in script  # quoted heredoc: the shell expands nothing inside the SQL
 

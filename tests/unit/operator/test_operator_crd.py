@@ -73,6 +73,7 @@ def test_rules_cover_the_documented_cases() -> None:
         "has(self.managed) != has(self.external)",
         "self.minReplicas <= self.maxReplicas",
         "self.provider != 'algolia'",
+        "self.events.provider != 'redis'",
         "self.mode != 'clerk'",
         "self.matches(",
         "isQuantity(self)",

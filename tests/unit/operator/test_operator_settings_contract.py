@@ -30,7 +30,12 @@ def _specs() -> dict[str, dict[str, Any]]:
             "search": ALGOLIA,
             **EXTERNAL,
         },
+        # events on Redis Streams: the full re-index (JetStream's replay) is off, as the CRD requires
+        "redis-events": {"events": {"provider": "redis"}, "search": {"reindexSchedule": "", "reindexOnCreate": False}},
     }
+
+
+MODES = list(_specs())
 
 
 def _environments(plan: Plan) -> dict[str, dict[str, str]]:
@@ -56,7 +61,7 @@ def _fields(names: Any) -> set[str]:
     return {f"VENTA_{field.upper()}" for name in names for field in SERVICES[name].settings.model_fields}
 
 
-@pytest.mark.parametrize("mode", ["local", "clerk"])
+@pytest.mark.parametrize("mode", MODES)
 def test_every_variable_the_operator_sets_is_read_by_someone(mode: str) -> None:
     plan = full_plan(make(_specs()[mode]))
     readable = _fields(SERVICES) | READ_BY_CLI
@@ -79,7 +84,7 @@ def _own_env(plan: Plan) -> dict[str, set[str]]:
     return out
 
 
-@pytest.mark.parametrize("mode", ["local", "clerk"])
+@pytest.mark.parametrize("mode", MODES)
 def test_every_variable_a_workload_is_given_is_read_by_that_workload(mode: str) -> None:
     """Not just by someone: the gateway was once given the search database's name and credentials, which it did
     not read, so in a cluster it had no search at all (found on a real node)."""
@@ -91,7 +96,7 @@ def test_every_variable_a_workload_is_given_is_read_by_that_workload(mode: str) 
         assert not unread, f"{workload} is given {sorted(unread)} but does not read them"
 
 
-@pytest.mark.parametrize("mode", ["local", "clerk"])
+@pytest.mark.parametrize("mode", MODES)
 def test_each_service_loads_the_configuration_the_operator_means(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
     p = make(_specs()[mode])
     environments = _environments(full_plan(p))
@@ -130,13 +135,24 @@ def test_each_service_loads_the_configuration_the_operator_means(mode: str, monk
     gateway = loaded["gateway"]
     assert str(gateway.upload_dir) == "/var/lib/venta/uploads" and gateway.cloudinary_url is None
     assert gateway.public_url == "http://demo-gateway.shop.svc:5002"
+    escaped = SECRET.replace("/", "%2F").replace("+", "%2B").replace("@", "%40")
+    on_events = {name: settings for name, settings in loaded.items() if hasattr(settings, "events_provider")}
+    assert {"users", "vendors", "gateway", "websocket", "search-sync"} <= set(on_events)
+    for name, settings in on_events.items():  # every publisher and consumer reaches the broker the spec chose
+        if mode == "redis-events":
+            assert settings.events_provider == "redis", name
+            assert settings.redis_url == loaded["gateway"].redis_url, name
+            assert escaped in settings.redis_dsn, f"{name} is not given Redis's password"
+        else:
+            assert settings.events_provider == "jetstream", name
+            assert settings.nats_url.startswith("nats://"), name
     if mode == "clerk":  # search sync indexes where the gateway searches
         assert loaded["search-sync"].search_provider == loaded["gateway"].search_provider == "algolia"
         assert loaded["search-sync"].algolia_app_id == "APP"
         assert loaded["search-sync"].algolia_api_key.get_secret_value() == SECRET
 
 
-@pytest.mark.parametrize("mode", ["local", "clerk"])
+@pytest.mark.parametrize("mode", MODES)
 def test_the_migration_job_migrates_each_service_into_its_own_database(
     mode: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -57,6 +57,8 @@ def test_apply_defaults_recurses_into_defaults() -> None:
         ({"search": {"provider": "algolia"}}, "spec.search.algolia"),
         ({"identity": {"mode": "clerk"}}, "spec.identity.clerk"),
         ({"search": {"provider": "elastic"}}, "spec.search.provider"),
+        ({"events": {"provider": "redis"}}, "spec.events.provider"),  # the re-index needs JetStream
+        ({"events": {"provider": "kafka"}}, "spec.events.provider"),
     ],
 )
 def test_bad_specs_raise_spec_error_naming_the_field(spec: dict[str, Any], field: str) -> None:

@@ -1,0 +1,1 @@
+"""The notifications service: favourites, and the notifications events turn into (stored, read/unread, pushed)."""

@@ -1,0 +1,3 @@
+from services.kit.db.alembic_env import run
+
+run()
