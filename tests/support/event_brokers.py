@@ -87,12 +87,14 @@ class EventBroker(ABC):
             await bus.close()
 
     @abstractmethod
-    async def events(self) -> list[tuple[str, bytes, dict[str, str]]]:
-        """Every stored event: (subject, payload, headers), in stream order."""
+    async def _stream(self, name: str) -> list[tuple[str, bytes, dict[str, str]]]:
+        """Every message of stream `name` (EVENTS or DEADLETTER): (subject, payload, headers), in stream order."""
 
-    @abstractmethod
+    async def events(self) -> list[tuple[str, bytes, dict[str, str]]]:
+        return await self._stream("EVENTS")
+
     async def dead_letters(self) -> list[tuple[str, bytes, dict[str, str]]]:
-        """Every dead letter: (subject, payload, headers), in stream order."""
+        return await self._stream("DEADLETTER")
 
     async def dead_letter_count(self) -> int:
         return len(await self.dead_letters())
@@ -123,12 +125,6 @@ class JetStreamBroker(EventBroker):
         finally:
             await nc.close()
         return out
-
-    async def events(self) -> list[tuple[str, bytes, dict[str, str]]]:
-        return await self._stream("EVENTS")
-
-    async def dead_letters(self) -> list[tuple[str, bytes, dict[str, str]]]:
-        return await self._stream("DEADLETTER")
 
     async def dead_letter_count(self) -> int:
         nc = await nats.connect(self.server.url)
@@ -175,12 +171,6 @@ class RedisBroker(EventBroker):
                 )
             )
         return out
-
-    async def events(self) -> list[tuple[str, bytes, dict[str, str]]]:
-        return await self._stream("EVENTS")
-
-    async def dead_letters(self) -> list[tuple[str, bytes, dict[str, str]]]:
-        return await self._stream("DEADLETTER")
 
     async def dead_letter_count(self) -> int:
         client = self.client()
