@@ -8,6 +8,7 @@ cannot be reached from here (Cloudinary), in `standins.py`.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 
 import httpx
@@ -35,6 +36,9 @@ async def platform(
         vendors, users, location = await started.start_services()
         identity = await started.start_identity(users)
         search_sync = await started.start_search_sync()
+        notifications = await started.start_notifications(
+            vendors=vendors, users=users, identity=identity, socketio_channel=f"gateway-{uuid.uuid4().hex[:8]}"
+        )
         settings = started.gateway_settings(
             vendors=vendors,
             users=users,
@@ -42,6 +46,7 @@ async def platform(
             identity=identity,
             upload_dir=tmp_path_factory.mktemp("uploads"),
             cache_invalidation_events=True,
+            notifications_url=notifications.url,
         )
         gateway = await started.start_gateway(settings)
         yield Platform(vendors, users, location, identity, gateway, settings, redis_server.url, search_sync.provider)
