@@ -59,7 +59,7 @@ def test_operator_restart_mid_reconcile_converges_without_duplicates(
     assert (platforms.get("secret", "restart-postgres-credentials") or {})["data"]["password"] == password
     names = [(i["kind"], i["metadata"]["name"]) for i in children(platforms, "restart")]
     assert len(names) == len(set(names))
-    assert len([n for k, n in names if k == "Deployment"]) == 8
+    assert len([n for k, n in names if k == "Deployment"]) == 9  # seven services, identity, redis
 
 
 def test_missing_secret_reference_degrades_until_created(platforms: Platforms) -> None:

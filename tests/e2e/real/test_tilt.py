@@ -217,6 +217,17 @@ def test_a_changed_source_reaches_the_running_pod_through_live_update(workspace:
             interval=1,
             what="tilt up's API server",
         )
+        # resources exist only once the Tiltfile is loaded (its `helm template` can take minutes on a busy machine),
+        # and `tilt wait` on one that does not exist yet fails at once
+        wait_for(
+            lambda: (
+                workspace.tilt("get", f"uiresource/{RESOURCES[-1]}", "--port", str(web_port), check=False).returncode
+                == 0
+            ),
+            timeout=600,
+            interval=2,
+            what="the Tiltfile loaded",
+        )
         for resource in RESOURCES:
             workspace.tilt(
                 "wait",

@@ -27,8 +27,9 @@ from tests.support.deadletters import (
     wait_for_dead_letters,
 )
 
-GAP_S = 10.0  # between the old dead letters and the new one; the age filters split them at AGE
-AGE = "6s"  # a `venta deadletters` process takes 1-2 s to start: the new one is younger than this when it looks
+GAP_S = 30.0  # between the old dead letters and the new one; the age filters split them at AGE
+AGE = "20s"  # a `venta deadletters` process takes 1-2 s to start (10 s and more on a busy machine): the new one
+# is younger than this when it looks
 
 
 async def expect_listed(nats: Nats, cases: dict[tuple[str, ...], set[str]]) -> None:
