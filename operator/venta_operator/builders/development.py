@@ -57,6 +57,9 @@ def copy_sources_container(container: Manifest) -> Manifest:
     }
 
 
+RELOAD_LIVENESS_FAILURES = 12  # x the 10 s period: a reload restarting every service's process is not a hang
+
+
 def with_live_reload(pod: Manifest) -> Manifest:
     """A copy of a service's pod spec (one container of the Venta image) that reloads its sources."""
     out = copy.deepcopy(pod)
@@ -66,6 +69,8 @@ def with_live_reload(pod: Manifest) -> Manifest:
     container["volumeMounts"] += [
         {"name": SOURCES_VOLUME, "mountPath": f"{APP_DIR}/{d}", "subPath": d} for d in SOURCE_DIRS
     ]
+    if "livenessProbe" in container:  # every service restarts at once on a save: on a small node that takes a while
+        container["livenessProbe"] = {**container["livenessProbe"], "failureThreshold": RELOAD_LIVENESS_FAILURES}
     out["initContainers"] = [copy_sources_container(container)]
     out["volumes"] = [*out["volumes"], {"name": SOURCES_VOLUME, "emptyDir": {"sizeLimit": "256Mi"}}]
     return out

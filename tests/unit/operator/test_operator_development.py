@@ -54,8 +54,13 @@ def test_live_reload_runs_the_same_command_under_watchfiles_from_a_writable_copy
     assert live["securityContext"] == plain["securityContext"]
     assert env_of(after)["VENTA_SHUTDOWN_DELAY_S"] == "0"  # a restart takes a second, not the drain delay
     # Everything else is as in production.
-    for key in ("ports", "readinessProbe", "livenessProbe", "startupProbe", "resources", "envFrom"):
+    for key in ("ports", "readinessProbe", "startupProbe", "resources", "envFrom"):
         assert after.get(key) == before.get(key), key
+    # the same liveness check, tolerating the restart every save causes for two minutes
+    assert {**after["livenessProbe"], "failureThreshold": before["livenessProbe"]["failureThreshold"]} == before[
+        "livenessProbe"
+    ]
+    assert after["livenessProbe"]["failureThreshold"] * after["livenessProbe"]["periodSeconds"] == 120
 
 
 def test_jobs_and_stores_are_never_wrapped() -> None:
