@@ -88,12 +88,14 @@ ImageStoreDep = Annotated[ImageStore, Depends(_images)]
 SearchDep = Annotated[SearchProvider, Depends(_search)]
 
 _bearer = HTTPBearer(auto_error=False, description="A Clerk session token, or one from the local identity provider")
+BearerToken = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+"""Declares the bearer scheme in the OpenAPI document; routes that forward the token unverified name it too."""
 
 
 async def current_user(
     request: Request,
     resources: ResourcesDep,
-    _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    _: BearerToken,
 ) -> Principal:
     token = bearer_token(request.headers.get("authorization"))
     return await resources.authenticator.authenticate(token)

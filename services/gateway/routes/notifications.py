@@ -14,16 +14,14 @@ from typing import Annotated
 
 import httpx
 import pybreaker
-from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, Query, Request, Response
 
+from services.gateway.deps import BearerToken as Token
 from services.gateway.deps import ResourcesDep
 from services.gateway.routes import errors, route
 from services.kit.errors import Unavailable
 
 router = APIRouter(tags=["notifications"])
-_bearer = HTTPBearer(auto_error=False, description="A Clerk session token, or one from the local identity provider")
-Token = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 FORWARDED_REQUEST_HEADERS = ("authorization", "content-type", "accept", "x-request-id")
 FORWARDED_RESPONSE_HEADERS = ("content-type",)
