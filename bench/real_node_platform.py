@@ -25,8 +25,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the test helpers (tests.cluster, tests.support) when run as a script
 
@@ -66,12 +64,8 @@ def percentile(values: list[float], q: float) -> float:
 
 async def request_loop(platform: Platform, seconds: float, *, during: str | None = None) -> tuple[Outcomes, float]:
     """The e2e's loop for `seconds`; with `during`, patch spec.version to it after 3 s and run until rolled."""
-    gateway, identity = platform.url("gateway", 5002), platform.url("identity", 5010)
-    async with httpx.AsyncClient(timeout=10) as client:
-        minted = await client.post(f"{identity}/v1/tokens", json={"user": "bench"})
-        if minted.status_code != 200:
-            raise SystemExit(f"minting a token at {identity}: {minted.status_code} {minted.text[:500]}")
-        token = minted.json()["token"]
+    gateway = platform.url("gateway", 5002)
+    token = await platform.mint("bench")  # with the admin token from the Secret the operator generated
     began = time.monotonic()
     async with RequestLoop(gateway, token, prefix="bench") as loop:
         if during is None:

@@ -18,6 +18,7 @@ SEARCH_DB = "search-db"  # the gateway reads the self-hosted search index (venta
 UPLOADS = "uploads"  # Cloudinary credentials, or a writable directory for images kept by the platform itself
 SIGNING_KEYS = "signing-keys"  # the local identity issuer's RSA key, generated once into a Secret
 EVENTS = "events"  # publishes or consumes events: Redis's password too when spec.events.provider is redis
+GRPC = "grpc"  # serves gRPC or calls a peer over it: the certificates of spec.network.grpcTLS when set
 
 
 @dataclass(frozen=True)
@@ -54,9 +55,13 @@ def _serve(name: str) -> tuple[str, ...]:
     return ("venta", "serve", name)
 
 
-USERS = Component("users", "users", _serve("users"), 9000, 5000, "venta_users", needs=frozenset({DB, EVENTS}))
-LOCATION = Component("location", "location", _serve("location"), 9001, 5001, "venta_location", needs=frozenset({DB}))
-VENDORS = Component("vendors", "vendors", _serve("vendors"), 9005, 5005, "venta_vendors", needs=frozenset({DB, EVENTS}))
+USERS = Component("users", "users", _serve("users"), 9000, 5000, "venta_users", needs=frozenset({DB, EVENTS, GRPC}))
+LOCATION = Component(
+    "location", "location", _serve("location"), 9001, 5001, "venta_location", needs=frozenset({DB, GRPC})
+)
+VENDORS = Component(
+    "vendors", "vendors", _serve("vendors"), 9005, 5005, "venta_vendors", needs=frozenset({DB, EVENTS, GRPC})
+)
 GATEWAY = Component(
     "gateway",
     "gateway",
@@ -64,7 +69,7 @@ GATEWAY = Component(
     5002,
     public=True,
     default_replicas=2,
-    needs=frozenset({REDIS, ALGOLIA, CLERK, REVENUECAT, SEARCH_DB, UPLOADS, EVENTS}),
+    needs=frozenset({REDIS, ALGOLIA, CLERK, REVENUECAT, SEARCH_DB, UPLOADS, EVENTS, GRPC}),
 )
 WEBSOCKET = Component(
     "websocket",
@@ -74,7 +79,7 @@ WEBSOCKET = Component(
     public=True,
     default_replicas=2,
     sticky=True,
-    needs=frozenset({REDIS, EVENTS}),
+    needs=frozenset({REDIS, EVENTS, GRPC}),
 )
 SEARCH_SYNC = Component(
     "searchSync",
@@ -91,10 +96,10 @@ NOTIFICATIONS = Component(
     _serve("notifications"),
     5007,
     database="venta_notifications",
-    needs=frozenset({DB, REDIS, EVENTS}),
+    needs=frozenset({DB, REDIS, EVENTS, GRPC}),
 )
 # Only in identity mode "local": a small token issuer serving a JWKS, so the gateway verifies tokens one way.
-IDENTITY = Component("identity", "identity", _serve("identity"), 5010, needs=frozenset({SIGNING_KEYS}))
+IDENTITY = Component("identity", "identity", _serve("identity"), 5010, needs=frozenset({SIGNING_KEYS, GRPC}))
 
 APP_COMPONENTS: tuple[Component, ...] = (USERS, LOCATION, VENDORS, GATEWAY, WEBSOCKET, SEARCH_SYNC, NOTIFICATIONS)
 DATABASES: tuple[str, ...] = tuple(c.database for c in APP_COMPONENTS if c.database)
@@ -103,6 +108,7 @@ JWKS_PATH = "/.well-known/jwks.json"
 # Data stores (when managed) and their ports.
 NATS_CLIENT_PORT = 4222
 NATS_MONITOR_PORT = 8222
+NATS_CLUSTER_PORT = 6222  # routes between the servers of a clustered NATS
 POSTGRES_PORT = 5432
 REDIS_PORT = 6379
 

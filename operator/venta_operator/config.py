@@ -61,6 +61,12 @@ class OperatorConfig(BaseSettings):
         description="A Prometheus rule file whose groups become every platform's PrometheusRule, checked at start "
         "(chart value `operator.alertRulesFile`); unset or missing, none.",
     )
+    store_alert_rules_file: Path | None = Field(
+        default=None,
+        description="A Prometheus rule file over the data stores' exporters, whose groups join the PrometheusRule of "
+        "every platform that runs them (`spec.observability.exporters`), checked at start (chart value "
+        "`operator.storeAlertRulesFile`); unset or missing, none.",
+    )
 
 
 def load_dashboards(directory: Path | None) -> dict[str, str]:

@@ -83,7 +83,7 @@ def status_schema() -> Schema:
             "endpoints": {
                 "type": "object",
                 "additionalProperties": string(512),
-                "description": "In-cluster URLs of the public services (gateway, websocket).",
+                "description": "In-cluster URLs of the parts; with spec.ingress, the public host (public, liveMap).",
             },
             "gatewaySelector": string(
                 1024, description="The gateway pods' label selector (for the scale subresource)."

@@ -18,6 +18,8 @@ from venta_operator.components import (
 from venta_operator.naming import child_name, headless_name
 from venta_operator.spec import Platform
 
+SOCKET_IO_PATH = "/socket.io"  # the live map's Socket.IO path (python-socketio's default, the clients' too)
+
 
 def _svc(p: Platform, service: str) -> str:
     return f"{service}.{p.namespace}.svc"
@@ -45,8 +47,12 @@ def redis_url(p: Platform) -> str:
 
 
 def postgres_host_port(p: Platform) -> tuple[str, int]:
+    """Where the services write: the external server, CloudNativePG's read-write Service (the current primary, also
+    after a failover), or the managed StatefulSet's Service."""
     if p.spec.postgres.external is not None:
         return p.spec.postgres.external.host, p.spec.postgres.external.port
+    if p.spec.postgres.cloud_native_pg is not None:
+        return _svc(p, f"{child_name(p.name, 'postgres')}-rw"), POSTGRES_PORT
     return host(p, "postgres"), POSTGRES_PORT
 
 
@@ -71,4 +77,14 @@ def status_endpoints(p: Platform) -> dict[str, str]:
         "nats": nats_url(p),
         "postgres": f"{pg_host}:{pg_port}",
         "redis": redis_url(p),
+        **public_urls(p),  # the public host, over https when it has TLS
     }
+
+
+def public_urls(p: Platform) -> dict[str, str]:
+    """Where clients outside the cluster reach the platform (`spec.ingress`): the API and the live map."""
+    ing = p.spec.ingress
+    if not ing.enabled or ing.host is None:
+        return {}
+    scheme = "https" if ing.tls is not None else "http"
+    return {"public": f"{scheme}://{ing.host}", "liveMap": f"{scheme}://{ing.host}{SOCKET_IO_PATH}"}

@@ -45,7 +45,9 @@ async def configure(
     settings.watching.server_timeout = 300
     settings.scanning.disabled = True  # the CRD is installed before the operator: no cluster-wide CRD watch (RBAC)
     memo.kube = await ApiServer.connect()
-    dashboards, alert_rules = load_dashboards(CONFIG.dashboards_dir), load_alert_rules(CONFIG.alert_rules_file)
+    dashboards = load_dashboards(CONFIG.dashboards_dir)
+    # The stores' groups are kept apart by name (monitoring.STORE_GROUP_PREFIX): only platforms with exporters get them.
+    alert_rules = load_alert_rules(CONFIG.alert_rules_file) + load_alert_rules(CONFIG.store_alert_rules_file)
     memo.reconciler = Reconciler(memo.kube, dashboards=dashboards, alert_rules=alert_rules)
     if CONFIG.metrics_port:
         serve(CONFIG.metrics_port)

@@ -52,6 +52,10 @@ KINDS: dict[str, KindInfo] = {
     "NetworkPolicy": KindInfo("networking.k8s.io/v1", "networkpolicies"),
     "ServiceMonitor": KindInfo("monitoring.coreos.com/v1", "servicemonitors"),
     "PrometheusRule": KindInfo("monitoring.coreos.com/v1", "prometheusrules"),
+    "Cluster": KindInfo("postgresql.cnpg.io/v1", "clusters"),  # CloudNativePG's, when installed
+    "Ingress": KindInfo("networking.k8s.io/v1", "ingresses"),
+    "HTTPRoute": KindInfo("gateway.networking.k8s.io/v1", "httproutes"),  # Gateway API's, when installed
+    "Certificate": KindInfo("cert-manager.io/v1", "certificates"),  # cert-manager's, when installed
 }
 
 

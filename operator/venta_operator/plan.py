@@ -5,7 +5,8 @@ Stages make the ordering rules level-based instead of step-by-step, so that an o
 computes the same answer from the same cluster:
 
 1. foundation - ServiceAccount, ConfigMaps, data stores, Services, NetworkPolicies, monitoring: always;
-2. migration  - the migration Job of this version: once the managed PostgreSQL is ready (at once if external);
+2. migration  - the migration Job of this version: once the managed PostgreSQL (StatefulSet or CloudNativePG
+                Cluster) is ready (at once if external);
 3. rollout    - service Deployments, PDBs, HPAs, the re-index CronJob: only once that Job has completed, so a new
                 version never runs against an old schema;
 4. seeding    - the initial re-index Job: once the services are ready, and only if no re-index happened yet.
@@ -22,10 +23,13 @@ from dataclasses import dataclass, field
 
 from venta_operator import API_GROUP, API_VERSION, KIND
 from venta_operator.builders import Key, Manifest, key_of
+from venta_operator.builders.cloudnativepg import cnpg_clusters
 from venta_operator.builders.configmap import configmaps
 from venta_operator.builders.cronjob import reindex_cronjob
 from venta_operator.builders.deployment import infra_deployments, service_deployments
+from venta_operator.builders.exporters import external_exporters
 from venta_operator.builders.hpa import hpas
+from venta_operator.builders.ingress import edge
 from venta_operator.builders.job import initial_reindex_job, initial_reindex_name, migration_job
 from venta_operator.builders.monitoring import monitoring
 from venta_operator.builders.networkpolicy import network_policies
@@ -87,15 +91,18 @@ def desired(p: Platform, facts: Facts) -> Plan:
         service_account(p),
         *configmaps(p, facts.dashboards),
         *statefulsets(p),
+        *cnpg_clusters(p, facts.available_kinds),
         *infra_deployments(p),
+        *external_exporters(p),
         *services(p),
         *network_policies(p),
+        *edge(p, facts.available_kinds),
         *monitoring(p, facts.available_kinds, facts.alert_rules),
     ]
     plan.apply += foundation
     plan.keep |= {("Secret", name) for name in plan.secrets}
 
-    if p.spec.postgres.managed is not None and not facts.postgres_ready:
+    if p.spec.postgres.external is None and not facts.postgres_ready:
         return _finish(plan, p, facts)
     plan.stage = "migration"
     plan.apply.append(migration_job(p))

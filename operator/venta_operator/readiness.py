@@ -113,3 +113,23 @@ def completion_time(obj: Obj | None) -> str | None:
         return None
     value = (obj.get("status") or {}).get("completionTime")
     return str(value) if value else None
+
+
+def cnpg_cluster(obj: Obj | None, name: str) -> Readiness:
+    """A CloudNativePG `Cluster`: ready when CloudNativePG says so (its Ready condition, for the current generation)
+    and every instance is ready; its phase says what it is doing meanwhile (e.g. "Setting up primary")."""
+    if obj is None:
+        return missing(f"Cluster {name}")
+    status = obj.get("status") or {}
+    want = int((obj.get("spec") or {}).get("instances", 1))
+    ready_instances = int(status.get("readyInstances", 0))
+    r = Replicas(desired=want, current=int(status.get("instances", 0)), ready=ready_instances, updated=ready_instances)
+    phase = str(status.get("phase") or "no phase reported yet")
+    cond = _condition(obj, "Ready")
+    current = cond is not None and int(cond.get("observedGeneration", 0) or 0) in (
+        0,  # a condition without observedGeneration cannot be stale by that measure
+        int(obj["metadata"].get("generation", 1)),
+    )
+    if cond and cond.get("status") == "True" and current and ready_instances >= want:
+        return Readiness(True, "ClusterReady", f"{ready_instances}/{want} instances ready ({phase})", r)
+    return Readiness(False, "ClusterNotReady", f"Cluster {name}: {phase}, {ready_instances}/{want} instances ready", r)

@@ -22,21 +22,40 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from venta_operator import readiness
 from venta_operator.builders import Key, key_of
+from venta_operator.builders.cloudnativepg import CNPG_API, CNPG_CLUSTER, CNPG_KINDS
+from venta_operator.builders.grpc_tls import grpc_tls_refs
+from venta_operator.builders.ingress import (
+    CERT_MANAGER_API,
+    CERTIFICATE,
+    GATEWAY_API,
+    HTTP_ROUTE,
+    edge_problems,
+    edge_wanted_kinds,
+    tls_secret_refs,
+)
 from venta_operator.builders.job import initial_reindex_name, migration_job_name
 from venta_operator.builders.monitoring import MONITORING_API, OPTIONAL_KINDS
 from venta_operator.builders.secret import SIGNING_KEY, generated_secret_names, secret_keys
 from venta_operator.drift import needs_apply
 from venta_operator.kube import KINDS, Kube, KubeError
 from venta_operator.metrics import CHILD_WRITES
-from venta_operator.naming import ANNOTATION_PAUSE, child_name, ownership_selector
+from venta_operator.naming import ANNOTATION_PAUSE, ownership_selector
 from venta_operator.plan import Facts, Plan, desired, generated_secret
 from venta_operator.spec import Platform, SecretKeyRef, platform_from
-from venta_operator.status import Observation, compute, services_ready
+from venta_operator.status import Observation, compute, services_ready, store_readiness
 
 Obj = dict[str, Any]
 Event = tuple[str, str, str]  # (type, reason, message), posted by the handler as a Kubernetes Event
 T = TypeVar("T")
 CONCURRENCY = 16  # requests in flight across all passes: fast for one platform, gentle on the API server for fifty
+# Kinds served only when another operator's CRDs are installed, by API group/version: discovered, never assumed.
+OPTIONAL_APIS: dict[str, frozenset[str]] = {
+    MONITORING_API: OPTIONAL_KINDS,
+    CNPG_API: CNPG_KINDS,
+    GATEWAY_API: frozenset({HTTP_ROUTE}),
+    CERT_MANAGER_API: frozenset({CERTIFICATE}),
+}
+ALL_OPTIONAL_KINDS = frozenset().union(*OPTIONAL_APIS.values())
 
 
 @dataclass
@@ -96,7 +115,17 @@ def referenced_secrets(p: Platform) -> list[SecretKeyRef]:
         refs.append(spec.identity.revenue_cat_webhook_secret_ref)
     if spec.uploads.cloudinary is not None:
         refs.append(spec.uploads.cloudinary.url_secret_ref)
+    refs += tls_secret_refs(p)  # the public host's certificate, when the user provides it (not cert-manager)
+    refs += grpc_tls_refs(p)  # internal gRPC's certificates, mounted into every gRPC pod
     return refs
+
+
+def wanted_kinds(p: Platform) -> frozenset[str]:
+    """The optional kinds this spec asks for: while one is missing, every pass looks again (not the cache's TTL)."""
+    out = set(edge_wanted_kinds(p))
+    if p.spec.postgres.cloud_native_pg is not None:
+        out.add(CNPG_CLUSTER)
+    return frozenset(out)
 
 
 class Reconciler:
@@ -128,8 +157,11 @@ class Reconciler:
         uid, generation = str(meta["uid"]), int(meta.get("generation", 1))
         previous: Obj = dict(body.get("status") or {})
         paused = is_paused(body)
-        kinds = await self._available_kinds()
+        # A platform waiting for CloudNativePG, cert-manager or Gateway API looks again at every pass: installing
+        # one must not wait for the cache.
+        kinds = await self._available_kinds(wanted=wanted_kinds(p))
         live, problems = await asyncio.gather(self._observe(p, kinds), self._check_references(p))
+        problems += edge_problems(p, kinds)  # an Ingress asking for cert-manager or Gateway API where neither is
         outcome = Outcome(status={}, ready=False, paused=paused, stage="paused")
         if not paused:
             outcome.writes += await self._ensure_secrets(p, uid, live)
@@ -150,6 +182,7 @@ class Reconciler:
                 stage=outcome.stage,
                 problems=problems,
                 previous=previous,
+                available_kinds=kinds,
             ),
         )
         outcome.ready = any(c["type"] == "Ready" and c["status"] == "True" for c in outcome.status["conditions"])
@@ -158,19 +191,26 @@ class Reconciler:
 
     # -- observing ----------------------------------------------------------------------------------------------
 
-    async def _available_kinds(self) -> frozenset[str]:
-        """Which optional kinds (ServiceMonitor, PrometheusRule) the cluster serves; cached, as CRDs rarely come."""
+    async def _available_kinds(self, *, wanted: frozenset[str] = frozenset()) -> frozenset[str]:
+        """Which optional kinds (ServiceMonitor, PrometheusRule, CloudNativePG's Cluster) the cluster serves; cached,
+        as CRDs rarely come, except that a kind the platform `wanted` and still missing is looked for again."""
         now = time.monotonic()
-        if self._discovered is None or now - self._discovered[0] > self._discovery_ttl:
-            try:
-                served = await self._kube.served_kinds(MONITORING_API)
-            except KubeError:
-                served = frozenset()
-            self._discovered = (now, served & OPTIONAL_KINDS)
+        stale = self._discovered is None or now - self._discovered[0] > self._discovery_ttl
+        if stale or (self._discovered is not None and wanted - self._discovered[1]):
+
+            async def served(api: str, kinds: frozenset[str]) -> frozenset[str]:
+                try:
+                    return await self._kube.served_kinds(api) & kinds
+                except KubeError:
+                    return frozenset()
+
+            found = await self._gather(served(api, kinds) for api, kinds in OPTIONAL_APIS.items())
+            self._discovered = (now, frozenset().union(*found))
+        assert self._discovered is not None
         return self._discovered[1]
 
     async def _observe(self, p: Platform, kinds: frozenset[str]) -> dict[Key, Obj]:
-        listed = [k for k in KINDS if k not in OPTIONAL_KINDS or k in kinds]
+        listed = [k for k in KINDS if k not in ALL_OPTIONAL_KINDS or k in kinds]
         selector = ownership_selector(p.name)
         results = await self._gather(self._kube.list(kind, p.namespace, selector) for kind in listed)
         return {key_of(obj): obj for items in results for obj in items}
@@ -191,7 +231,6 @@ class Reconciler:
         return sorted(set(problems))
 
     def _facts(self, p: Platform, uid: str, kinds: frozenset[str], live: dict[Key, Obj], previous: Obj) -> Facts:
-        postgres = child_name(p.name, "postgres")
         migration = migration_job_name(p)
         initial = initial_reindex_name(p.name)
         return Facts(
@@ -199,7 +238,7 @@ class Reconciler:
             available_kinds=kinds,
             dashboards=self._dashboards,
             alert_rules=self._alert_rules,
-            postgres_ready=readiness.statefulset(live.get(("StatefulSet", postgres)), postgres).ready,
+            postgres_ready=store_readiness(p, "postgres", live, kinds).ready,
             migration_complete=readiness.job(live.get(("Job", migration)), migration).ready,
             services_ready=services_ready(p, live),
             reindexed=bool(previous.get("lastReindex")) or readiness.job(live.get(("Job", initial)), initial).ready,

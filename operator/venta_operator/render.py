@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from venta_operator.builders.cloudnativepg import CNPG_KINDS
+from venta_operator.builders.ingress import OPTIONAL_KINDS as EDGE_KINDS
 from venta_operator.builders.monitoring import OPTIONAL_KINDS
 from venta_operator.builders.secret import generated_secret_names, secret_keys
 from venta_operator.plan import Facts, desired, generated_secret
@@ -26,7 +28,11 @@ def render(body: dict[str, Any], namespace: str) -> list[dict[str, Any]]:
     plan = desired(
         p,
         Facts(
-            uid=uid, available_kinds=OPTIONAL_KINDS, postgres_ready=True, migration_complete=True, services_ready=True
+            uid=uid,
+            available_kinds=OPTIONAL_KINDS | CNPG_KINDS | EDGE_KINDS,
+            postgres_ready=True,
+            migration_complete=True,
+            services_ready=True,
         ),
     )
     secrets = [

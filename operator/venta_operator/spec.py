@@ -73,13 +73,30 @@ class ManagedStore(Model):
     storage: Storage | None = None  # redis keeps nothing on a volume of its own
 
 
+class ManagedNats(ManagedStore):
+    replicas: Literal[1, 3]  # 3: a JetStream cluster
+
+    @property
+    def clustered(self) -> bool:
+        return self.replicas > 1
+
+
 class ExternalNats(Model):
     url: str
+    stream_replicas: int = Field(ge=1, le=5)
 
 
 class NatsSpec(Model):
-    managed: ManagedStore | None = None
+    managed: ManagedNats | None = None
     external: ExternalNats | None = None
+
+    @property
+    def stream_replicas(self) -> int:
+        """Copies of each JetStream stream: one per managed server, or what the external cluster is said to hold."""
+        if self.managed is not None:
+            return self.managed.replicas
+        assert self.external is not None
+        return self.external.stream_replicas
 
 
 class PostgresCredentialsRef(Model):
@@ -94,9 +111,24 @@ class ExternalPostgres(Model):
     credentials_secret_ref: PostgresCredentialsRef
 
 
+class CloudNativePGStorage(Model):
+    size: str
+    storage_class_name: str | None = None
+
+
+class CloudNativePG(Model):
+    """A CloudNativePG `Cluster` the operator creates and reads: replicated PostgreSQL, failover by CloudNativePG."""
+
+    instances: int
+    storage: CloudNativePGStorage
+    resources: Resources
+    image_name: str | None = None
+
+
 class PostgresSpec(Model):
     managed: ManagedStore | None = None
     external: ExternalPostgres | None = None
+    cloud_native_pg: CloudNativePG | None = Field(default=None, alias="cloudNativePG")
 
 
 class ExternalRedis(Model):
@@ -104,8 +136,24 @@ class ExternalRedis(Model):
     password_secret_ref: SecretKeyRef | None = None
 
 
+class RedisPersistence(Model):
+    enabled: bool
+    size: str
+    storage_class_name: str | None = None
+    delete_with_platform: bool
+
+
+class ManagedRedis(ManagedStore):
+    persistence: RedisPersistence
+
+    @property
+    def persistent(self) -> bool:
+        """A StatefulSet with a volume keeping the append-only file, instead of a Deployment with nothing kept."""
+        return self.persistence.enabled
+
+
 class RedisSpec(Model):
-    managed: ManagedStore | None = None
+    managed: ManagedRedis | None = None
     external: ExternalRedis | None = None
 
 
@@ -161,17 +209,64 @@ class Toggle(Model):
     enabled: bool
 
 
+class Exporter(Model):
+    image: str
+    resources: Resources
+
+
+class NatsExporter(Exporter):
+    monitor_url: str | None = None
+
+
+class Exporters(Model):
+    enabled: bool
+    postgres: Exporter
+    nats: NatsExporter
+    redis: Exporter
+
+
 class Observability(Model):
     log_level: str
     tracing: Tracing
     service_monitor: ServiceMonitorSpec
     alerts: Toggle
     dashboards: Toggle
+    exporters: Exporters
 
 
 class NetworkPolicySpec(Model):
     enabled: bool
     metrics_namespace_labels: dict[str, str] = {}
+
+
+class IssuerRef(Model):
+    name: str
+    kind: Literal["Issuer", "ClusterIssuer"]
+    group: str
+
+
+class CertManager(Model):
+    issuer_ref: IssuerRef
+
+
+class IngressTLS(Model):
+    secret_name: str | None = None
+    cert_manager: CertManager | None = None
+
+
+class GatewayRef(Model):
+    name: str
+    namespace: str | None = None
+    section_name: str | None = None
+
+
+class IngressSpec(Model):
+    enabled: bool
+    class_name: str | None = None
+    host: str | None = None
+    annotations: dict[str, str] = {}
+    tls: IngressTLS | None = None
+    gateway_ref: GatewayRef | None = None
 
 
 class Cloudinary(Model):
@@ -185,8 +280,14 @@ class Uploads(Model):
     existing_claim: str | None = None
 
 
+class GrpcTLS(Model):
+    secret_name: str
+    server_name: str | None = None
+
+
 class Network(Model):
     trusted_proxies: tuple[str, ...] = ()
+    grpc_tls: GrpcTLS | None = Field(default=None, alias="grpcTLS")
 
 
 class ImageSpec(Model):
@@ -212,6 +313,7 @@ class PlatformSpec(Model):
     identity: IdentitySpec
     resilience: Resilience
     observability: Observability
+    ingress: IngressSpec
     network_policy: NetworkPolicySpec
     network: Network
     uploads: Uploads
@@ -239,10 +341,13 @@ def _schema() -> dict[str, Any]:
 
 def _check(spec: PlatformSpec) -> None:
     """What the CEL rules say, for the case the API server did not say it (a spec written under an older CRD)."""
-    for store in ("nats", "postgres", "redis"):
+    for store in ("nats", "redis"):
         part = getattr(spec, store)
         if (part.managed is None) == (part.external is None):
             raise SpecError(f"spec.{store}: exactly one of managed or external must be set")
+    postgres = spec.postgres
+    if [postgres.managed, postgres.external, postgres.cloud_native_pg].count(None) != 2:
+        raise SpecError("spec.postgres: exactly one of managed, external or cloudNativePG must be set")
     for key, svc in spec.services.items():
         if svc.autoscaling.min_replicas > svc.autoscaling.max_replicas:
             raise SpecError(f"spec.services.{key}.autoscaling: minReplicas must be <= maxReplicas")
@@ -255,6 +360,13 @@ def _check(spec: PlatformSpec) -> None:
             "spec.events.provider: redis needs search.reindexSchedule '' and search.reindexOnCreate false (the full "
             "re-index replays the NATS JetStream stream)"
         )
+    ingress = spec.ingress
+    if ingress.enabled and not ingress.host:
+        raise SpecError("spec.ingress.host: required when ingress.enabled is true")
+    if ingress.tls is not None and not ingress.tls.secret_name:
+        raise SpecError("spec.ingress.tls.secretName: required (the Secret holding the certificate)")
+    if ingress.gateway_ref is not None and ingress.class_name is not None:
+        raise SpecError("spec.ingress: set className (an Ingress) or gatewayRef (an HTTPRoute), not both")
     if spec.uploads.cloudinary is not None and spec.uploads.existing_claim is not None:
         raise SpecError("spec.uploads: set cloudinary or existingClaim, not both")
     clerk = spec.identity.clerk

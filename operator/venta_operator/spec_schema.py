@@ -11,6 +11,7 @@ field named.
 from __future__ import annotations
 
 from venta_operator.components import APP_COMPONENTS
+from venta_operator.ingress_schema import ingress
 from venta_operator.openapi import QUANTITY_RULE, Schema, boolean, integer, obj, quantity, rule, string
 
 # No backslashes: the pattern sits inside a CEL string literal, where `\s` is not a valid escape.
@@ -151,12 +152,35 @@ def exclusive(name: str) -> Schema:
     )
 
 
+def nats_replicas() -> Schema:
+    """1 (one server, as in development) or 3 (a JetStream cluster: its meta group and streams need a majority, so
+    2 would survive nothing more than 1 does). Fixed once set: a standalone server's JetStream store does not
+    become a cluster member's, and a StatefulSet's pod management policy cannot change."""
+    schema = integer(
+        1,
+        3,
+        1,
+        "NATS servers: 1, or 3 for a JetStream cluster that survives the loss of one pod "
+        "(streams then keep 3 copies). Fixed once the platform exists.",
+    )
+    schema["enum"] = [1, 3]
+    schema["x-kubernetes-validations"] = [
+        rule(
+            "self == oldSelf",
+            "nats.managed.replicas cannot change once the platform exists (a standalone JetStream store does not "
+            "become a cluster's): create a new platform to move to a cluster",
+        )
+    ]
+    return schema
+
+
 def nats() -> Schema:
     return obj(
         {
             "managed": obj(
                 {
                     "image": image("nats:2.11-alpine"),
+                    "replicas": nats_replicas(),
                     "storage": storage("1Gi"),
                     "resources": resources("50m", "64Mi", "500m", "512Mi"),
                 },
@@ -168,7 +192,14 @@ def nats() -> Schema:
                         512,
                         pattern=r"^(nats|tls)://[^\s]+$",
                         description="The server, e.g. nats://nats.example:4222 (no credentials).",
-                    )
+                    ),
+                    "streamReplicas": integer(
+                        1,
+                        5,
+                        1,
+                        "Replicas of the JetStream streams the services create (events, dead letters): at most the "
+                        "number of servers in the external cluster.",
+                    ),
                 },
                 required=("url",),
                 description="A NATS server with JetStream that you run.",
@@ -216,10 +247,98 @@ def postgres() -> Schema:
                 required=("host", "credentialsSecretRef"),
                 description="A PostgreSQL server that you run; the user may create databases.",
             ),
+            "cloudNativePG": cloud_native_pg(),
         },
         default={"managed": {}},
-        rules=(exclusive("postgres"),),
-        description="PostgreSQL, one database per service: a StatefulSet with generated credentials, or external.",
+        rules=(
+            rule(
+                "[has(self.managed), has(self.external), has(self.cloudNativePG)].filter(x, x).size() == 1",
+                "exactly one of postgres.managed, postgres.external or postgres.cloudNativePG must be set",
+                reason="FieldValueForbidden",
+            ),
+            rule(
+                "has(self.cloudNativePG) == has(oldSelf.cloudNativePG)",
+                "postgres.cloudNativePG cannot be switched on or off on an existing platform (the data would not "
+                "follow): create a new platform",
+            ),
+        ),
+        description="PostgreSQL, one database per service: a StatefulSet with generated credentials, a replicated "
+        "CloudNativePG cluster, or external.",
+    )
+
+
+def cloud_native_pg() -> Schema:
+    """High availability by delegation: CloudNativePG runs the primary, the replicas and the failover."""
+    return obj(
+        {
+            "instances": integer(
+                1,
+                9,
+                3,
+                "PostgreSQL instances: one primary and instances-1 streaming replicas, spread over nodes; "
+                "CloudNativePG promotes a replica when the primary is lost (3 or more for production).",
+            ),
+            "storage": obj(
+                {
+                    "size": string(
+                        32,
+                        default="5Gi",
+                        description="Each instance's volume (CloudNativePG can grow it if the StorageClass allows).",
+                        **{"x-kubernetes-validations": [QUANTITY_RULE]},
+                    ),
+                    "storageClassName": string(
+                        253, description="The StorageClass of the volumes (default: the cluster's default class)."
+                    ),
+                },
+                default={},
+                description="The PersistentVolumeClaim of each instance.",
+            ),
+            "resources": resources("250m", "256Mi", "2", "1Gi"),
+            "imageName": string(
+                253,
+                description="The PostgreSQL image of the instances (one of CloudNativePG's operand images, e.g. "
+                "cloudnative-pg/postgresql:16 from its registry); unset, CloudNativePG's default for its version.",
+            ),
+        },
+        description="A CloudNativePG `Cluster` (postgresql.cnpg.io/v1) created by the operator, which must be "
+        "installed in the cluster; the services write through its read-write Service with its generated "
+        "application credentials.",
+    )
+
+
+def redis_persistence() -> Schema:
+    """A volume for Redis's append-only file: the Deployment becomes a StatefulSet with a volume claim template."""
+    fixed = "cannot change while persistence is enabled (it is the StatefulSet's volume claim template)"
+    return obj(
+        {
+            "enabled": boolean(
+                False,
+                "Keep an append-only file (appendonly yes, fsync every second) on a persistent volume: a StatefulSet "
+                "instead of a Deployment, so a new pod starts with the data of the old one.",
+            ),
+            "size": string(
+                32,
+                default="1Gi",
+                description="The volume's size.",
+                **{"x-kubernetes-validations": [QUANTITY_RULE]},
+            ),
+            "storageClassName": string(
+                253, description="The StorageClass of the volume (default: the cluster's default class)."
+            ),
+            "deleteWithPlatform": boolean(True, "Delete the volume when the platform is deleted."),
+        },
+        default={},
+        description="Redis persistence (off by default: a cache needs none). For high availability use an external "
+        "Redis (a managed service or a Sentinel-fronted endpoint) instead.",
+        rules=(
+            rule("!self.enabled || !oldSelf.enabled || self.size == oldSelf.size", f"size {fixed}", ".size"),
+            rule(
+                "!self.enabled || !oldSelf.enabled || (has(self.storageClassName) == has(oldSelf.storageClassName) && "
+                "(!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName))",
+                f"storageClassName {fixed}",
+                ".storageClassName",
+            ),
+        ),
     )
 
 
@@ -227,9 +346,13 @@ def redis() -> Schema:
     return obj(
         {
             "managed": obj(
-                {"image": image("redis:7"), "resources": resources("50m", "64Mi", "500m", "256Mi")},
-                description=MANAGED + " Nothing is persisted (it holds caches and presence), except with "
-                "events.provider redis: then an append-only file, on scratch space that a new pod does not keep.",
+                {
+                    "image": image("redis:7"),
+                    "resources": resources("50m", "64Mi", "500m", "256Mi"),
+                    "persistence": redis_persistence(),
+                },
+                description=MANAGED + " Without persistence nothing is kept (it holds caches and presence), except "
+                "with events.provider redis: then an append-only file, on scratch space that a new pod does not keep.",
             ),
             "external": obj(
                 {
@@ -254,7 +377,8 @@ def redis() -> Schema:
         default={"managed": {}},
         rules=(exclusive("redis"),),
         description="Redis (caches, rate limits, Socket.IO fan-out, and the events with events.provider redis): a "
-        "Deployment, or external.",
+        "Deployment (a StatefulSet with managed.persistence), or external (a managed or Sentinel-fronted Redis for "
+        "high availability).",
     )
 
 
@@ -414,6 +538,51 @@ def resilience() -> Schema:
     )
 
 
+# Pinned, without a registry host (the runtime's default registry resolves them); the stores' alerts and dashboard
+# read these exporters' metric names (observability/rules/venta-stores.yaml, dashboards/venta-stores.json).
+POSTGRES_EXPORTER_IMAGE = "prometheuscommunity/postgres-exporter:v0.17.1"
+NATS_EXPORTER_IMAGE = "natsio/prometheus-nats-exporter:0.17.3"
+REDIS_EXPORTER_IMAGE = "oliver006/redis_exporter:v1.74.0"
+EXPORTER_RESOURCES = ("10m", "32Mi", "200m", "128Mi")
+
+
+def exporters() -> Schema:
+    """Prometheus exporters of the data stores: sidecars of the managed ones, a small Deployment per external one."""
+
+    def exporter(store: str, default_image: str, extra: Schema | None = None) -> Schema:
+        return obj(
+            {
+                "image": {**image(default_image), "minLength": 1},
+                "resources": resources(*EXPORTER_RESOURCES),
+                **(extra or {}),
+            },
+            default={},
+            description=f"The {store} exporter.",
+        )
+
+    monitor_url = string(
+        512,
+        pattern=r"^https?://[^\s@]+$",
+        description="The monitoring endpoint (port 8222) of the external NATS server, e.g. http://nats.example:8222; "
+        "unset, an external NATS gets no exporter.",
+    )
+    return obj(
+        {
+            "enabled": boolean(
+                False,
+                "Run an exporter for each data store (a sidecar of a managed store, a Deployment for an external "
+                "PostgreSQL or Redis, and for an external NATS with monitorUrl), with a ServiceMonitor when the "
+                "cluster serves monitoring.coreos.com/v1, and the stores' alerts in the platform's PrometheusRule.",
+            ),
+            "postgres": exporter("PostgreSQL", POSTGRES_EXPORTER_IMAGE),
+            "nats": exporter("NATS", NATS_EXPORTER_IMAGE, {"monitorUrl": monitor_url}),
+            "redis": exporter("Redis", REDIS_EXPORTER_IMAGE),
+        },
+        default={},
+        description="The data stores watched like the services (docs/observability.md#the-data-stores).",
+    )
+
+
 def observability() -> Schema:
     return obj(
         {
@@ -477,6 +646,7 @@ def observability() -> Schema:
                 default={},
                 description="Grafana dashboards of the platform.",
             ),
+            "exporters": exporters(),
         },
         default={},
         description="Logs, traces, metrics scraping, alerts and dashboards.",
@@ -486,7 +656,7 @@ def observability() -> Schema:
 def network_policy() -> Schema:
     return obj(
         {
-            "enabled": boolean(False, "NetworkPolicies that let each component receive only what it needs."),
+            "enabled": boolean(True, "NetworkPolicies that let each component receive only what it needs."),
             "metricsNamespaceLabels": {
                 "type": "object",
                 "maxProperties": 8,
@@ -572,10 +742,38 @@ def network() -> Schema:
                 "description": "Addresses or networks of the proxies in front of the gateway (an ingress controller, "
                 "a load balancer) whose X-Forwarded-For and X-Forwarded-Proto are believed. Rate limits "
                 "key on the client address: without this, every user behind a proxy shares one budget.",
-            }
+            },
+            "grpcTLS": grpc_tls(),
         },
         default={},
         description="How the platform sits in your network.",
+    )
+
+
+def grpc_tls() -> Schema:
+    """Mutual TLS between the services (builders/grpc_tls.py); absent, internal gRPC is plaintext."""
+    return obj(
+        {
+            "secretName": string(
+                253,
+                pattern=DNS_SUBDOMAIN,
+                description="A Secret in the platform's namespace with `tls.crt`, `tls.key` and `ca.crt` (what "
+                "cert-manager writes for a Certificate), mounted read-only into every pod that serves or calls "
+                "gRPC. The certificate must carry both server and client usages and name the services' addresses, "
+                "`<platform>-<service>-headless.<namespace>.svc` (`*.<namespace>.svc` covers them all), or "
+                "`serverName`.",
+            ),
+            "serverName": string(
+                253,
+                pattern=DNS_SUBDOMAIN,
+                description="The one name the certificate was issued for, which clients check instead of each "
+                "peer's address (e.g. `venta-grpc.internal`).",
+            ),
+        },
+        required=("secretName",),
+        description="Internal gRPC over mutual TLS: servers accept only clients with a certificate the Secret's CA "
+        "signed, clients only such servers. Probes and metrics stay on the plaintext HTTP port. The files are read "
+        "when a pod starts: after a renewal, restart the Deployments (`kubectl rollout restart`).",
     )
 
 
@@ -644,6 +842,7 @@ def spec_schema() -> Schema:
             "identity": identity(),
             "resilience": resilience(),
             "observability": observability(),
+            "ingress": ingress(),
             "networkPolicy": network_policy(),
             "network": network(),
             "uploads": uploads(),

@@ -11,6 +11,7 @@ from typing import Any
 
 from venta_operator import readiness
 from venta_operator.builders import Key
+from venta_operator.builders.cloudnativepg import CNPG_API, CNPG_CLUSTER, CNPG_CRD, cnpg_cluster_name
 from venta_operator.builders.cronjob import reindex_cronjob_name
 from venta_operator.builders.job import initial_reindex_name, migration_job_name
 from venta_operator.components import APP_COMPONENTS, IDENTITY, Component
@@ -32,27 +33,48 @@ class Observation:
     stage: str = "foundation"
     problems: list[str] = field(default_factory=list)  # e.g. a referenced Secret that does not exist
     previous: Obj = field(default_factory=dict)  # the current status
+    available_kinds: frozenset[str] = frozenset()  # optional kinds the cluster serves (CloudNativePG's Cluster)
 
 
 def _components(p: Platform) -> list[Component]:
     return [*APP_COMPONENTS, *([IDENTITY] if p.spec.identity.mode == "local" else [])]
 
 
-def component_readiness(p: Platform, live: dict[Key, Obj]) -> dict[str, tuple[str, readiness.Readiness]]:
+def store_readiness(
+    p: Platform, store: str, live: dict[Key, Obj], available_kinds: frozenset[str] = frozenset()
+) -> readiness.Readiness:
+    """One data store: external (nothing to watch), a CloudNativePG Cluster, or the workload the operator runs."""
+    name = child_name(p.name, store)
+    if getattr(p.spec, store).external is not None:
+        return readiness.Readiness(True, "External", f"external {store}, not managed here")
+    if store == "postgres" and p.spec.postgres.cloud_native_pg is not None:
+        if CNPG_CLUSTER not in available_kinds:
+            return readiness.Readiness(
+                False,
+                "CloudNativePGMissing",
+                f"spec.postgres.cloudNativePG needs CloudNativePG: the cluster does not serve {CNPG_API} "
+                f"{CNPG_CLUSTER} (CustomResourceDefinition {CNPG_CRD}); install CloudNativePG or choose "
+                "postgres.managed or postgres.external",
+                failed=True,
+            )
+        cluster = cnpg_cluster_name(p.name)
+        return readiness.cnpg_cluster(live.get((CNPG_CLUSTER, cluster)), cluster)
+    managed = p.spec.redis.managed
+    if store == "redis" and not (managed is not None and managed.persistent):
+        return readiness.deployment(live.get(("Deployment", name)), name)
+    return readiness.statefulset(live.get(("StatefulSet", name)), name)
+
+
+def component_readiness(
+    p: Platform, live: dict[Key, Obj], available_kinds: frozenset[str] = frozenset()
+) -> dict[str, tuple[str, readiness.Readiness]]:
     """key -> (condition type, readiness) for every service and data store of the spec."""
     out: dict[str, tuple[str, readiness.Readiness]] = {}
     for c in _components(p):
         name = child_name(p.name, c.name)
         out[c.key] = (c.condition, readiness.deployment(live.get(("Deployment", name)), name))
-    for store, kind in (("nats", "StatefulSet"), ("postgres", "StatefulSet"), ("redis", "Deployment")):
-        cond = store.capitalize() + "Ready"
-        name = child_name(p.name, store)
-        if getattr(p.spec, store).external is not None:
-            out[store] = (cond, readiness.Readiness(True, "External", f"external {store}, not managed here"))
-        elif kind == "StatefulSet":
-            out[store] = (cond, readiness.statefulset(live.get((kind, name)), name))
-        else:
-            out[store] = (cond, readiness.deployment(live.get((kind, name)), name))
+    for store in ("nats", "postgres", "redis"):
+        out[store] = (store.capitalize() + "Ready", store_readiness(p, store, live, available_kinds))
     return out
 
 
@@ -112,7 +134,7 @@ def _running_version(p: Platform, live: dict[Key, Obj], all_ready: bool, previou
 
 
 def compute(p: Platform, obs: Observation) -> Obj:
-    states = component_readiness(p, obs.live)
+    states = component_readiness(p, obs.live, obs.available_kinds)
     job_name = migration_job_name(p)
     migration = readiness.job(obs.live.get(("Job", job_name)), job_name)
     conditions = [_condition(cond, r.ready, r.reason, r.message, obs) for cond, r in states.values()]

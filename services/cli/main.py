@@ -57,12 +57,15 @@ def _reindex(vendors_addr: str | None) -> None:
     import os
 
     from services.cli.reindex import reindex
+    from services.kit.config import GrpcTlsSettings
+    from services.kit.grpc.tls import GrpcTls
     from services.search_sync.config import SearchSyncSettings
 
     settings = load_settings(SearchSyncSettings)
+    tls = GrpcTls.from_settings(load_settings(GrpcTlsSettings))
     configure_logging("reindex", settings.log_level)
     address = vendors_addr or os.environ.get("VENTA_VENDORS_ADDR", "127.0.0.1:5005")
-    result = asyncio.run(reindex(settings, vendors_addr=address))
+    result = asyncio.run(reindex(settings, vendors_addr=address, tls=tls))
     print(
         f"reindexed {result['indexed']} vendors into {settings.search_provider}/{settings.search_index}, "
         f"replayed {result['replayed']} events, in {result['seconds']}s"

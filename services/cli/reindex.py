@@ -21,6 +21,7 @@ from services.kit.events.factory import require_jetstream
 from services.kit.events.jetstream import JetStreamBus
 from services.kit.events.replay import last_sequence, replay
 from services.kit.grpc.client import PeerClient, make_breaker
+from services.kit.grpc.tls import GrpcTls
 from services.search.factory import build_search_provider
 from services.search.provider import SearchProvider
 from services.search.records import Upsert, record_from_vendor, version_of
@@ -59,9 +60,14 @@ async def vendor_records(vendors: PeerClient[vendor_pb2_grpc.VendorServiceAsyncS
 
 
 async def reindex(
-    settings: SearchSyncSettings, *, vendors_addr: str, provider: SearchProvider | None = None
+    settings: SearchSyncSettings,
+    *,
+    vendors_addr: str,
+    provider: SearchProvider | None = None,
+    tls: GrpcTls | None = None,
 ) -> dict[str, int | float]:
-    """Rebuild and swap; returns counts (indexed, replayed events, seconds) for the caller to print or test."""
+    """Rebuild and swap; returns counts (indexed, replayed events, seconds) for the caller to print or test.
+    `tls`: mutual TLS to the vendor service (in a cluster with `spec.network.grpcTLS`)."""
     require_jetstream(settings, tool="venta reindex", why="it replays the event stream by sequence")
     started = time.monotonic()
     provider = provider or build_search_provider(settings, default_dsn=settings.dsn)
@@ -72,6 +78,7 @@ async def reindex(
         stub=vendor_pb2_grpc.VendorServiceStub,
         timeout_s=LIST_TIMEOUT_S,
         breaker=make_breaker("reindex->vendors", fail_max=3, reset_timeout_s=30.0),
+        tls=tls,
     )
     try:
         await provider.open()

@@ -30,7 +30,13 @@ def mint(user: str, *, identity_url: str, ttl_s: int | None = None, admin_token:
             message = response.json()["error"]["message"]
         except (ValueError, KeyError, TypeError):
             message = response.text[:200]
-        raise SystemExit(f"venta token: {response.status_code} {message}")
+        hint = ""
+        if response.status_code == 401:
+            hint = (
+                "; set VENTA_IDENTITY_ADMIN_TOKEN (in a cluster: kubectl get secret <platform>-identity-admin "
+                "-o jsonpath='{.data.token}' | base64 -d)"
+            )
+        raise SystemExit(f"venta token: {response.status_code} {message}{hint}")
     return str(response.json()["token"])
 
 

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -225,9 +226,23 @@ class Postgres(EmbeddedServer):
 class Nats(EmbeddedServer):
     name = "nats"
 
-    def __init__(self, data_dir: Path, port: int | None = None, monitor_port: int | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        monitor_port: int | None = None,
+        *,
+        server_name: str = "venta-local",
+        cluster_port: int | None = None,
+        routes: Sequence[int] = (),
+    ) -> None:
+        """`cluster_port` and `routes` (the cluster ports of every member) make it one server of a JetStream cluster
+        on this machine, as the operator's clustered NATS is one on Kubernetes."""
         super().__init__(data_dir, port)
         self.monitor_port = monitor_port or free_port()
+        self.server_name = server_name
+        self.cluster_port = cluster_port
+        self.routes = tuple(routes)
 
     def command(self) -> list[str]:
         binary = Path(sys.executable).parent / "nats-server"
@@ -246,7 +261,21 @@ class Nats(EmbeddedServer):
             "-sd",
             str(self.data_dir),
             "--server_name",
+            self.server_name,
+            *self._cluster_args(),
+        ]
+
+    def _cluster_args(self) -> list[str]:
+        if self.cluster_port is None:
+            return []
+        routes = ",".join(f"nats://127.0.0.1:{port}" for port in self.routes)
+        return [
+            "--cluster_name",
             "venta-local",
+            "--cluster",
+            f"nats://127.0.0.1:{self.cluster_port}",
+            "--routes",
+            routes,
         ]
 
     def is_ready(self) -> bool:

@@ -3,7 +3,8 @@
 It plays Clerk's part in local mode and in tests, so the gateway verifies tokens exactly as in production: it only
 knows an issuer URL and fetches `/.well-known/jwks.json`. Minting a token also makes sure the user exists
 (HandleClerkUserCreated, idempotent), as Clerk's `user.created` webhook would, so the token is usable at once.
-Minting and rotation require `VENTA_IDENTITY_ADMIN_TOKEN` when it is set; the provider binds to 127.0.0.1.
+Minting and rotation require `VENTA_IDENTITY_ADMIN_TOKEN` when it is set (in a cluster it must be:
+`VENTA_IDENTITY_REQUIRE_ADMIN_TOKEN`, set by the operator); the provider binds to 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from services.identity.config import IdentitySettings
 from services.identity.keys import KeyRing
 from services.kit.grpc.client import PeerClient, make_breaker
 from services.kit.grpc.probe import peer_health
+from services.kit.grpc.tls import GrpcTls
 from services.kit.http.envelope import ApiError, ErrorEnvelope, ErrorType
 from services.kit.http.handlers import install_error_handlers, render_error
 from services.kit.http.middleware import RequestContextMiddleware
@@ -81,6 +83,7 @@ def create_app(settings: IdentitySettings) -> FastAPI:
                 fail_max=settings.breaker_fail_max,
                 reset_timeout_s=settings.breaker_reset_timeout_s,
             ),
+            tls=GrpcTls.from_settings(settings),
         )
         app.state.users = users
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.kit.config import GrpcSettings, KitSettings, Port, peer_address
@@ -50,9 +50,31 @@ class IdentitySettings(KitSettings, GrpcSettings):
     identity_admin_token: SecretStr | None = Field(
         default=None,
         description="When set, minting and rotation require `Authorization: Bearer <admin token>` (`venta token` "
-        "sends `$VENTA_IDENTITY_ADMIN_TOKEN`).",
+        "sends `$VENTA_IDENTITY_ADMIN_TOKEN`); at least 16 characters. In a cluster the operator generates it into "
+        "the Secret `<platform>-identity-admin` (key `token`).",
+    )
+    identity_require_admin_token: bool = Field(
+        default=False,
+        description="`true` refuses to start without `VENTA_IDENTITY_ADMIN_TOKEN`, so the provider can never mint "
+        "for anyone who asks; the operator sets it in a cluster. `venta up` leaves it off.",
     )
     users_addr: str = peer_address("users", 5000)
+
+    @field_validator("identity_admin_token")
+    @classmethod
+    def _long_enough(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None and len(token.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (a random string: `openssl rand -base64 24`)")
+        return token
+
+    @model_validator(mode="after")
+    def _admin_token_when_required(self) -> IdentitySettings:
+        if self.identity_require_admin_token and self.identity_admin_token is None:
+            raise ValueError(
+                "VENTA_IDENTITY_REQUIRE_ADMIN_TOKEN is true but VENTA_IDENTITY_ADMIN_TOKEN is not set: "
+                "the provider would mint tokens for anyone"
+            )
+        return self
 
     @property
     def issuer(self) -> str:

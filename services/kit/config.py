@@ -7,6 +7,7 @@ Settings are built by `load_settings()` when a process starts, not at import tim
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import quote
 
@@ -133,8 +134,57 @@ class DatabaseSettings(BaseSettings):
         return f"postgresql+asyncpg://{auth}@{self.db_host}:{self.db_port}/{self.db_name}"
 
 
-class GrpcSettings(BaseSettings):
-    """A gRPC server's port and the deadline/breaker defaults of its outgoing calls."""
+class GrpcTlsSettings(BaseSettings):
+    """Mutual TLS of internal gRPC (servers and their clients alike); unset, gRPC is plaintext (local mode, tests).
+
+    In a cluster the operator sets these from `spec.network.grpcTLS` (a Secret mounted read-only into every pod that
+    serves or calls gRPC). The files are read once, when the process starts: a renewed certificate is used from the
+    next restart (see docs/operator.md).
+    """
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    grpc_tls_cert_file: Path | None = Field(
+        default=None,
+        description="PEM certificate (chain) this process presents, as a gRPC server and as a client of its peers; "
+        "with the key and CA files below, gRPC becomes mutual TLS (the Secret's `tls.crt`).",
+    )
+    grpc_tls_key_file: Path | None = Field(
+        default=None, description="PEM private key of `VENTA_GRPC_TLS_CERT_FILE` (the Secret's `tls.key`)."
+    )
+    grpc_tls_ca_file: Path | None = Field(
+        default=None,
+        description="PEM CA certificate(s) peers' certificates must be signed by: servers refuse clients without "
+        "one, clients refuse servers without one (the Secret's `ca.crt`).",
+    )
+    grpc_tls_server_name: str | None = Field(
+        default=None,
+        max_length=253,
+        description="The name clients check every peer's certificate against instead of the host in the peer's "
+        "address, for a certificate issued for one name; unset, the address's host (e.g. "
+        "`<platform>-vendors-headless.<namespace>.svc`, which a certificate for `*.<namespace>.svc` covers).",
+    )
+
+    @model_validator(mode="after")
+    def _all_or_nothing(self) -> GrpcTlsSettings:
+        files = {
+            "VENTA_GRPC_TLS_CERT_FILE": self.grpc_tls_cert_file,
+            "VENTA_GRPC_TLS_KEY_FILE": self.grpc_tls_key_file,
+            "VENTA_GRPC_TLS_CA_FILE": self.grpc_tls_ca_file,
+        }
+        missing = [name for name, value in files.items() if value is None]
+        if missing and len(missing) < len(files):
+            raise ValueError(f"gRPC TLS needs the certificate, its key and the CA: set {', '.join(missing)} too")
+        if missing and self.grpc_tls_server_name is not None:
+            raise ValueError("VENTA_GRPC_TLS_SERVER_NAME needs VENTA_GRPC_TLS_CERT_FILE, _KEY_FILE and _CA_FILE")
+        for name, value in files.items():
+            if value is not None and not value.is_file():
+                raise ValueError(f"{name}: {value} is not a readable file")
+        return self
+
+
+class GrpcSettings(GrpcTlsSettings):
+    """A gRPC server's port and the deadline/breaker defaults of its outgoing calls (and their TLS)."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 

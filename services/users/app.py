@@ -11,6 +11,7 @@ from services.kit.db.session import Database
 from services.kit.events.publishing import EventPublishing
 from services.kit.grpc.client import PeerClient, make_breaker
 from services.kit.grpc.server import GrpcServiceHost
+from services.kit.grpc.tls import GrpcTls
 from services.users.config import UserSettings
 from services.users.servicer import UserServicer
 
@@ -28,6 +29,7 @@ def build(settings: UserSettings) -> GrpcServiceHost:
         breaker=make_breaker(
             "users->vendors", fail_max=settings.breaker_fail_max, reset_timeout_s=settings.breaker_reset_timeout_s
         ),
+        tls=GrpcTls.from_settings(settings),
     )
     publishing = EventPublishing.for_service(settings, db, CATALOG, service=settings.service_name)
     servicer = UserServicer(db, vendors, publishing.outbox)

@@ -18,6 +18,9 @@
 #   tests/cluster/build.sh --regen-kube-gomod
 #                                       rewrite tests/cluster/go/kube/go.mod and go.sum for KUBE_VERSION
 #                                       (run after changing KUBE_VERSION below, then commit both files)
+#   tests/cluster/build.sh --regen-otelcol-gomod
+#                                       rewrite tests/cluster/go/otelcol/go.mod and go.sum from its builder manifest
+#                                       (run after changing OTELCOL_VERSION and the manifest, then commit both files)
 # Environment: VENTA_CACHE_DIR (default ~/.cache/venta).
 set -euo pipefail
 
@@ -48,6 +51,23 @@ TILT_SUM="h1:oJAAkIiV34TEdlNqjDWkKG29hsAln7Ao28F+RTEZN24="
 REGISTRY_VERSION="v3.1.2"
 # kind's own config loading, validation and containerd patching, for deploy/kind/cluster.yaml (go/kindcheck).
 KIND_VERSION="v0.33.0"
+# The OpenTelemetry Collector that validates (and runs) observability/logs/otel-collector.yaml, built by the
+# OpenTelemetry Collector Builder (ocb, go.opentelemetry.io/collector/cmd/builder, the same version) with exactly the
+# components of that config (go/otelcol/builder-config.yaml, whose versions must be this one). The chart's
+# logs.collector.image.tag is the contrib image of the same version.
+OTELCOL_VERSION="v0.165.0"
+# CloudNativePG's CRDs (not a binary): the KWOK tests install them to check the operator's spec.postgres.cloudNativePG
+# against CloudNativePG's own schema (tests/e2e/operator/test_operator_cloudnativepg.py). Taken from its Go module,
+# whose hash is pinned here (the module proxy does not list its versions; it serves this one).
+CNPG_VERSION="v1.28.1"
+CNPG_SUM="h1:HdOUWgFhta558uHfXeO/199qCApxaj5yi05x6nWNmgs="
+# cert-manager's and Gateway API's CRDs (not binaries): the KWOK tests install them to check spec.ingress's Certificate
+# and HTTPRoute against their own schemas (tests/e2e/operator/test_operator_ingress.py). From their Go modules, whose
+# hashes are pinned here (gateway-api v1.7 needs a newer Go than ours to be downloaded as a module).
+CERT_MANAGER_VERSION="v1.21.2"
+CERT_MANAGER_SUM="h1:UWgoYM+KLNtRlqmoWOKjKBOBUPVHeepQ6/ac3ERJW68="
+GATEWAY_API_VERSION="v1.6.3"
+GATEWAY_API_SUM="h1:lKpJa5bGlraC/QeACvCpsHLdmO6y0iKfzVl6gzaFEYc="
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="${VENTA_CACHE_DIR:-${HOME}/.cache/venta}"
@@ -64,6 +84,11 @@ TILT_DIR="${CACHE}/tilt-${TILT_VERSION}"
 REGISTRY_DIR="${CACHE}/registry-${REGISTRY_VERSION}"
 KINDCHECK_TAG="${KIND_VERSION}-$(sha256sum "$HERE/go/kindcheck/main.go" | cut -c1-8)"
 KINDCHECK_DIR="${CACHE}/kindcheck-${KINDCHECK_TAG}"
+# Named after the manifest's hash too: a component added to it is a new build.
+OTELCOL_TAG="${OTELCOL_VERSION}-$(sha256sum "$HERE/go/otelcol/builder-config.yaml" | cut -c1-8)"
+OTELCOL_DIR="${CACHE}/otelcol-${OTELCOL_TAG}"
+CNPG_DIR="${CACHE}/cloudnative-pg-${CNPG_VERSION}"
+EDGE_CRDS_DIR="${CACHE}/edge-crds-cert-manager-${CERT_MANAGER_VERSION}-gateway-api-${GATEWAY_API_VERSION}"
 # The pause and testbox images have no upstream version: they are named after a hash of their sources, so an edited
 # source is a new directory and a new image tag (containerd never runs a stale image under the old name).
 NODE_IMAGES_TAG="$(cat "$HERE/go/pause/main.go" "$HERE/go/testbox/main.go" "$HERE/image_archive.py" | sha256sum | cut -c1-12)"
@@ -359,6 +384,40 @@ build_kindcheck() {
   log "kindcheck ${KINDCHECK_TAG}: built in $(elapsed $start)"
 }
 
+# ---- otelcol: the log-shipping collector with only the components its config uses ---------------------------------------
+# ocb generates the collector's main package from go/otelcol/builder-config.yaml; the committed go.mod and go.sum then
+# pin every dependency (ocb alone would resolve them anew). About 3 minutes on 2 cores once the modules are downloaded.
+# otelcol_generate <work dir> [ocb flag...]: install ocb into <work dir>/ocb and generate into <work dir>/build.
+otelcol_generate() {
+  local work="$1"
+  shift
+  grep -qE "^[[:space:]]+version: ${OTELCOL_VERSION#v}\$" "$HERE/go/otelcol/builder-config.yaml" ||
+    { log "go/otelcol/builder-config.yaml is not for ${OTELCOL_VERSION}"; return 1; }
+  (cd "$work" && GOBIN="$work/ocb" go install -trimpath -ldflags "-s -w" "go.opentelemetry.io/collector/cmd/builder@${OTELCOL_VERSION}") &&
+    cp "$HERE/go/otelcol/builder-config.yaml" "$work/" &&
+    (cd "$work" && ./ocb/builder --config builder-config.yaml --skip-compilation "$@" >&2)
+}
+
+build_otelcol() {
+  if [[ -x "${OTELCOL_DIR}/bin/otelcol" ]]; then
+    log "otelcol ${OTELCOL_TAG}: cached in ${OTELCOL_DIR}"
+    return
+  fi
+  local start=$SECONDS tmp
+  log "otelcol ${OTELCOL_TAG}: building the collector with ocb (3-10 min cold)..."
+  tmp="$(mk_tmp "$OTELCOL_DIR")"
+  if ! otelcol_generate "$tmp" --skip-get-modules ||
+    ! cp "$HERE/go/otelcol/go.mod" "$HERE/go/otelcol/go.sum" "$tmp/build/" ||
+    ! (cd "$tmp/build" && go build -trimpath -ldflags "-s -w" -o "$tmp/bin/otelcol" .); then
+    rm -rf "$tmp"
+    die "otelcol ${OTELCOL_TAG}: could not build (see above)"
+  fi
+  rm -rf "$tmp/build" "$tmp/ocb" "$tmp/builder-config.yaml"
+  "$tmp/bin/otelcol" --version >&2
+  finish "$tmp" "$OTELCOL_DIR"
+  log "otelcol ${OTELCOL_TAG}: built in $(elapsed $start)"
+}
+
 # ---- the pause image (pods' sandboxes) and the testbox image (smoke tests) of the real node ---------------------------
 # Each is one static binary (go/pause, go/testbox: standard library only) in an image archive for "ctr images import".
 build_node_images() {
@@ -395,6 +454,52 @@ ensure_packages() {
   fi
 }
 
+# ---- CloudNativePG's CRDs ---------------------------------------------------------------------------------------------
+# The CustomResourceDefinitions CloudNativePG publishes (config/crd/bases of its module), copied out of the module cache.
+fetch_cnpg_crds() {
+  local crds="${CNPG_DIR}/crds"
+  if [[ -f "$crds/postgresql.cnpg.io_clusters.yaml" ]]; then
+    log "cloudnative-pg ${CNPG_VERSION} CRDs: cached in ${CNPG_DIR}"
+    return
+  fi
+  local tmp
+  tmp="$(mk_tmp "$CNPG_DIR")"
+  module_source "github.com/cloudnative-pg/cloudnative-pg@${CNPG_VERSION}" "$tmp/src" "$CNPG_SUM" ||
+    { rm -rf "$tmp"; die "could not download cloudnative-pg ${CNPG_VERSION}"; }
+  mkdir -p "$tmp/crds"
+  cp "$tmp/src/config/crd/bases/"*.yaml "$tmp/crds/"
+  rm -rf "$tmp/src"
+  finish "$tmp" "$CNPG_DIR"
+  log "cloudnative-pg ${CNPG_VERSION} CRDs: in ${CNPG_DIR}/crds"
+}
+
+# ---- cert-manager's and Gateway API's CRDs -----------------------------------------------------------------------------
+# cert-manager publishes its CRDs in deploy/crds, Gateway API its standard channel in config/crd/standard: only the
+# kinds the operator creates or refers to are kept (Certificate and the issuers; HTTPRoute, Gateway, GatewayClass).
+fetch_edge_crds() {
+  local crds="${EDGE_CRDS_DIR}/crds"
+  if [[ -f "$crds/cert-manager.io_certificates.yaml" && -f "$crds/gateway.networking.k8s.io_httproutes.yaml" ]]; then
+    log "cert-manager ${CERT_MANAGER_VERSION} and gateway-api ${GATEWAY_API_VERSION} CRDs: cached in ${EDGE_CRDS_DIR}"
+    return
+  fi
+  local tmp kind
+  tmp="$(mk_tmp "$EDGE_CRDS_DIR")"
+  module_source "github.com/cert-manager/cert-manager@${CERT_MANAGER_VERSION}" "$tmp/cert-manager" "$CERT_MANAGER_SUM" ||
+    { rm -rf "$tmp"; die "could not download cert-manager ${CERT_MANAGER_VERSION}"; }
+  module_source "sigs.k8s.io/gateway-api@${GATEWAY_API_VERSION}" "$tmp/gateway-api" "$GATEWAY_API_SUM" ||
+    { rm -rf "$tmp"; die "could not download gateway-api ${GATEWAY_API_VERSION}"; }
+  mkdir -p "$tmp/crds"
+  for kind in certificates issuers clusterissuers; do
+    cp "$tmp/cert-manager/deploy/crds/cert-manager.io_${kind}.yaml" "$tmp/crds/"
+  done
+  for kind in httproutes gateways gatewayclasses; do
+    cp "$tmp/gateway-api/config/crd/standard/gateway.networking.k8s.io_${kind}.yaml" "$tmp/crds/"
+  done
+  rm -rf "$tmp/cert-manager" "$tmp/gateway-api"
+  finish "$tmp" "$EDGE_CRDS_DIR"
+  log "cert-manager and gateway-api CRDs: in ${EDGE_CRDS_DIR}/crds"
+}
+
 # ---- output ------------------------------------------------------------------------------------------------------------
 # Names follow kwokctl's own environment variables (KWOK_<FLAG>), so the file can also be sourced before kwokctl.
 print_env() {
@@ -425,6 +530,9 @@ TILT=${TILT_DIR}/bin/tilt
 REGISTRY=${REGISTRY_DIR}/bin/registry
 KINDCHECK=${KINDCHECK_DIR}/bin/kindcheck
 KIND_CONTAINERD_CONFIG=${KINDCHECK_DIR}/containerd-config.toml
+OTELCOL=${OTELCOL_DIR}/bin/otelcol
+CNPG_CRDS=${CNPG_DIR}/crds
+EDGE_CRDS=${EDGE_CRDS_DIR}/crds
 EOF
 }
 
@@ -438,6 +546,15 @@ main() {
   --regen-kube-gomod)
     write_kube_gomod "$HERE/go/kube"
     log "wrote $HERE/go/kube/go.mod and go.sum for ${KUBE_VERSION}"
+    return
+    ;;
+  --regen-otelcol-gomod)
+    local work
+    work="$(mktemp -d)"
+    otelcol_generate "$work" || die "could not generate the collector's sources"
+    cp "$work/build/go.mod" "$work/build/go.sum" "$HERE/go/otelcol/"
+    rm -rf "$work"
+    log "wrote $HERE/go/otelcol/go.mod and go.sum for ${OTELCOL_VERSION}"
     return
     ;;
   --no-packages) packages=0 ;;
@@ -461,6 +578,9 @@ main() {
   build_tilt
   build_registry
   build_kindcheck
+  build_otelcol
+  fetch_cnpg_crds
+  fetch_edge_crds
   print_env >"${ENV_FILE}.tmp"
   mv "${ENV_FILE}.tmp" "$ENV_FILE"
   log "all tools ready in $(elapsed $start); paths written to ${ENV_FILE}"

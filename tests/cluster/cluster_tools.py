@@ -76,6 +76,12 @@ class ClusterTools:
     registry: Path | None = None
     kindcheck: Path | None = None
     kind_containerd_config: Path | None = None
+    # The OpenTelemetry Collector with the components of observability/logs/otel-collector.yaml (built by ocb).
+    otelcol: Path | None = None
+    # CloudNativePG's published CRDs (a directory of YAML files), for the operator's cloudNativePG tests on KWOK.
+    cnpg_crds: Path | None = None
+    # cert-manager's (Certificate, issuers) and Gateway API's (HTTPRoute, Gateway, GatewayClass) published CRDs.
+    edge_crds: Path | None = None
 
     @classmethod
     def from_env_file(cls, path: Path | None = None) -> ClusterTools:
@@ -109,6 +115,10 @@ class ClusterTools:
             value = values.get(key)
             return Path(value) if value and os.path.isfile(value) else None
 
+        def existing_dir(key: str) -> Path | None:
+            value = values.get(key)
+            return Path(value) if value and os.path.isdir(value) else None
+
         return cls(
             kwokctl=required("KWOKCTL"),
             kube_apiserver=required("KWOK_KUBE_APISERVER_BINARY"),
@@ -133,6 +143,9 @@ class ClusterTools:
             registry=optional("REGISTRY"),
             kindcheck=optional("KINDCHECK"),
             kind_containerd_config=existing_file("KIND_CONTAINERD_CONFIG"),
+            otelcol=optional("OTELCOL"),
+            cnpg_crds=existing_dir("CNPG_CRDS"),
+            edge_crds=existing_dir("EDGE_CRDS"),
         )
 
 

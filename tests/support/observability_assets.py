@@ -4,7 +4,8 @@
 Shared by the unit tests (dashboard model), the integration tests (promtool, a real Prometheus over `venta up`, the
 metric contract) and the operator's end-to-end tests (its dashboard and alerts over a real operator), so that all
 of them check the same list of queries. Platform assets are everything but the operator's dashboard and rule file,
-whose metrics come from the operator process, not from the platform's services.
+whose metrics come from the operator process, not from the platform's services, and the stores' dashboard and rule
+file, whose metrics come from the stores' exporters and the kubelet.
 """
 
 from __future__ import annotations
@@ -27,7 +28,12 @@ DASHBOARDS = OBSERVABILITY / "dashboards"
 RULES = OBSERVABILITY / "rules"
 PLATFORM_RULES = RULES / "venta-platform.yaml"
 OPERATOR_RULES = RULES / "venta-operator.yaml"
+STORE_RULES = RULES / "venta-stores.yaml"
 OPERATOR_DASHBOARD = "venta-operator.json"
+STORES_DASHBOARD = "venta-stores.json"
+# What the stores' dashboard and rules read besides Venta's own series: the exporters' (postgres_exporter,
+# prometheus-nats-exporter's varz and jsz, redis_exporter), the kubelet's cAdvisor, kube-state-metrics, and `up`.
+STORE_METRIC_PREFIXES = ("pg_", "gnatsd_", "jetstream_", "redis_", "container_", "kube_")
 
 # What Grafana puts in place of its built-in variables, and of the dashboards' own (`All` is `.*`): a window long
 # enough for a test that scraped for a minute, short enough to see what the workload just did.
@@ -96,8 +102,13 @@ def rule_queries(path: Path) -> list[Query]:
 
 def platform_queries() -> list[Query]:
     """What a Prometheus over the platform's services must answer: dashboards but the operator's, platform rules."""
-    names = [name for name in dashboards() if name != OPERATOR_DASHBOARD]
+    names = [name for name in dashboards() if name not in (OPERATOR_DASHBOARD, STORES_DASHBOARD)]
     return dashboard_queries(names) + rule_queries(PLATFORM_RULES)
+
+
+def store_queries() -> list[Query]:
+    """What a Prometheus over the stores' exporters (and the kubelet, kube-state-metrics) must answer."""
+    return dashboard_queries([STORES_DASHBOARD]) + rule_queries(STORE_RULES)
 
 
 def operator_queries() -> list[Query]:

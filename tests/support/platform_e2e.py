@@ -8,6 +8,7 @@ types; only the image is pointed at the one built here (nothing can be pulled on
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
 import shlex
@@ -15,7 +16,7 @@ import subprocess
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ README = ROOT / "README.md"
 EXAMPLE = ROOT / "docs" / "examples" / "minimal.yaml"
 # Requests small enough for a whole platform on two cores.
 SMALL = {"requests": {"cpu": "20m", "memory": "96Mi"}}
+IDENTITY_PORT = 5010
 BLOCK = re.compile(r"<!-- e2e: run-on-kubernetes -->\s*```sh\n(.*?)```", re.S)
 
 
@@ -43,16 +45,18 @@ def readme_commands() -> list[list[str]]:
     return [shlex.split(line) for line in lines if line and not line.startswith("#")]
 
 
-def example_for(images: Any, path: Path) -> dict[str, Any]:
+def example_for(images: Any, path: Path, *, ingress: dict[str, Any] | None = None) -> dict[str, Any]:
     """The documented example, with what only this machine needs: images that exist here (nothing can be
-    pulled), requests small enough for two cores, two vendor-service replicas (to see calls spread), and a rate limit
+    pulled), requests small enough for two cores, two vendor-service replicas (to see calls spread), three NATS
+    servers (a pod of them is lost under load), and a rate limit
     that one test client hammering from one address stays under."""
     manifest: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text())
     manifest["spec"].update(
         {
             "version": images.tag,
             "image": {"repository": images.repository, "pullPolicy": "Never"},
-            "nats": {"managed": {"image": images.nats, "resources": SMALL}},
+            # three servers: a JetStream cluster, as the production example runs it
+            "nats": {"managed": {"image": images.nats, "replicas": 3, "resources": SMALL}},
             "postgres": {"managed": {"image": images.postgres, "resources": SMALL}},
             "redis": {"managed": {"image": images.redis, "resources": SMALL}},
             "services": {
@@ -63,6 +67,8 @@ def example_for(images: Any, path: Path) -> dict[str, Any]:
             "resilience": {"rateLimit": "100000/60seconds"},
         }
     )
+    if ingress is not None:  # the public door: the host and the Secret holding its certificate
+        manifest["spec"]["ingress"] = ingress
     path.write_text(yaml.safe_dump(manifest))
     return manifest
 
@@ -87,6 +93,9 @@ class Installer:
     helm_extra: Sequence[str]  # --set image.repository=... (the README's chart default cannot be pulled here)
     example: Path  # the README's example with images that exist on this node
     timings: dict[str, float] = field(default_factory=dict)
+    # Run right after the README creates the platform's namespace: what a cluster's admin would have there before
+    # the platform comes (the certificate Secret its spec.ingress names).
+    on_namespace: Callable[[], None] | None = None
 
     def run(self) -> None:
         for argv in readme_commands():
@@ -98,6 +107,8 @@ class Installer:
                 self.node.kubectl(
                     *[str(self.example) if a.startswith("docs/examples/") else a for a in args], timeout=1000
                 )
+                if args[:2] == ["create", "namespace"] and self.on_namespace is not None:
+                    self.on_namespace()
             else:
                 raise AssertionError(f"the README's install block runs {tool}, which the e2e does not know")
             self.timings[" ".join(argv[:3])] = round(time.monotonic() - began, 1)
@@ -192,6 +203,21 @@ class Platform:
 
     def url(self, component: str, port: int) -> str:
         return f"http://{self.cluster_ip(component)}:{port}"
+
+    def identity_admin_token(self) -> str:
+        """The local identity issuer's admin token, from the Secret the operator generated (what an SRE reads)."""
+        secret = f"{self.name}-identity-admin"
+        encoded = self.kubectl("get", "secret", secret, "-o", "jsonpath={.data.token}").stdout
+        return base64.b64decode(encoded).decode()
+
+    async def mint(self, user: str, *, ttl_s: int | None = None) -> str:
+        """A bearer token for `user` from the platform's local identity issuer, with its admin token."""
+        body: dict[str, Any] = {"user": user} | ({"ttlSeconds": ttl_s} if ttl_s else {})
+        headers = {"Authorization": f"Bearer {self.identity_admin_token()}"}
+        async with httpx.AsyncClient(timeout=10) as client:
+            answer = await client.post(f"{self.url('identity', IDENTITY_PORT)}/v1/tokens", json=body, headers=headers)
+        assert answer.status_code == 200, f"minting a token for {user}: {answer.status_code} {answer.text[:500]}"
+        return str(answer.json()["token"])
 
 
 def pod_ready(pod: dict[str, Any]) -> bool:

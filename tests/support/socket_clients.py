@@ -16,11 +16,14 @@ OUT_EVENTS = ("vendor_sync", "vendor_channels", "vendor_disconnect", "notificati
 
 
 class SocketClient:
-    def __init__(self, url: str, namespace: str, *, transports: list[str] | None = None) -> None:
+    def __init__(
+        self, url: str, namespace: str, *, transports: list[str] | None = None, http_session: Any = None
+    ) -> None:
+        """`http_session`: an aiohttp.ClientSession of the caller's (e.g. one trusting a test CA, for wss://)."""
         self.url = url
         self.namespace = namespace
         self.transports = transports or ["websocket"]
-        self.sio = socketio.AsyncClient(reconnection=False)
+        self.sio = socketio.AsyncClient(reconnection=False, http_session=http_session)
         self.queues: dict[str, asyncio.Queue[Any]] = defaultdict(asyncio.Queue)
         self.disconnected = asyncio.Event()
         for event in OUT_EVENTS:

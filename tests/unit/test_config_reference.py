@@ -63,20 +63,28 @@ def test_secret_defaults_are_never_printed() -> None:
     assert "`VENTA_TEST_TOKEN`" in rendered and type_of(Leaky.model_fields["maybe"]) == "secret string"
 
 
-def test_the_names_on_the_page_are_the_ones_read(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_names_on_the_page_are_the_ones_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Set each plain string or path setting under the name the page shows; the class must pick it up."""
     for variable in [v for v in os.environ if v.startswith("VENTA_")]:
         monkeypatch.delenv(variable)
     monkeypatch.setenv("VENTA_DB_NAME", "venta_probe")  # the database group needs a name or a URL
     probe = "postgresql-probe"  # a string every string or path setting accepts, the database URL included
+    # gRPC TLS takes its three files together, and each must exist: the others are set to a file, this one probed
+    tls_file = tmp_path / probe
+    tls_file.write_text("")
+    tls_files = ("grpc_tls_cert_file", "grpc_tls_key_file", "grpc_tls_ca_file")
     probed = 0
     for cls in settings_classes():
         for name, field in cls.model_fields.items():
             if type_of(field) not in ("string", "path"):
                 continue
+            expected = str(tls_file) if name in tls_files else probe
             with monkeypatch.context() as env:
-                env.setenv(env_variable(cls, name), probe)
+                if name.startswith("grpc_tls_"):
+                    for companion in tls_files:
+                        env.setenv(env_variable(cls, companion), str(tls_file))
+                env.setenv(env_variable(cls, name), expected)
                 value = getattr(cls(), name)
-            assert str(value) == probe, f"{cls.__name__}.{name} is not read from {env_variable(cls, name)}"
+            assert str(value) == expected, f"{cls.__name__}.{name} is not read from {env_variable(cls, name)}"
             probed += 1
     assert probed > 30

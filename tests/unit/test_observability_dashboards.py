@@ -13,7 +13,14 @@ from typing import Any
 
 import pytest
 
-from tests.support.observability_assets import DASHBOARDS, Query, dashboards, panels
+from tests.support.observability_assets import (
+    DASHBOARDS,
+    STORE_METRIC_PREFIXES,
+    STORES_DASHBOARD,
+    Query,
+    dashboards,
+    panels,
+)
 from venta_operator.promql import metric_names
 
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
@@ -23,13 +30,14 @@ REQUIRED = {
     "venta-events.json",
     "venta-realtime.json",
     "venta-operator.json",
+    STORES_DASHBOARD,
 }
 BUILT_IN = {"__rate_interval", "__interval", "__range", "__all"}
 PANEL_TYPES = {"row", "timeseries", "stat", "gauge", "bargauge", "table", "text", "heatmap", "state-timeline"}
 BOARDS = dashboards()
 
 
-def test_the_five_dashboards_are_shipped() -> None:
+def test_the_dashboards_are_shipped() -> None:
     assert set(BOARDS) == REQUIRED
     uids = [board["uid"] for board in BOARDS.values()]
     assert len(uids) == len(set(uids))
@@ -88,6 +96,8 @@ def test_panels_are_complete_and_do_not_overlap(name: str) -> None:
 def test_queries_use_defined_variables_and_venta_metrics(name: str) -> None:
     board: dict[str, Any] = BOARDS[name]
     defined = {v["name"] for v in board["templating"]["list"]} | BUILT_IN
+    # The stores' dashboard reads the exporters', the kubelet's and kube-state-metrics' series, and targets' `up`.
+    prefixes = ("venta_", *STORE_METRIC_PREFIXES) if name == STORES_DASHBOARD else ("venta_",)
     for variable in board["templating"]["list"][1:]:
         assert metric_names(variable["query"]["query"].removeprefix("label_values(").rsplit(",", 1)[0])
     for panel in panels(board):
@@ -95,6 +105,6 @@ def test_queries_use_defined_variables_and_venta_metrics(name: str) -> None:
             used = set(re.findall(r"\$\{?(\w+)", target["expr"]))
             assert used <= defined, f"{panel['title']}: undefined {used - defined}"
             names = metric_names(target["expr"])
-            assert names and all(n.startswith("venta_") for n in names), f"{panel['title']}: {names}"
+            assert names and all(n.startswith(prefixes) for n in names), f"{panel['title']}: {names}"
             assert "[$__rate_interval]" in target["expr"] or "rate(" not in target["expr"], panel["title"]
             Query(name, target["expr"]).concrete()  # every variable has a value

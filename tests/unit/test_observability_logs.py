@@ -1,9 +1,10 @@
 """The log shipping config (observability/logs/otel-collector.yaml) fits together and reads what Venta writes.
 
-No collector binary is built here (the contrib distribution is a very large Go build), so this checks what would
-break silently: a pipeline naming a component that is not defined, an operator routing to a missing id, and the
-contract with the log format: the fields the collector parses (time layout, level names, trace context, service)
-are those that the services' and the operator's formatters write.
+No collector binary is needed here (tests/integration/observability/test_otel_collector.py runs the collector's own
+validation and the collector itself on this file), so this checks, fast, what would break silently: a pipeline
+naming a component that is not defined, an operator routing to a missing id, and the contract with the log format:
+the fields the collector parses (time layout, level names, trace context, service) are those that the services' and
+the operator's formatters write.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from tests.support.observability_assets import OBSERVABILITY
 from venta_operator.logs import OperatorJsonFormatter
 
 CONFIG: dict[str, Any] = yaml.safe_load((OBSERVABILITY / "logs" / "otel-collector.yaml").read_text())
-OPERATORS = {op["id"]: op for op in CONFIG["receivers"]["filelog"]["operators"]}
+OPERATORS = {op["id"]: op for op in CONFIG["receivers"]["file_log"]["operators"]}
 # Go's reference time layout 2006-01-02T15:04:05.000Z07:00, as a regular expression.
 GO_LAYOUT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}(Z|[+-]\d\d:\d\d)$")
 
@@ -34,7 +35,7 @@ def test_pipelines_use_defined_components() -> None:
 
 
 def test_operators_route_to_existing_operators() -> None:
-    assert len(OPERATORS) == len(CONFIG["receivers"]["filelog"]["operators"])
+    assert len(OPERATORS) == len(CONFIG["receivers"]["file_log"]["operators"])
     for op in OPERATORS.values():
         targets = [op.get("output"), op.get("default"), *(r["output"] for r in op.get("routes", []))]
         assert all(t in OPERATORS for t in targets if t), op["id"]

@@ -11,7 +11,15 @@ import re
 import pytest
 import yaml
 
-from tests.support.observability_assets import OPERATOR_RULES, PLATFORM_RULES, ROOT, RULES, rule_groups
+from tests.support.observability_assets import (
+    OPERATOR_RULES,
+    PLATFORM_RULES,
+    ROOT,
+    RULES,
+    STORE_METRIC_PREFIXES,
+    STORE_RULES,
+    rule_groups,
+)
 from venta_operator.promql import metric_names
 
 RUNBOOKS = ROOT / "docs" / "runbooks.md"
@@ -30,6 +38,14 @@ REQUIRED = {
         "VentaNotificationPushesFailing",
     },
     OPERATOR_RULES.name: {"VentaOperatorReconcileFailing"},
+    STORE_RULES.name: {
+        "VentaStoreDown",
+        "VentaPostgresConnectionsNearMax",
+        "VentaJetStreamStorageNearLimit",
+        "VentaJetStreamConsumerFallingBehind",
+        "VentaRedisMemoryNearMax",
+        "VentaPodMemoryNearLimit",
+    },
 }
 RULES_BY_NAME = {
     rule["alert"]: (path, rule)
@@ -64,12 +80,15 @@ def test_rule_files_are_prometheus_rule_files() -> None:
 
 @pytest.mark.parametrize("name", sorted(RULES_BY_NAME))
 def test_alert_is_complete(name: str) -> None:
-    _, rule = RULES_BY_NAME[name]
+    path, rule = RULES_BY_NAME[name]
     assert rule["labels"]["severity"] in ("critical", "warning")
     assert rule["annotations"]["summary"] and rule["annotations"]["description"]
     assert rule["annotations"]["runbook_url"] == RUNBOOK_URL + name.lower()
     names = metric_names(rule["expr"])
-    assert names and all(n.startswith("venta_") for n in names), names
+    if path == STORE_RULES:  # the exporters', the kubelet's and kube-state-metrics' series, and targets' `up`
+        assert names and all(n == "up" or n.startswith(STORE_METRIC_PREFIXES) for n in names), names
+    else:
+        assert names and all(n.startswith("venta_") for n in names), names
     # every aggregation keeps `namespace`: an alert must say which platform it is about on a shared Prometheus
     for grouping in re.findall(r"\bby\s*\(([^)]*)\)", rule["expr"]):
         assert "namespace" in [label.strip() for label in grouping.split(",")], f"{name}: by ({grouping})"

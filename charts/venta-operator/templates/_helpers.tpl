@@ -61,12 +61,40 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
   resources: ["horizontalpodautoscalers"]
   verbs: ["get", "list", "create", "patch", "delete"]
 - apiGroups: ["networking.k8s.io"]
-  resources: ["networkpolicies"]
+  resources: ["networkpolicies", "ingresses"]
+  verbs: ["get", "list", "create", "patch", "delete"]
+- apiGroups: ["gateway.networking.k8s.io"]
+  # spec.ingress.gatewayRef: the HTTPRoute to the platform (when the Gateway API CRDs are there).
+  resources: ["httproutes"]
+  verbs: ["get", "list", "create", "patch", "delete"]
+- apiGroups: ["cert-manager.io"]
+  # spec.ingress.tls.certManager: the host's Certificate (when cert-manager is there).
+  resources: ["certificates"]
   verbs: ["get", "list", "create", "patch", "delete"]
 - apiGroups: ["monitoring.coreos.com"]
   resources: ["servicemonitors", "prometheusrules"]
   verbs: ["get", "list", "create", "patch", "delete"]
+- apiGroups: ["postgresql.cnpg.io"]
+  # spec.postgres.cloudNativePG: the CloudNativePG Cluster the operator creates and reads (when CloudNativePG is there).
+  resources: ["clusters"]
+  verbs: ["get", "list", "create", "patch", "delete"]
 - apiGroups: ["", "events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
+{{- end -}}
+
+{{/* The log collector's pods (templates/log-collector.yaml): their own name, so no selector of the operator's
+matches them. */}}
+{{- define "venta-operator.collectorSelectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}-log-collector
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: log-collector
+{{- end -}}
+
+{{- define "venta-operator.collectorLabels" -}}
+{{ include "venta-operator.collectorSelectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.logs.collector.image.tag | quote }}
+app.kubernetes.io/part-of: venta
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}

@@ -48,6 +48,7 @@ def settings(p: Platform) -> dict[str, str]:
         "VENTA_DB_PORT": str(db_port),
         "VENTA_EVENTS_PROVIDER": spec.events.provider,  # its broker's URL is the one above or below
         "VENTA_NATS_URL": nats_url(p),
+        "VENTA_EVENTS_STREAM_REPLICAS": str(spec.nats.stream_replicas),  # one copy per managed NATS server
         "VENTA_REDIS_URL": redis_url(p),
         "VENTA_USERS_ADDR": peer_addr(p, USERS),
         "VENTA_VENDORS_ADDR": peer_addr(p, VENDORS),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from venta_operator.builders import Manifest
 from venta_operator.builders.configmap import config_checksum
 from venta_operator.builders.development import with_live_reload
+from venta_operator.builders.exporters import redis_sidecars
 from venta_operator.builders.pods import (
     APP_UID,
     anti_affinity,
@@ -82,12 +83,15 @@ def component_deployment(p: Platform, c: Component) -> Manifest:
 
 
 def _appendonly(p: Platform) -> list[str]:
-    if p.spec.events.provider == "redis":
+    managed = p.spec.redis.managed
+    if p.spec.events.provider == "redis" or (managed is not None and managed.persistent):
         return ["--appendonly", "yes", "--appendfsync", "everysec"]
     return ["--appendonly", "no"]
 
 
-def redis_deployment(p: Platform) -> Manifest | None:
+def redis_pod(p: Platform) -> Manifest | None:
+    """The managed Redis's pod: in a Deployment, or with persistence in a StatefulSet (builders/redis.py), whose
+    volume claim template then provides the `data` volume the append-only file is written to."""
     managed = p.spec.redis.managed
     if managed is None:
         return None
@@ -96,8 +100,8 @@ def redis_deployment(p: Platform) -> Manifest | None:
         "image": managed.image,
         "imagePullPolicy": "IfNotPresent",
         "command": ["redis-server"],
-        # A cache: nothing is persisted, unless the events are in it (an append-only file, kept while the pod is);
-        # the password comes from the generated Secret via the environment.
+        # A cache: nothing is persisted, unless the events are in it (an append-only file, kept while the pod is) or
+        # persistence is on (the file on a volume); the password comes from the generated Secret via the environment.
         "args": ["--requirepass", "$(REDIS_PASSWORD)", "--save", "", *_appendonly(p), "--dir", "/data"],
         "env": [secret_env("REDIS_PASSWORD", redis_secret_name(p.name), REDIS_PASSWORD_KEY)],
         "ports": [{"name": "redis", "containerPort": REDIS_PORT, "protocol": "TCP"}],
@@ -114,7 +118,15 @@ def redis_deployment(p: Platform) -> Manifest | None:
     }
     # The redis image's own user is 999; redis-server runs as any user, and a UID above 10000 never collides with
     # a host account.
-    pod = pod_spec(p, [container], uid=APP_UID, volumes=[{"name": "data", "emptyDir": {"sizeLimit": "1Gi"}}])
+    scratch = [] if managed.persistent else [{"name": "data", "emptyDir": {"sizeLimit": "1Gi"}}]
+    return pod_spec(p, [container, *redis_sidecars(p)], uid=APP_UID, volumes=scratch)
+
+
+def redis_deployment(p: Platform) -> Manifest | None:
+    managed = p.spec.redis.managed
+    pod = redis_pod(p)
+    if managed is None or managed.persistent or pod is None:
+        return None
     return _deployment(p, "redis", 1, pod, strategy={"type": "Recreate"})
 
 

@@ -8,8 +8,8 @@ migrate twice. The reconciler holds the service Deployments back until this Job 
 from __future__ import annotations
 
 from venta_operator.builders import Manifest
-from venta_operator.builders.pods import identity_env, needs_env, pod_spec, venta_container
-from venta_operator.components import ALGOLIA, DB, MIGRATE_COMMAND, REINDEX_COMMAND
+from venta_operator.builders.pods import identity_env, needs_env, needs_volumes, pod_spec, venta_container
+from venta_operator.components import ALGOLIA, DB, GRPC, MIGRATE_COMMAND, REINDEX_COMMAND
 from venta_operator.naming import child_name, digest, labels
 from venta_operator.spec import Platform
 
@@ -19,11 +19,15 @@ REINDEX = "reindex"
 SEARCH_DATABASE = "venta_search"
 
 
-def job_pod(p: Platform, component: str, command: tuple[str, ...], env: list[Manifest]) -> Manifest:
+def job_pod(
+    p: Platform, component: str, command: tuple[str, ...], env: list[Manifest], needs: frozenset[str] = frozenset()
+) -> Manifest:
     container = venta_container(p, component, command, env, JOB_RESOURCES)
+    volumes, mounts = needs_volumes(p, needs)
+    container["volumeMounts"] += mounts
     return {
         "metadata": {"labels": labels(p.name, component, p.spec.version)},
-        "spec": pod_spec(p, [container], restart_policy="Never"),
+        "spec": pod_spec(p, [container], volumes=volumes, restart_policy="Never"),
     }
 
 
@@ -51,8 +55,9 @@ def migration_job(p: Platform) -> Manifest:
 
 
 def reindex_pod(p: Platform) -> Manifest:
-    env = identity_env(REINDEX) + needs_env(p, frozenset({DB, ALGOLIA}), SEARCH_DATABASE)
-    return job_pod(p, REINDEX, REINDEX_COMMAND, env)
+    needs = frozenset({DB, ALGOLIA, GRPC})  # GRPC: it lists the vendors from the vendor service
+    env = identity_env(REINDEX) + needs_env(p, needs, SEARCH_DATABASE)
+    return job_pod(p, REINDEX, REINDEX_COMMAND, env, needs)
 
 
 def initial_reindex_name(platform: str) -> str:

@@ -2,8 +2,11 @@
 
 Built only when the cluster serves the `monitoring.coreos.com/v1` kinds (the reconciler passes what discovery found):
 applying a kind the API server does not know would fail the whole reconcile for an optional extra. The alerts are
-not written here: they are the rule file shipped with the operator (one source of truth with the Prometheus that
+not written here: they are the rule files shipped with the operator (one source of truth with the Prometheus that
 scrapes `venta up`, tested by promtool), so without a rule file there is no PrometheusRule.
+
+The data stores' exporters (builders/exporters.py) get a ServiceMonitor of their own, and the stores' rule groups
+(observability/rules/venta-stores.yaml) join the PrometheusRule only when those exporters run.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import copy
 from collections.abc import Sequence
 
 from venta_operator.builders import Manifest
+from venta_operator.builders.exporters import METRICS_PORT_NAME
 from venta_operator.naming import LABEL_MANAGED_BY, MANAGED_BY, child_name, labels, platform_selector
 from venta_operator.promql import with_matcher
 from venta_operator.spec import Platform
@@ -21,6 +25,7 @@ SERVICE_MONITOR = "ServiceMonitor"
 PROMETHEUS_RULE = "PrometheusRule"
 OPTIONAL_KINDS = frozenset({SERVICE_MONITOR, PROMETHEUS_RULE})  # served only if the Prometheus Operator is there
 PLATFORM_LABEL = "venta_platform"
+STORE_GROUP_PREFIX = "venta.stores"  # rule groups over the stores' exporters (observability/rules/venta-stores.yaml)
 
 
 def service_monitor(p: Platform) -> Manifest:
@@ -40,6 +45,21 @@ def service_monitor(p: Platform) -> Manifest:
             "endpoints": [{"port": "http", "path": "/metrics", "interval": interval}],
         },
     }
+
+
+def stores_service_monitor(p: Platform) -> Manifest:
+    """The data stores' exporters: the port named `metrics` of the platform's Services (only exporters have one)."""
+    monitor = service_monitor(p)
+    monitor["metadata"]["name"] = child_name(p.name, "stores")
+    interval = p.spec.observability.service_monitor.interval
+    monitor["spec"]["endpoints"] = [{"port": METRICS_PORT_NAME, "path": "/metrics", "interval": interval}]
+    return monitor
+
+
+def platform_groups(p: Platform, groups: Sequence[Manifest]) -> list[Manifest]:
+    """The shipped rule groups that apply to this platform: the stores' (`venta.stores*`) only with their exporters."""
+    exporters = p.spec.observability.exporters.enabled
+    return [g for g in groups if exporters or not str(g["name"]).startswith(STORE_GROUP_PREFIX)]
 
 
 def scoped_rule(rule: Manifest, p: Platform) -> Manifest:
@@ -81,6 +101,9 @@ def monitoring(p: Platform, available_kinds: frozenset[str], alert_rules: Sequen
     obs = p.spec.observability
     if obs.service_monitor.enabled and SERVICE_MONITOR in available_kinds:
         out.append(service_monitor(p))
-    if obs.alerts.enabled and PROMETHEUS_RULE in available_kinds and alert_rules:
-        out.append(prometheus_rule(p, alert_rules))
+        if obs.exporters.enabled:
+            out.append(stores_service_monitor(p))
+    groups = platform_groups(p, alert_rules)
+    if obs.alerts.enabled and PROMETHEUS_RULE in available_kinds and groups:
+        out.append(prometheus_rule(p, groups))
     return out

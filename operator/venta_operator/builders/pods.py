@@ -10,12 +10,18 @@ from __future__ import annotations
 from typing import Any
 
 from venta_operator.builders import Manifest
+from venta_operator.builders.cloudnativepg import APP_PASSWORD_KEY as CNPG_PASSWORD_KEY
+from venta_operator.builders.cloudnativepg import APP_USERNAME_KEY as CNPG_USERNAME_KEY
+from venta_operator.builders.cloudnativepg import cnpg_app_secret_name
 from venta_operator.builders.configmap import UPLOADS_DIR, config_name
+from venta_operator.builders.grpc_tls import grpc_tls_env, grpc_tls_volumes
 from venta_operator.builders.secret import (
+    IDENTITY_ADMIN_TOKEN_KEY,
     IDENTITY_KEY_FILE,
     POSTGRES_PASSWORD_KEY,
     POSTGRES_USER_KEY,
     REDIS_PASSWORD_KEY,
+    identity_admin_secret_name,
     identity_secret_name,
     postgres_secret_name,
     redis_secret_name,
@@ -25,6 +31,7 @@ from venta_operator.components import (
     CLERK,
     DB,
     EVENTS,
+    GRPC,
     REDIS,
     REVENUECAT,
     SEARCH_DB,
@@ -125,6 +132,12 @@ def database_env(p: Platform, database: str | None) -> list[Manifest]:
             secret_env("VENTA_DB_USER", ref.name, ref.username_key),
             secret_env("VENTA_DB_PASSWORD", ref.name, ref.password_key),
         ]
+    elif p.spec.postgres.cloud_native_pg is not None:  # the application role CloudNativePG generated
+        secret = cnpg_app_secret_name(p.name)
+        env += [
+            secret_env("VENTA_DB_USER", secret, CNPG_USERNAME_KEY),
+            secret_env("VENTA_DB_PASSWORD", secret, CNPG_PASSWORD_KEY),
+        ]
     else:
         secret = postgres_secret_name(p.name)
         env += [
@@ -164,13 +177,20 @@ def needs_env(p: Platform, needs: frozenset[str], database: str | None) -> list[
     if UPLOADS in needs and spec.uploads.cloudinary is not None:
         env.append(ref_env("VENTA_CLOUDINARY_URL", spec.uploads.cloudinary.url_secret_ref))
     if SIGNING_KEYS in needs:
-        env.append({"name": "VENTA_IDENTITY_KEY_DIR", "value": IDENTITY_KEY_DIR})
+        env += [
+            {"name": "VENTA_IDENTITY_KEY_DIR", "value": IDENTITY_KEY_DIR},
+            # in a cluster the issuer never mints for anyone who asks: it refuses to start without its admin token
+            secret_env("VENTA_IDENTITY_ADMIN_TOKEN", identity_admin_secret_name(p.name), IDENTITY_ADMIN_TOKEN_KEY),
+            {"name": "VENTA_IDENTITY_REQUIRE_ADMIN_TOKEN", "value": "true"},
+        ]
+    if GRPC in needs:
+        env += grpc_tls_env(p)
     return env
 
 
 def needs_volumes(p: Platform, needs: frozenset[str]) -> tuple[list[Manifest], list[Manifest]]:
     """(volumes, mounts) of what a workload needs: a writable uploads directory unless Cloudinary keeps images; the
-    identity issuer's key from its Secret (read-only, so its tokens outlive any one pod)."""
+    identity issuer's key from its Secret (read-only, so its tokens outlive any one pod); gRPC's certificates."""
     volumes: list[Manifest] = []
     mounts: list[Manifest] = []
     uploads = p.spec.uploads
@@ -194,6 +214,10 @@ def needs_volumes(p: Platform, needs: frozenset[str]) -> tuple[list[Manifest], l
             }
         )
         mounts.append({"name": "signing-keys", "mountPath": IDENTITY_KEY_DIR, "readOnly": True})
+    if GRPC in needs:
+        tls_volumes, tls_mounts = grpc_tls_volumes(p)
+        volumes += tls_volumes
+        mounts += tls_mounts
     return volumes, mounts
 
 

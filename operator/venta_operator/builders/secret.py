@@ -25,6 +25,10 @@ REDIS_PASSWORD_KEY = "password"
 IDENTITY_SECRET = "identity-keys"
 # A file the identity issuer's key ring loads from its key directory: `<created>-<anything>.pem`.
 IDENTITY_KEY_FILE = "0-signing-key.pem"
+# The local issuer's admin token (minting and rotation require it in a cluster): a Secret of its own, so a platform
+# created before it existed gets it too (a generated Secret is created once and never rewritten).
+IDENTITY_ADMIN_SECRET = "identity-admin"
+IDENTITY_ADMIN_TOKEN_KEY = "token"
 
 # What a generated value is: a random password, or an RSA private key (PKCS#8 PEM).
 PASSWORD = "password"
@@ -43,15 +47,20 @@ def identity_secret_name(platform: str) -> str:
     return child_name(platform, IDENTITY_SECRET)
 
 
+def identity_admin_secret_name(platform: str) -> str:
+    return child_name(platform, IDENTITY_ADMIN_SECRET)
+
+
 def generated_secret_names(p: Platform) -> list[str]:
-    """Names of the Secrets this platform generates (a managed store's password, the local issuer's key)."""
+    """Names of the Secrets this platform generates (a managed store's password, the local issuer's key and admin
+    token)."""
     names = []
     if p.spec.postgres.managed is not None:
         names.append(postgres_secret_name(p.name))
     if p.spec.redis.managed is not None:
         names.append(redis_secret_name(p.name))
     if p.spec.identity.mode == "local":
-        names.append(identity_secret_name(p.name))
+        names += [identity_secret_name(p.name), identity_admin_secret_name(p.name)]
     return names
 
 
@@ -61,13 +70,16 @@ def secret_keys(secret_name: str, platform: str) -> dict[str, str]:
         return {POSTGRES_PASSWORD_KEY: PASSWORD, POSTGRES_ADMIN_PASSWORD_KEY: PASSWORD}
     if secret_name == identity_secret_name(platform):
         return {IDENTITY_KEY_FILE: SIGNING_KEY}
+    if secret_name == identity_admin_secret_name(platform):
+        return {IDENTITY_ADMIN_TOKEN_KEY: PASSWORD}
     return {REDIS_PASSWORD_KEY: PASSWORD}
 
 
 def credentials_secret(p: Platform, name: str, values: dict[str, str]) -> Manifest:
     """A generated Secret; the Postgres one also names the application role (not secret, but read with it)."""
     data = dict(values)
-    component = "identity" if name == identity_secret_name(p.name) else "redis"
+    identity = (identity_secret_name(p.name), identity_admin_secret_name(p.name))
+    component = "identity" if name in identity else "redis"
     if name == postgres_secret_name(p.name):
         data[POSTGRES_USER_KEY] = POSTGRES_APP_USER
         component = "postgres"

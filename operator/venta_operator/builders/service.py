@@ -12,10 +12,12 @@ sends each poll as a new request, and only the replica that accepted the handsha
 from __future__ import annotations
 
 from venta_operator.builders import Manifest
+from venta_operator.builders.exporters import metrics_port
 from venta_operator.components import (
     APP_COMPONENTS,
     IDENTITY,
     NATS_CLIENT_PORT,
+    NATS_CLUSTER_PORT,
     NATS_MONITOR_PORT,
     POSTGRES_PORT,
     REDIS_PORT,
@@ -84,18 +86,22 @@ def store_services(p: Platform) -> list[Manifest]:
     out: list[Manifest] = []
     if p.spec.nats.managed is not None:
         ports = {"client": NATS_CLIENT_PORT, "monitor": NATS_MONITOR_PORT}
+        # a cluster's routes: only on the headless Service, whose per-pod names the servers dial (not-ready too)
+        peers = {**ports, "cluster": NATS_CLUSTER_PORT} if p.spec.nats.managed.clustered else ports
         out += [
-            _service(p, child_name(p.name, "nats"), "nats", ports),
-            _service(p, headless_name(p.name, "nats"), "nats", ports, headless=True),
+            _service(p, child_name(p.name, "nats"), "nats", {**ports, **metrics_port(p, "nats")}),
+            _service(p, headless_name(p.name, "nats"), "nats", peers, headless=True),
         ]
     if p.spec.postgres.managed is not None:
         ports = {"postgres": POSTGRES_PORT}
         out += [
-            _service(p, child_name(p.name, "postgres"), "postgres", ports),
+            _service(p, child_name(p.name, "postgres"), "postgres", {**ports, **metrics_port(p, "postgres")}),
             _service(p, headless_name(p.name, "postgres"), "postgres", ports, headless=True),
         ]
     if p.spec.redis.managed is not None:
-        out.append(_service(p, child_name(p.name, "redis"), "redis", {"redis": REDIS_PORT}))
+        out.append(_service(p, child_name(p.name, "redis"), "redis", {"redis": REDIS_PORT, **metrics_port(p, "redis")}))
+        if p.spec.redis.managed.persistent:  # the StatefulSet's governing Service
+            out.append(_service(p, headless_name(p.name, "redis"), "redis", {"redis": REDIS_PORT}, headless=True))
     return out
 
 

@@ -1,22 +1,36 @@
 """StatefulSets of the managed data stores: NATS with JetStream and PostgreSQL, each with a persistent volume.
 
-Each keeps one replica (clustered JetStream and replicated PostgreSQL are out of scope: use the external option for
-production-grade HA). Whether the volume outlives the platform is the spec's choice, through the StatefulSet's PVC
-retention policy, so that deleting a platform can really delete everything.
+NATS runs one server, or three as a JetStream cluster (`spec.nats.managed.replicas`): every server routes to every
+peer through the headless Service's per-pod DNS names (which it publishes before the pods are ready, or the first
+servers could never find each other), names itself after its pod (JetStream clustering needs a stable, unique server
+name), and the pods start together (`Parallel`): the JetStream meta group elects a leader only once a majority is
+up, so waiting for pod 0 to be ready before starting pod 1 could wait forever. A one-server NATS gets none of this,
+exactly as before. PostgreSQL keeps one replica (replicated PostgreSQL is delegated, or external). Whether the
+volume outlives the platform is the spec's choice, through the StatefulSet's PVC retention policy, so that deleting
+a platform can really delete everything.
 """
 
 from __future__ import annotations
 
 from venta_operator.builders import Manifest
 from venta_operator.builders.configmap import INIT_SCRIPT, postgres_init_name
-from venta_operator.builders.pods import APP_UID, container_security, pod_spec, secret_env, with_ephemeral_storage
+from venta_operator.builders.exporters import nats_sidecars, postgres_sidecars
+from venta_operator.builders.pods import (
+    APP_UID,
+    anti_affinity,
+    container_security,
+    pod_spec,
+    secret_env,
+    with_ephemeral_storage,
+)
+from venta_operator.builders.redis import redis_statefulset
 from venta_operator.builders.secret import (
     POSTGRES_ADMIN_PASSWORD_KEY,
     POSTGRES_PASSWORD_KEY,
     POSTGRES_USER_KEY,
     postgres_secret_name,
 )
-from venta_operator.components import NATS_CLIENT_PORT, NATS_MONITOR_PORT, POSTGRES_PORT
+from venta_operator.components import NATS_CLIENT_PORT, NATS_CLUSTER_PORT, NATS_MONITOR_PORT, POSTGRES_PORT
 from venta_operator.naming import child_name, headless_name, labels, selector_labels
 from venta_operator.spec import ManagedStore, Platform
 
@@ -34,7 +48,7 @@ def _claim(store: ManagedStore) -> Manifest:
     return {"metadata": {"name": "data"}, "spec": spec}
 
 
-def _statefulset(p: Platform, component: str, store: ManagedStore, pod: Manifest) -> Manifest:
+def _statefulset(p: Platform, component: str, store: ManagedStore, pod: Manifest, replicas: int = 1) -> Manifest:
     assert store.storage is not None
     when_deleted = "Delete" if store.storage.delete_with_platform else "Retain"
     return {
@@ -46,10 +60,10 @@ def _statefulset(p: Platform, component: str, store: ManagedStore, pod: Manifest
             "labels": labels(p.name, component),
         },
         "spec": {
-            "replicas": 1,
+            "replicas": replicas,
             "serviceName": headless_name(p.name, component),
             "selector": {"matchLabels": selector_labels(p.name, component)},
-            "podManagementPolicy": "OrderedReady",
+            "podManagementPolicy": "Parallel" if replicas > 1 else "OrderedReady",
             "updateStrategy": {"type": "RollingUpdate"},
             "persistentVolumeClaimRetentionPolicy": {"whenDeleted": when_deleted, "whenScaled": "Retain"},
             "template": {"metadata": {"labels": labels(p.name, component)}, "spec": pod},
@@ -58,28 +72,58 @@ def _statefulset(p: Platform, component: str, store: ManagedStore, pod: Manifest
     }
 
 
+def nats_cluster_name(platform: str) -> str:
+    return child_name(platform, "nats")
+
+
+def nats_routes(p: Platform, replicas: int) -> list[str]:
+    """Every server of the cluster, itself included (a server recognises and skips its own route)."""
+    headless = headless_name(p.name, "nats")
+    return [
+        f"nats://{child_name(p.name, 'nats')}-{i}.{headless}.{p.namespace}.svc:{NATS_CLUSTER_PORT}"
+        for i in range(replicas)
+    ]
+
+
 def nats_statefulset(p: Platform) -> Manifest | None:
     store = p.spec.nats.managed
     if store is None:
         return None
-    monitor = {"httpGet": {"path": "/healthz", "port": "monitor"}, "timeoutSeconds": 2}
-    container = {
+    monitor: Manifest = {"httpGet": {"path": "/healthz", "port": "monitor"}, "timeoutSeconds": 2}
+    args = [
+        "--jetstream",
+        "--store_dir",
+        "/data",
+        "--port",
+        str(NATS_CLIENT_PORT),
+        "--http_port",
+        str(NATS_MONITOR_PORT),
+    ]
+    ports = [
+        {"name": "client", "containerPort": NATS_CLIENT_PORT, "protocol": "TCP"},
+        {"name": "monitor", "containerPort": NATS_MONITOR_PORT, "protocol": "TCP"},
+    ]
+    env: list[Manifest] = []
+    if store.clustered:
+        args += [
+            "--server_name",
+            "$(POD_NAME)",  # the kubelet expands it from the env below: venta-nats-0, -1, -2
+            "--cluster_name",
+            nats_cluster_name(p.name),
+            "--cluster",
+            f"nats://0.0.0.0:{NATS_CLUSTER_PORT}",
+            "--routes",
+            ",".join(nats_routes(p, store.replicas)),
+        ]
+        ports.append({"name": "cluster", "containerPort": NATS_CLUSTER_PORT, "protocol": "TCP"})
+        env.append({"name": "POD_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}}})
+    container: Manifest = {
         "name": "nats",
         "image": store.image,
         "imagePullPolicy": "IfNotPresent",
-        "args": [
-            "--jetstream",
-            "--store_dir",
-            "/data",
-            "--port",
-            str(NATS_CLIENT_PORT),
-            "--http_port",
-            str(NATS_MONITOR_PORT),
-        ],
-        "ports": [
-            {"name": "client", "containerPort": NATS_CLIENT_PORT, "protocol": "TCP"},
-            {"name": "monitor", "containerPort": NATS_MONITOR_PORT, "protocol": "TCP"},
-        ],
+        **({"env": env} if env else {}),
+        "args": args,
+        "ports": ports,
         "livenessProbe": {**monitor, "periodSeconds": 10},
         "readinessProbe": {
             **monitor,
@@ -90,7 +134,18 @@ def nats_statefulset(p: Platform) -> Manifest | None:
         "securityContext": container_security(),
         "volumeMounts": [{"name": "data", "mountPath": "/data"}, {"name": "tmp", "mountPath": "/tmp"}],
     }
-    return _statefulset(p, "nats", store, pod_spec(p, [container], uid=APP_UID))
+    if store.clustered:
+        # A cluster member is alive while it waits for its peers, so liveness asks only that the server answers
+        # (JetStream's state is the peers' business); the full /healthz (meta group joined, every stream copy
+        # caught up) gates its start instead, which is also what makes a rolling update wait for one server to
+        # catch up before it stops the next. Readiness stays "JetStream is on", as with one server.
+        server: Manifest = {**monitor, "httpGet": {"path": "/healthz?js-server-only=true", "port": "monitor"}}
+        container["startupProbe"] = {**monitor, "periodSeconds": 5, "failureThreshold": 120}
+        container["livenessProbe"] = {**server, "periodSeconds": 10}
+    pod = pod_spec(p, [container, *nats_sidecars(p)], uid=APP_UID)
+    if store.clustered:
+        pod["affinity"] = anti_affinity(p, "nats")  # one node lost takes one server, not the majority
+    return _statefulset(p, "nats", store, pod, replicas=store.replicas)
 
 
 def postgres_statefulset(p: Platform) -> Manifest | None:
@@ -134,7 +189,7 @@ def postgres_statefulset(p: Platform) -> Manifest | None:
             "configMap": {"name": postgres_init_name(p.name), "items": [{"key": INIT_SCRIPT, "path": INIT_SCRIPT}]},
         },
     ]
-    pod = pod_spec(p, [container], uid=POSTGRES_UID, volumes=volumes)
+    pod = pod_spec(p, [container, *postgres_sidecars(p)], uid=POSTGRES_UID, volumes=volumes)
     pod["terminationGracePeriodSeconds"] = 60
     sts = _statefulset(p, "postgres", store, pod)
     sts["metadata"]["annotations"] = {"kube-score/ignore": "container-security-context-user-group-id"}
@@ -142,4 +197,5 @@ def postgres_statefulset(p: Platform) -> Manifest | None:
 
 
 def statefulsets(p: Platform) -> list[Manifest]:
-    return [s for s in (nats_statefulset(p), postgres_statefulset(p)) if s is not None]
+    """NATS and PostgreSQL when managed, and Redis when managed with persistence (builders/redis.py)."""
+    return [s for s in (nats_statefulset(p), postgres_statefulset(p), redis_statefulset(p)) if s is not None]

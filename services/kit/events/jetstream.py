@@ -102,6 +102,7 @@ class JetStreamBus(BrokerBus):
                 discard=DiscardPolicy.OLD,
                 max_age=WEEK_S,
                 duplicate_window=self.settings.events_duplicate_window_s,
+                num_replicas=self.settings.events_stream_replicas,
             ),
             StreamConfig(
                 name=self.settings.deadletter_stream,
@@ -110,11 +111,15 @@ class JetStreamBus(BrokerBus):
                 retention=RetentionPolicy.LIMITS,
                 max_age=4 * WEEK_S,
                 duplicate_window=self.settings.events_duplicate_window_s,
+                num_replicas=self.settings.events_stream_replicas,
             ),
         ]
 
     async def ensure_streams(self) -> None:
-        """Create both streams, or bring an existing one to this configuration (idempotent, safe on every start)."""
+        """Create both streams, or bring an existing one to this configuration (idempotent, safe on every start).
+
+        That includes its replicas: a stream created with one copy gets as many as `events_stream_replicas` (a
+        JetStream cluster copies the data to the new peers itself)."""
         for config in self.stream_configs():
             try:
                 await self.js.add_stream(config)

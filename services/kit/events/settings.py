@@ -42,6 +42,14 @@ class EventSettings(RedisSettings):
         description="The stream dead-lettered messages go to (subjects `deadletter.>`), bytes unchanged (with Redis "
         "the key `venta:stream:<name>`).",
     )
+    events_stream_replicas: int = Field(
+        default=1,
+        ge=1,
+        le=5,
+        description="Copies of each JetStream stream (events and dead letters), at most the number of NATS servers: "
+        "3 on a 3-server cluster keeps both streams writable and readable with one server down. A stream made with "
+        "fewer is raised to this on the next start. The operator sets it from `spec.nats` (ignored with Redis).",
+    )
     events_duplicate_window_s: float = Field(
         default=600.0,
         gt=0,

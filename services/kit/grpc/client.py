@@ -16,6 +16,7 @@ import pybreaker
 
 from services.kit.errors import Unavailable, VentaError
 from services.kit.grpc.interceptors import REQUEST_ID_KEY
+from services.kit.grpc.tls import GrpcTls
 from services.kit.logging import request_id_var
 from services.kit.metrics import (
     BREAKER_REJECTIONS,
@@ -126,13 +127,23 @@ class PeerClient(Generic[StubT]):
         stub: Callable[[grpc.aio.Channel], StubT],
         timeout_s: float,
         breaker: pybreaker.CircuitBreaker,
+        tls: GrpcTls | None = None,
     ) -> None:
+        """`tls`: mutual TLS to the peer (same target, same round robin); None, plaintext."""
         self.target_name = target_name
         self.timeout_s = timeout_s
         self.breaker = breaker
-        self.channel = grpc.aio.insecure_channel(
-            address, interceptors=grpc_client_interceptors(), options=CHANNEL_OPTIONS
-        )
+        if tls is None:
+            self.channel = grpc.aio.insecure_channel(
+                address, interceptors=grpc_client_interceptors(), options=CHANNEL_OPTIONS
+            )
+        else:
+            self.channel = grpc.aio.secure_channel(
+                address,
+                tls.channel_credentials(),
+                interceptors=grpc_client_interceptors(),
+                options=[*CHANNEL_OPTIONS, *tls.channel_options()],
+            )
         self.stub = stub(self.channel)
         # the generated stub holds one multi-callable per RPC: their names label the client metrics
         self._method_names = {id(rpc): name for name, rpc in vars(self.stub).items()}

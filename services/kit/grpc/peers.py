@@ -14,10 +14,11 @@ import grpc
 import pybreaker
 
 from services.kit.grpc.client import PeerClient, make_breaker
+from services.kit.grpc.tls import GrpcTls, TlsSettings
 from services.kit.redis_client import sync_redis
 
 
-class PeerSettings(Protocol):
+class PeerSettings(TlsSettings, Protocol):
     @property
     def service_name(self) -> str: ...
     @property
@@ -60,6 +61,7 @@ def peer_client(
         stub=stub,
         timeout_s=settings.grpc_timeout_s,
         breaker=breaker_for(settings, peer),
+        tls=GrpcTls.from_settings(settings),
     )
 
 

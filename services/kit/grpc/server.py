@@ -19,6 +19,7 @@ from grpc_reflection.v1alpha import reflection
 
 from services.kit.db.session import Database
 from services.kit.grpc.interceptors import ServerInterceptor
+from services.kit.grpc.tls import GrpcTls
 from services.kit.lifecycle import close_all
 from services.kit.probes import HealthServer, ReadinessCheck, run_checks
 from services.kit.telemetry import grpc_server_interceptors
@@ -45,8 +46,10 @@ class GrpcServiceHost:
         max_connection_age_s: float = 120.0,
         shutdown_delay_s: float = 0.0,
         database: Database | None = None,
+        tls: GrpcTls | None = None,
     ) -> None:
-        """`database`, when the service has one, is a readiness check (`postgres`) and is closed last on stop."""
+        """`database`, when the service has one, is a readiness check (`postgres`) and is closed last on stop;
+        `tls`, mutual TLS on the gRPC port (the HTTP side port stays plaintext for probes and scrapes)."""
         if database is not None:
             checks = {"postgres": database.ping, **checks}
             on_stop = [*on_stop, database.close]
@@ -74,7 +77,13 @@ class GrpcServiceHost:
         reflection.enable_server_reflection(
             [*self.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
         )
-        self.grpc_port = self.server.add_insecure_port(f"{host}:{grpc_port}")
+        address = f"{host}:{grpc_port}"
+        self.tls = tls
+        self.grpc_port = (
+            self.server.add_secure_port(address, tls.server_credentials())
+            if tls is not None
+            else self.server.add_insecure_port(address)
+        )
         self.http = HealthServer(service=service, checks=checks, host=host, port=http_port)
         self._watch: asyncio.Task[None] | None = None
         self._drain_health: asyncio.Future[None] | None = None
@@ -104,6 +113,7 @@ class GrpcServiceHost:
             max_connection_age_s=settings.grpc_max_connection_age_s,
             shutdown_delay_s=settings.shutdown_delay_s,
             database=database,
+            tls=GrpcTls.from_settings(settings),
         )
 
     @property
@@ -123,11 +133,12 @@ class GrpcServiceHost:
         await self._publish_health()
         self._watch = asyncio.create_task(self._watch_health(), name=f"{self.service}-health")
         log.info(
-            "%s serving gRPC on :%d, HTTP on :%d",
+            "%s serving gRPC%s on :%d, HTTP on :%d",
             self.service,
+            " (mutual TLS)" if self.tls is not None else "",
             self.grpc_port,
             self.http_port,
-            extra={"grpc_port": self.grpc_port, "http_port": self.http_port},
+            extra={"grpc_port": self.grpc_port, "http_port": self.http_port, "grpc_tls": self.tls is not None},
         )
 
     async def _publish_health(self) -> None:

@@ -129,9 +129,8 @@ def linter(cluster: KwokCluster, name: str) -> Path | None:
     return found if found is not None and os.access(found, os.X_OK) else None
 
 
-# Left out, with reasons: tags are immutable versions, so `Always` would only make every start depend on the
-# registry; NetworkPolicies are opt-in for a platform (spec.networkPolicy), so only examples enabling them are held
-# to having one.
+# Left out, with a reason: tags are immutable versions, so `Always` would only make every start depend on the
+# registry. NetworkPolicies are on by default (spec.networkPolicy), so every example is held to having them.
 KUBE_SCORE_IGNORED = ["container-image-pull-policy"]
 
 
@@ -140,7 +139,7 @@ def test_kube_score_finds_nothing_critical(kube_cluster: KwokCluster, tmp_path: 
     assert binary is not None, "kube-score was not built: run tests/cluster/build.sh"
     files = render_all(kube_cluster, tmp_path)
     for name, path in files.items():
-        ignored = KUBE_SCORE_IGNORED + ([] if name in ("chart", "production") else ["pod-networkpolicy"])
+        ignored = KUBE_SCORE_IGNORED
         args = [str(binary), "score", "--output-format", "ci", str(path)]
         for test in ignored:
             args += ["--ignore-test", test]

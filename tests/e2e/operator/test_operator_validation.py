@@ -33,7 +33,11 @@ CASES: list[tuple[str, dict[str, Any], list[str]]] = [
         {"nats": {"managed": {}, "external": {"url": "nats://n:4222"}}},
         ["spec.nats", "exactly one of nats.managed or nats.external"],
     ),
-    ("postgres-neither", {"postgres": {}}, ["spec.postgres", "exactly one of postgres.managed or postgres.external"]),
+    (
+        "postgres-neither",
+        {"postgres": {}},
+        ["spec.postgres", "exactly one of postgres.managed, postgres.external or postgres.cloudNativePG"],
+    ),
     (
         "postgres-external-without-secret",
         {"postgres": {"external": {"host": "db.example"}}},
@@ -115,6 +119,14 @@ CASES: list[tuple[str, dict[str, Any], list[str]]] = [
     ("image-repository-with-digest", {"image": {"repository": "venta@sha256:00"}}, ["spec.image.repository"]),
     ("image-tag-with-space", {"image": {"tag": "dev build"}}, ["spec.image.tag"]),
     ("live-reload-not-a-boolean", {"development": {"liveReload": "yes"}}, ["spec.development.liveReload"]),
+    ("grpc-tls-without-secret", {"network": {"grpcTLS": {}}}, ["spec.network.grpcTLS.secretName", "Required value"]),
+    ("grpc-tls-bad-secret-name", {"network": {"grpcTLS": {"secretName": "Not_A_Name"}}}, ["spec.network.grpcTLS"]),
+    (
+        "grpc-tls-bad-server-name",
+        {"network": {"grpcTLS": {"secretName": "tls", "serverName": "no spaces/here"}}},
+        ["spec.network.grpcTLS.serverName"],
+    ),
+    ("grpc-tls-not-an-object", {"network": {"grpcTLS": "venta-tls"}}, ["spec.network.grpcTLS"]),
 ]
 
 

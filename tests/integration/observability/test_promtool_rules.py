@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from tests.cluster.prometheus_process import binaries
-from tests.support.observability_assets import PLATFORM_RULES, RULES, rule_groups
+from tests.support.observability_assets import PLATFORM_RULES, RULES, STORE_RULES, rule_groups
 from venta_operator.builders.monitoring import prometheus_rule
 from venta_operator.config import load_alert_rules
 from venta_operator.promql import with_matcher
@@ -95,7 +95,7 @@ def platform(namespace: str = "shop") -> Platform:
     return Platform(name="venta", namespace=namespace, spec=parse_spec({"version": "1.0.0"}))
 
 
-@pytest.mark.parametrize("group", rule_groups(PLATFORM_RULES), ids=lambda g: g["name"])
+@pytest.mark.parametrize("group", rule_groups(PLATFORM_RULES) + rule_groups(STORE_RULES), ids=lambda g: g["name"])
 def test_operator_scoping_equals_promtool_label_matchers_set(promtool: Path, group: dict[str, Any]) -> None:
     for rule in group["rules"]:
         ours = run(promtool, "--experimental", "promql", "format", with_matcher(rule["expr"], "namespace", "shop"))
@@ -105,9 +105,10 @@ def test_operator_scoping_equals_promtool_label_matchers_set(promtool: Path, gro
 
 
 def test_operator_prometheus_rule_passes_promtool(promtool: Path, tmp_path: Path) -> None:
-    built = prometheus_rule(platform("shop"), load_alert_rules(PLATFORM_RULES))
+    groups = load_alert_rules(PLATFORM_RULES) + load_alert_rules(STORE_RULES)
+    built = prometheus_rule(platform("shop"), groups)
     (tmp_path / "built.yaml").write_text(yaml.safe_dump({"groups": built["spec"]["groups"]}))
     result = run(promtool, "check", "rules", tmp_path / "built.yaml")
     assert result.returncode == 0, result.stdout + result.stderr
-    source = [r["alert"] for g in rule_groups(PLATFORM_RULES) for r in g["rules"]]
+    source = [r["alert"] for g in rule_groups(PLATFORM_RULES) + rule_groups(STORE_RULES) for r in g["rules"]]
     assert [r["alert"] for g in built["spec"]["groups"] for r in g["rules"]] == source

@@ -73,10 +73,16 @@ def test_init_script_creates_one_database_per_service_without_splicing_secrets()
 
 def test_generated_secrets_hold_base64_data_only() -> None:
     p = make()
-    assert generated_secret_names(p) == ["demo-postgres-credentials", "demo-redis-credentials", "demo-identity-keys"]
+    assert generated_secret_names(p) == [
+        "demo-postgres-credentials",
+        "demo-redis-credentials",
+        "demo-identity-keys",
+        "demo-identity-admin",
+    ]
     assert secret_keys("demo-postgres-credentials", "demo") == {"password": "password", "admin-password": "password"}
     assert secret_keys("demo-identity-keys", "demo") == {"0-signing-key.pem": "rsa-private-key"}
-    assert "demo-identity-keys" not in generated_secret_names(make({"identity": CLERK}))
+    assert secret_keys("demo-identity-admin", "demo") == {"token": "password"}
+    assert not {"demo-identity-keys", "demo-identity-admin"} & set(generated_secret_names(make({"identity": CLERK})))
     secret = credentials_secret(p, "demo-postgres-credentials", {"password": "p1", "admin-password": "p2"})
     assert "stringData" not in secret
     assert base64.b64decode(secret["data"]["username"]) == b"venta"
@@ -100,18 +106,19 @@ def test_budgets_only_for_replicated_services() -> None:
 
 
 def test_network_policies_deny_by_default_and_open_the_public_door() -> None:
-    assert network_policies(make()) == []
-    policies = by_key(
-        network_policies(make({"networkPolicy": {"enabled": True, "metricsNamespaceLabels": {"name": "monitoring"}}}))
-    )
+    assert network_policies(make({"networkPolicy": {"enabled": False}})) == []
+    policies = by_key(network_policies(make({"networkPolicy": {"metricsNamespaceLabels": {"name": "monitoring"}}})))
     deny = policies[("NetworkPolicy", "demo-default-deny")]["spec"]
     assert deny["ingress"] == [] and deny["policyTypes"] == ["Ingress"]
     gateway = policies[("NetworkPolicy", "demo-gateway")]["spec"]["ingress"]
     assert gateway == [{"ports": [{"protocol": "TCP", "port": 5002}]}]
     users = policies[("NetworkPolicy", "demo-users")]["spec"]["ingress"]
-    assert users[0]["from"] == [
-        {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "venta", "app.kubernetes.io/instance": "demo"}}}
-    ]
+    assert {s["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for s in users[0]["from"]} == {
+        "gateway",
+        "websocket",
+        "notifications",
+        "identity",
+    }  # its callers only (the whole matrix: test_operator_ingress.py)
     assert users[1]["from"] == [{"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}]
     assert ("NetworkPolicy", "demo-postgres") in policies
 

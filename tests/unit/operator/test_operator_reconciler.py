@@ -41,7 +41,12 @@ async def test_first_pass_builds_the_foundation_only(fake_kube: Any, rec: Reconc
     outcome = await rec.reconcile(fake_kube.body())
     assert outcome.stage == "foundation" and not outcome.ready
     assert names(fake_kube, "StatefulSet") == {"demo-nats", "demo-postgres"}
-    assert names(fake_kube, "Secret") == {"demo-postgres-credentials", "demo-redis-credentials", "demo-identity-keys"}
+    assert names(fake_kube, "Secret") == {
+        "demo-postgres-credentials",
+        "demo-redis-credentials",
+        "demo-identity-keys",
+        "demo-identity-admin",
+    }
     assert names(fake_kube, "Deployment") == {"demo-redis"}
     assert "Job" not in {k for (k, _, _) in fake_kube.objects}
 
@@ -66,7 +71,7 @@ async def test_converged_pass_writes_nothing(fake_kube: Any, rec: Reconciler) ->
     assert outcome.ready and outcome.writes == []
     assert fake_kube.writes() == 0
     assert status_patch(outcome.status, body["status"]) == {}
-    assert fake_kube.requests["list"] == 11  # one labelled list per kind, nothing per child
+    assert fake_kube.requests["list"] == 12  # one labelled list per kind, nothing per child
 
 
 async def test_deleted_and_edited_children_come_back(fake_kube: Any, rec: Reconciler) -> None:
@@ -134,7 +139,7 @@ async def test_disabled_features_are_pruned(fake_kube: Any, rec: Reconciler) -> 
     await converge(fake_kube, rec, body)
     assert "demo-users" in names(fake_kube, "HorizontalPodAutoscaler")
     assert "demo-default-deny" in names(fake_kube, "NetworkPolicy")
-    body["spec"] = {"version": "1.2.3"}
+    body["spec"] = {"version": "1.2.3", "networkPolicy": {"enabled": False}}
     outcome = await rec.reconcile(body)
     assert names(fake_kube, "HorizontalPodAutoscaler") == set()
     assert names(fake_kube, "NetworkPolicy") == set()
@@ -183,7 +188,7 @@ async def test_events_say_what_changed(fake_kube: Any, rec: Reconciler) -> None:
         fake_kube.settle()
     reasons = [reason for _, reason, _ in events]
     assert "Applied" in reasons and reasons[-1] == "Ready"
-    assert any("StatefulSet/demo-postgres (missing)" in message for _, _, message in events)
+    assert any("ConfigMap/demo-config (missing)" in message for _, _, message in events)
     assert (await rec.reconcile(body)).events == []  # idle: no events
 
 

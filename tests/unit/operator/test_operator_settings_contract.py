@@ -9,17 +9,22 @@ in a cluster. This test reads the rendered manifests the way the kubelet would a
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from services.cli.registry import SERVICES
+from services.kit.config import GrpcTlsSettings
+from services.kit.grpc.tls import GrpcTls
+from tests.support.certificates import issue
 from tests.support.operator_plans import ALGOLIA, CLERK, EXTERNAL, full_plan, make, pod_specs
 from venta_operator.builders.configmap import settings as shared_settings
 from venta_operator.plan import Plan
 
-SECRET = "s3cr3t/+@"  # stands in for every secretKeyRef, with characters a URL must escape
-READ_BY_CLI = {"VENTA_VENDORS_ADDR"}  # `venta reindex` reads it itself
+SECRET = "s3cr3t/+@-0123456789"  # stands in for every secretKeyRef: characters a URL must escape, 16+ long
+# `venta reindex` reads them itself (the vendor service's address, and its TLS to it)
+READ_BY_CLI = {"VENTA_VENDORS_ADDR", *(f"VENTA_{field.upper()}" for field in GrpcTlsSettings.model_fields)}
 
 
 def _specs() -> dict[str, dict[str, Any]]:
@@ -32,6 +37,7 @@ def _specs() -> dict[str, dict[str, Any]]:
         },
         # events on Redis Streams: the full re-index (JetStream's replay) is off, as the CRD requires
         "redis-events": {"events": {"provider": "redis"}, "search": {"reindexSchedule": "", "reindexOnCreate": False}},
+        "grpc-tls": {"network": {"grpcTLS": {"secretName": "venta-grpc-tls"}}},
     }
 
 
@@ -97,9 +103,13 @@ def test_every_variable_a_workload_is_given_is_read_by_that_workload(mode: str) 
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_each_service_loads_the_configuration_the_operator_means(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_service_loads_the_configuration_the_operator_means(
+    mode: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     p = make(_specs()[mode])
     environments = _environments(full_plan(p))
+    mounted = issue(tmp_path)  # the files the Secret's volume holds in the pod (the settings check they exist)
+    files = {"tls.crt": mounted.cert, "tls.key": mounted.key, "ca.crt": mounted.ca}
     assert set(SERVICES) - {"identity"} <= set(environments)
     loaded: dict[str, Any] = {}
     for name, entry in SERVICES.items():
@@ -109,6 +119,8 @@ def test_each_service_loads_the_configuration_the_operator_means(mode: str, monk
             for variable in [v for v in os.environ if v.startswith("VENTA_")]:
                 env.delenv(variable)
             for variable, value in environments[name].items():
+                if variable.startswith("VENTA_GRPC_TLS_") and variable.endswith("_FILE"):
+                    value = str(files[Path(value).name])
                 env.setenv(variable, value)
             loaded[name] = entry.settings()
 
@@ -150,6 +162,13 @@ def test_each_service_loads_the_configuration_the_operator_means(mode: str, monk
         assert loaded["search-sync"].search_provider == loaded["gateway"].search_provider == "algolia"
         assert loaded["search-sync"].algolia_app_id == "APP"
         assert loaded["search-sync"].algolia_api_key.get_secret_value() == SECRET
+    # every process that serves or calls gRPC speaks mutual TLS when the spec asks, and nothing else does
+    speaking_tls = {name for name, settings in loaded.items() if getattr(settings, "grpc_tls_cert_file", None)}
+    grpc_processes = {"users", "location", "vendors", "gateway", "websocket", "notifications", "identity"}
+    assert speaking_tls == (grpc_processes & set(loaded) if mode == "grpc-tls" else set())
+    for name in speaking_tls:
+        tls = GrpcTls.from_settings(loaded[name])
+        assert tls is not None and tls.root_certificates == mounted.ca.read_bytes(), name
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -11,12 +11,18 @@
 //	testbox get <url>                  HTTP GET, print the body; exit 1 on failure or a non-2xx status
 //	testbox write <path> <text>        write text to a file, print "wrote <path> as uid <uid>"
 //	testbox cat <path>                 print a file
+//	testbox tlsproxy <port> <cert> <key> <upstream> [<path prefix>=<upstream>...]
+//	                                   HTTPS reverse proxy (WebSocket upgrades included) terminating TLS with a
+//	                                   kubernetes.io/tls Secret's files, routing like an Ingress: the longest
+//	                                   matching prefix's upstream, else the default one
 package main
 
 import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -26,7 +32,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fail("usage: testbox sleep|echo|serve|get|write|cat ...")
+		fail("usage: testbox sleep|echo|serve|get|write|cat|tlsproxy ...")
 	}
 	args := os.Args[2:]
 	switch os.Args[1] {
@@ -49,6 +55,9 @@ func main() {
 			fail(err.Error())
 		}
 		fmt.Printf("wrote %s as uid %d\n", args[0], os.Getuid())
+	case "tlsproxy":
+		need(args, 4)
+		tlsProxy(args[0], args[1], args[2], args[3], args[4:])
 	case "cat":
 		need(args, 1)
 		data, err := os.ReadFile(args[0])
@@ -69,6 +78,45 @@ func serve(port string) {
 	fmt.Printf("serving on :%s\n", port)
 	server := &http.Server{Addr: ":" + port, ReadHeaderTimeout: 5 * time.Second}
 	fail(server.ListenAndServe().Error())
+}
+
+// tlsProxy terminates TLS in front of in-cluster Services, as an ingress controller would: httputil.ReverseProxy
+// forwards WebSocket upgrades as they are, and FlushInterval -1 streams long-polling answers at once.
+func tlsProxy(port, cert, key, fallback string, routes []string) {
+	type route struct {
+		prefix string
+		proxy  *httputil.ReverseProxy
+	}
+	upstream := func(raw string) *httputil.ReverseProxy {
+		target, err := url.Parse(raw)
+		if err != nil || target.Host == "" {
+			fail("not an upstream URL: " + raw)
+		}
+		proxy := httputil.NewSingleHostReverseProxy(target)
+		proxy.FlushInterval = -1
+		return proxy
+	}
+	var table []route
+	for _, r := range routes {
+		prefix, target, ok := strings.Cut(r, "=")
+		if !ok || !strings.HasPrefix(prefix, "/") {
+			fail("a route is <path prefix>=<upstream URL>, not " + r)
+		}
+		table = append(table, route{prefix, upstream(target)})
+	}
+	other := upstream(fallback)
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		best, length := other, -1
+		for _, rt := range table {
+			if strings.HasPrefix(r.URL.Path, rt.prefix) && len(rt.prefix) > length {
+				best, length = rt.proxy, len(rt.prefix)
+			}
+		}
+		best.ServeHTTP(w, r)
+	})
+	fmt.Printf("proxying https on :%s to %s (%d routes)\n", port, fallback, len(table))
+	server := &http.Server{Addr: ":" + port, Handler: handler, ReadHeaderTimeout: 5 * time.Second}
+	fail(server.ListenAndServeTLS(cert, key).Error())
 }
 
 func get(url string) {
