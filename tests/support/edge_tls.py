@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import socket
 import ssl
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -183,6 +185,17 @@ class TlsEdge:
         }
         self.kubectl("apply", "-f", "-", input=json.dumps(pod))
         self.kubectl("wait", "--for=condition=Ready", f"pod/{PROXY}", "--timeout=120s")
+        # Ready is not yet routable: until kube-proxy has written the Service's new endpoint into iptables, its
+        # ClusterIP rejects connections (the rule of a Service without endpoints), which a busy node takes seconds.
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                socket.create_connection((self.ip, PORT), timeout=2).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
 
     def trusting(self) -> ssl.SSLContext:
         """A client context that trusts the test CA (and nothing else)."""
