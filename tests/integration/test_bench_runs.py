@@ -63,6 +63,17 @@ def test_grpc_get_vendor(tmp_path: Path) -> None:
     assert "(short mode" in table and "CPUs (`nproc`)" in table
 
 
+def test_grpc_update_vendor(tmp_path: Path) -> None:
+    table, _ = harness(tmp_path, "grpc_update_vendor")  # refused unless every call wrote its event to the outbox
+    figures = {row[1]: row for row in rows(table, "grpc_update_vendor")}
+    venta = figures["UpdateVendor: vendor service (`venta serve vendors`)"]
+    assert "req/s" in venta[2] and venta[3].startswith("bare grpc.aio + asyncpg:"), venta
+    assert venta[5] == ">= 0.6x" and venta[6] in ("met", "not met"), venta
+    assert figures["UpdateVendor: bare grpc.aio + asyncpg (peer)"][3].startswith("PostgreSQL (pgbench):")
+    (limit,) = [row for name, row in figures.items() if name.startswith("PostgreSQL: the same transaction")]
+    assert "transactions/s" in limit[2], limit
+
+
 def test_gateway_read(tmp_path: Path) -> None:
     table, _ = harness(tmp_path, "gateway_read")
     figures = rows(table, "gateway_read")

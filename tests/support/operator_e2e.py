@@ -29,6 +29,16 @@ CHART = ROOT / "charts" / "venta-operator"
 RELEASE, SYSTEM_NS = "venta-operator", "venta-system"
 
 
+def platform_manifest(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """A VentaPlatform named `name`: `spec` over a version, the one field without a default."""
+    return {
+        "apiVersion": "venta.io/v1alpha1",
+        "kind": "VentaPlatform",
+        "metadata": {"name": name},
+        "spec": {"version": "1.0.0", **spec},
+    }
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

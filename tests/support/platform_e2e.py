@@ -171,8 +171,9 @@ class Platform:
         return self.get("pods", "-l", selector)["items"]  # type: ignore[no-any-return]
 
     def all_pods_ready(self) -> bool:
-        """Every pod of the platform Ready, but for those of finished Jobs."""
-        return all(pod_ready(p) for p in self.pods() if p["status"].get("phase") != "Succeeded")
+        """Every pod of the platform Ready, but for those of finished Jobs: a Job's pod that failed (its Job made
+        another attempt, and the Job's own status says how that went) is finished too."""
+        return all(pod_ready(p) for p in self.pods() if p["status"].get("phase") not in ("Succeeded", "Failed"))
 
     def pods_report(self) -> str:
         out = self.kubectl("get", "pods,jobs", "-o", "wide", check=False).stdout

@@ -24,21 +24,12 @@ from typing import Any
 import pytest
 
 from tests.cluster.kwok import Kubectl, KwokCluster
-from tests.support.operator_e2e import OperatorProcess, Platforms, wait_for
+from tests.support.operator_e2e import OperatorProcess, Platforms, platform_manifest, wait_for
 
 pytestmark = pytest.mark.cluster
 
 CRD = "clusters.postgresql.cnpg.io"
 CLUSTER_CRD_FILE = "postgresql.cnpg.io_clusters.yaml"
-
-
-def _platform(name: str, spec: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": "venta.io/v1alpha1",
-        "kind": "VentaPlatform",
-        "metadata": {"name": name},
-        "spec": {"version": "1.0.0", **spec},
-    }
 
 
 def _crd_file(kube_cluster: KwokCluster) -> Path:
@@ -74,7 +65,7 @@ def _condition(platforms: Platforms, name: str, kind: str) -> dict[str, Any]:
 def test_without_cloudnativepg_the_platform_names_the_missing_crd(
     platforms: Platforms, without_cloudnativepg: None
 ) -> None:
-    platforms.apply(_platform("nocnpg", {"postgres": {"cloudNativePG": {}}}))
+    platforms.apply(platform_manifest("nocnpg", {"postgres": {"cloudNativePG": {}}}))
     pg = wait_for(
         lambda: (c := _condition(platforms, "nocnpg", "PostgresReady")).get("reason") == "CloudNativePGMissing" and c,
         timeout=60,
@@ -119,7 +110,7 @@ def test_garbage_is_refused_by_the_api_server(kubectl: Kubectl, namespace: str) 
             "--dry-run=server",
             "-f",
             "-",
-            input=json.dumps(_platform("bad", spec)),
+            input=json.dumps(platform_manifest("bad", spec)),
             check=False,
         )
         output = result.stderr + result.stdout
@@ -167,7 +158,7 @@ def test_cluster_is_created_waited_for_and_used(
         "postgres": {"cloudNativePG": {"instances": 3, "storage": {"size": "2Gi"}}},
         "redis": {"managed": {"persistence": {"enabled": True}}},
     }
-    platforms.apply(_platform("ha", spec))
+    platforms.apply(platform_manifest("ha", spec))
     cluster = wait_for(
         lambda: platforms.get("cluster.postgresql.cnpg.io", "ha-postgres"), timeout=60, what="the Cluster"
     )

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.cluster.kwok import Kubectl, KwokCluster
-from tests.support.operator_e2e import OperatorProcess, Platforms, wait_for
+from tests.support.operator_e2e import OperatorProcess, Platforms, platform_manifest, wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -40,15 +40,6 @@ CRD_FILES = (
 CRDS = ("certificates.cert-manager.io", "httproutes.gateway.networking.k8s.io")
 HOST = "api.venta.example"
 ISSUER = {"issuerRef": {"name": "letsencrypt", "kind": "ClusterIssuer"}}
-
-
-def _platform(name: str, spec: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": "venta.io/v1alpha1",
-        "kind": "VentaPlatform",
-        "metadata": {"name": name},
-        "spec": {"version": "1.0.0", **spec},
-    }
 
 
 def _crd_files(kube_cluster: KwokCluster) -> list[Path]:
@@ -90,7 +81,7 @@ def test_the_public_door_on_a_cluster_with_cert_manager_and_gateway_api(
         "gatewayRef": {"name": "edge", "namespace": "gateways", "sectionName": "https"},
         "tls": {"secretName": "door-tls", "certManager": ISSUER},
     }
-    platforms.apply(_platform("door", {"ingress": door}))
+    platforms.apply(platform_manifest("door", {"ingress": door}))
     wait_for(
         lambda: (
             "cert-manager.io/v1 Certificate" in (m := _ready_message(platforms, "door"))
@@ -129,7 +120,7 @@ def test_the_public_door_on_a_cluster_with_cert_manager_and_gateway_api(
 
     # an Ingress with a certificate the user provides: named when missing, forgotten once created
     plain = {"enabled": True, "host": "live.venta.example", "className": "nginx", "tls": {"secretName": "own-tls"}}
-    platforms.apply(_platform("own", {"ingress": plain}))
+    platforms.apply(platform_manifest("own", {"ingress": plain}))
     wait_for(
         lambda: "Secret own-tls (key tls.crt) not found" in _ready_message(platforms, "own"),
         timeout=60,
@@ -207,7 +198,7 @@ def test_garbage_ingress_is_refused_by_the_api_server(
 ) -> None:
     result = kubectl(
         "-n", namespace, "apply", "--dry-run=server", "-f", "-",
-        input=json.dumps(_platform("bad", {"ingress": ingress})), check=False,
+        input=json.dumps(platform_manifest("bad", {"ingress": ingress})), check=False,
     )  # fmt: skip
     output = result.stderr + result.stdout
     assert result.returncode != 0, f"{ingress} was accepted"

@@ -21,22 +21,13 @@ import pytest
 
 from tests.cluster.kwok import Kubectl
 from tests.support.observability_assets import PLATFORM_RULES, ROOT, STORE_RULES
-from tests.support.operator_e2e import OperatorProcess, Platforms, wait_for
+from tests.support.operator_e2e import OperatorProcess, Platforms, platform_manifest, wait_for
 
 pytestmark = pytest.mark.cluster
 
 BUILD = ROOT / "tests" / "cluster" / "build-monitoring.sh"
 CRDS = ("servicemonitors.monitoring.coreos.com", "prometheusrules.monitoring.coreos.com")
 EXPORTERS_ON = {"observability": {"exporters": {"enabled": True}}}
-
-
-def platform(name: str, spec: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": "venta.io/v1alpha1",
-        "kind": "VentaPlatform",
-        "metadata": {"name": name},
-        "spec": {"version": "1.0.0", **spec},
-    }
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +69,7 @@ def group_names(platforms: Platforms, name: str) -> list[str]:
 def test_exporters_get_their_service_monitor_and_alerts_and_lose_them_when_off(
     monitoring_crds: None, platforms: Platforms, operator: OperatorProcess
 ) -> None:
-    platforms.apply(platform("watched", EXPORTERS_ON))
+    platforms.apply(platform_manifest("watched", EXPORTERS_ON))
     platforms.wait_ready("watched")
     monitor = wait_for(lambda: platforms.get("servicemonitor", "watched-stores"), timeout=60, what="the ServiceMonitor")
     assert monitor["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "30s"}]
@@ -125,7 +116,7 @@ def test_an_external_store_gets_an_exporter_deployment(monitoring_crds: None, pl
         **EXPORTERS_ON,
         "postgres": {"external": {"host": "db.example", "credentialsSecretRef": {"name": "db"}}},
     }
-    platforms.apply(platform("outside", spec))
+    platforms.apply(platform_manifest("outside", spec))
     platforms.wait_ready("outside")
     deployment = platforms.get("deployment", "outside-postgres-exporter") or {}
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
@@ -152,7 +143,7 @@ def test_an_external_store_gets_an_exporter_deployment(monitoring_crds: None, pl
 def test_garbage_exporter_settings_are_refused_naming_the_field(
     kubectl: Kubectl, namespace: str, exporters: dict[str, Any], expected: list[str]
 ) -> None:
-    manifest = platform("garbage", {"observability": {"exporters": exporters}})
+    manifest = platform_manifest("garbage", {"observability": {"exporters": exporters}})
     result = kubectl("-n", namespace, "apply", "--dry-run=server", "-f", "-", input=json.dumps(manifest), check=False)
     output = result.stderr + result.stdout
     assert result.returncode != 0, f"{exporters} was accepted"

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import nats
+import nats.errors
 import pytest
 
 from services.devkit.servers import Nats, Postgres, free_port
@@ -84,10 +85,18 @@ async def until(predicate: Any, timeout_s: float = 60.0) -> None:
         await asyncio.sleep(0.02)
 
 
-async def stream_info(url: str, stream: str) -> Any:
+async def stream_info(url: str, stream: str, timeout_s: float = 30.0) -> Any:
+    """The stream's info, asked again while nobody answers: a stream that lost its leader answers once it elected
+    another (seconds; longer on a loaded machine), and until then the request times out."""
+    deadline = time.monotonic() + timeout_s
     nc = await nats.connect(url)
     try:
-        return await nc.jetstream().stream_info(stream)
+        while True:
+            try:
+                return await nc.jetstream().stream_info(stream)
+            except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
+                if time.monotonic() > deadline:
+                    raise
     finally:
         await nc.close()
 
