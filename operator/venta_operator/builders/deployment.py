@@ -6,7 +6,7 @@ Service Deployments carry the settings checksum on their pod template (a setting
 
 from __future__ import annotations
 
-from venta_operator.builders import Manifest
+from venta_operator.builders import Manifest, child_metadata
 from venta_operator.builders.configmap import config_checksum
 from venta_operator.builders.development import with_live_reload
 from venta_operator.builders.exporters import redis_sidecars
@@ -22,7 +22,7 @@ from venta_operator.builders.pods import (
 )
 from venta_operator.builders.secret import REDIS_PASSWORD_KEY, redis_secret_name
 from venta_operator.components import APP_COMPONENTS, IDENTITY, REDIS_PORT, Component
-from venta_operator.naming import ANNOTATION_CONFIG_CHECKSUM, child_name, labels, selector_labels
+from venta_operator.naming import ANNOTATION_CONFIG_CHECKSUM, labels, selector_labels
 from venta_operator.spec import Platform, ResourceList, Resources, ServiceSpec
 from venta_operator.spec_schema import APP_RESOURCES
 
@@ -54,11 +54,7 @@ def _deployment(
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {
-            "name": child_name(p.name, component),
-            "namespace": p.namespace,
-            "labels": labels(p.name, component, p.spec.version),
-        },
+        "metadata": child_metadata(p, component, version=p.spec.version),
         "spec": spec,
     }
 

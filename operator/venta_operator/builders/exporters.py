@@ -13,7 +13,7 @@ Pure, like every builder. It must never hold a credential: passwords reach the e
 
 from __future__ import annotations
 
-from venta_operator.builders import Manifest
+from venta_operator.builders import Manifest, child_metadata
 from venta_operator.builders.cloudnativepg import (
     APP_PASSWORD_KEY,
     APP_USERNAME_KEY,
@@ -28,7 +28,7 @@ from venta_operator.builders.secret import (
     redis_secret_name,
 )
 from venta_operator.components import NATS_MONITOR_PORT, POSTGRES_PORT, REDIS_PORT
-from venta_operator.naming import child_name, labels, selector_labels
+from venta_operator.naming import labels, selector_labels
 from venta_operator.spec import Exporter, Platform
 
 METRICS_PORT_NAME = "metrics"
@@ -180,11 +180,7 @@ def _deployment(p: Platform, component: str, container: Manifest) -> Manifest:
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {
-            "name": child_name(p.name, component),
-            "namespace": p.namespace,
-            "labels": labels(p.name, component),
-        },
+        "metadata": child_metadata(p, component),
         "spec": {
             "replicas": 1,
             "revisionHistoryLimit": 5,
@@ -198,11 +194,7 @@ def _service(p: Platform, component: str, port: int) -> Manifest:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": {
-            "name": child_name(p.name, component),
-            "namespace": p.namespace,
-            "labels": labels(p.name, component),
-        },
+        "metadata": child_metadata(p, component),
         "spec": {
             "type": "ClusterIP",
             "selector": selector_labels(p.name, component),

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from venta_operator.builders import Manifest
+from venta_operator.builders import Manifest, child_metadata
 from venta_operator.components import APP_COMPONENTS
-from venta_operator.naming import child_name, labels
+from venta_operator.naming import child_name
 from venta_operator.spec import Platform
 
 
@@ -18,11 +18,7 @@ def hpas(p: Platform) -> list[Manifest]:
             {
                 "apiVersion": "autoscaling/v2",
                 "kind": "HorizontalPodAutoscaler",
-                "metadata": {
-                    "name": child_name(p.name, c.name),
-                    "namespace": p.namespace,
-                    "labels": labels(p.name, c.name),
-                },
+                "metadata": child_metadata(p, c.name),
                 "spec": {
                     "scaleTargetRef": {
                         "apiVersion": "apps/v1",

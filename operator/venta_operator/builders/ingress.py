@@ -19,10 +19,10 @@ Pure: no I/O; whether the named Secret exists is checked by the reconciler (`ref
 
 from __future__ import annotations
 
-from venta_operator.builders import Manifest
+from venta_operator.builders import Manifest, child_metadata
 from venta_operator.components import GATEWAY, WEBSOCKET, Component
 from venta_operator.endpoints import SOCKET_IO_PATH
-from venta_operator.naming import child_name, labels
+from venta_operator.naming import child_name
 from venta_operator.spec import Platform, SecretKeyRef
 
 GATEWAY_API = "gateway.networking.k8s.io/v1"
@@ -75,11 +75,7 @@ def _ingress(p: Platform, c: Component, path: str, annotations: dict[str, str]) 
         spec["ingressClassName"] = ing.class_name
     if ing.tls is not None:
         spec["tls"] = [{"hosts": [ing.host], "secretName": ing.tls.secret_name}]
-    metadata: Manifest = {
-        "name": child_name(p.name, c.name),
-        "namespace": p.namespace,
-        "labels": labels(p.name, c.name),
-    }
+    metadata = child_metadata(p, c.name)
     merged = {**annotations, **ing.annotations}
     if merged:
         metadata["annotations"] = merged
@@ -104,11 +100,7 @@ def http_route(p: Platform) -> Manifest:
         parent["namespace"] = ref.namespace
     if ref.section_name is not None:
         parent["sectionName"] = ref.section_name
-    metadata: Manifest = {
-        "name": child_name(p.name, "public"),
-        "namespace": p.namespace,
-        "labels": labels(p.name, "ingress"),
-    }
+    metadata = child_metadata(p, "public", "ingress")
     if ing.annotations:
         metadata["annotations"] = dict(ing.annotations)
     return {
@@ -140,11 +132,7 @@ def certificate(p: Platform) -> Manifest:
     return {
         "apiVersion": CERT_MANAGER_API,
         "kind": CERTIFICATE,
-        "metadata": {
-            "name": child_name(p.name, "public-tls"),
-            "namespace": p.namespace,
-            "labels": labels(p.name, "ingress"),
-        },
+        "metadata": child_metadata(p, "public-tls", "ingress"),
         "spec": {
             "secretName": ing.tls.secret_name,
             "dnsNames": [ing.host],

@@ -14,9 +14,9 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 
-from venta_operator.builders import Manifest
+from venta_operator.builders import Manifest, child_metadata
 from venta_operator.builders.exporters import METRICS_PORT_NAME
-from venta_operator.naming import LABEL_MANAGED_BY, MANAGED_BY, child_name, labels, platform_selector
+from venta_operator.naming import LABEL_MANAGED_BY, MANAGED_BY, child_name, platform_selector
 from venta_operator.promql import with_matcher
 from venta_operator.spec import Platform
 
@@ -34,11 +34,7 @@ def service_monitor(p: Platform) -> Manifest:
     return {
         "apiVersion": MONITORING_API,
         "kind": SERVICE_MONITOR,
-        "metadata": {
-            "name": child_name(p.name, "services"),
-            "namespace": p.namespace,
-            "labels": labels(p.name, "monitoring"),
-        },
+        "metadata": child_metadata(p, "services", "monitoring"),
         "spec": {
             "selector": {"matchLabels": selector},
             "namespaceSelector": {"matchNames": [p.namespace]},
@@ -78,11 +74,7 @@ def prometheus_rule(p: Platform, groups: Sequence[Manifest]) -> Manifest:
     return {
         "apiVersion": MONITORING_API,
         "kind": PROMETHEUS_RULE,
-        "metadata": {
-            "name": child_name(p.name, "alerts"),
-            "namespace": p.namespace,
-            "labels": labels(p.name, "monitoring"),
-        },
+        "metadata": child_metadata(p, "alerts", "monitoring"),
         "spec": {
             "groups": [
                 {

@@ -11,7 +11,7 @@ Egress stays open: Algolia, Clerk and external stores live outside the cluster.
 
 from __future__ import annotations
 
-from venta_operator.builders import Manifest
+from venta_operator.builders import Manifest, child_metadata
 from venta_operator.builders.exporters import external_exporter_ports
 from venta_operator.builders.exporters import metrics_port as metrics_port_of
 from venta_operator.builders.job import REINDEX
@@ -32,7 +32,7 @@ from venta_operator.components import (
     WEBSOCKET,
     Component,
 )
-from venta_operator.naming import child_name, labels, platform_selector, selector_labels
+from venta_operator.naming import platform_selector, selector_labels
 from venta_operator.spec import Platform
 
 # Who calls each internal component (services/*/app.py and gateway/resources.py build these peer clients): the
@@ -52,7 +52,7 @@ def _policy(p: Platform, name: str, component: str, pod_selector: Manifest, ingr
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
-        "metadata": {"name": child_name(p.name, name), "namespace": p.namespace, "labels": labels(p.name, component)},
+        "metadata": child_metadata(p, name, component),
         "spec": {"podSelector": pod_selector, "policyTypes": ["Ingress"], "ingress": ingress},
     }
 

@@ -7,9 +7,9 @@ streams (three copies) keep a majority with one server down, not with two.
 
 from __future__ import annotations
 
-from venta_operator.builders import Manifest
+from venta_operator.builders import Manifest, child_metadata
 from venta_operator.components import APP_COMPONENTS
-from venta_operator.naming import child_name, labels, selector_labels
+from venta_operator.naming import selector_labels
 from venta_operator.spec import Platform
 
 
@@ -17,11 +17,7 @@ def _pdb(p: Platform, component: str) -> Manifest:
     return {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
-        "metadata": {
-            "name": child_name(p.name, component),
-            "namespace": p.namespace,
-            "labels": labels(p.name, component),
-        },
+        "metadata": child_metadata(p, component),
         "spec": {
             "maxUnavailable": 1,
             "selector": {"matchLabels": selector_labels(p.name, component)},

@@ -9,9 +9,9 @@ replication and failover are not this operator's job (an external Redis is the a
 
 from __future__ import annotations
 
-from venta_operator.builders import Manifest
+from venta_operator.builders import Manifest, child_metadata
 from venta_operator.builders.deployment import redis_pod
-from venta_operator.naming import child_name, headless_name, labels, selector_labels
+from venta_operator.naming import headless_name, labels, selector_labels
 from venta_operator.spec import Platform
 
 
@@ -30,7 +30,7 @@ def redis_statefulset(p: Platform) -> Manifest | None:
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
-        "metadata": {"name": child_name(p.name, "redis"), "namespace": p.namespace, "labels": labels(p.name, "redis")},
+        "metadata": child_metadata(p, "redis"),
         "spec": {
             "replicas": 1,
             "serviceName": headless_name(p.name, "redis"),

@@ -12,7 +12,7 @@ a platform can really delete everything.
 
 from __future__ import annotations
 
-from venta_operator.builders import Manifest
+from venta_operator.builders import Manifest, child_metadata
 from venta_operator.builders.configmap import INIT_SCRIPT, postgres_init_name
 from venta_operator.builders.exporters import nats_sidecars, postgres_sidecars
 from venta_operator.builders.pods import (
@@ -54,11 +54,7 @@ def _statefulset(p: Platform, component: str, store: ManagedStore, pod: Manifest
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
-        "metadata": {
-            "name": child_name(p.name, component),
-            "namespace": p.namespace,
-            "labels": labels(p.name, component),
-        },
+        "metadata": child_metadata(p, component),
         "spec": {
             "replicas": replicas,
             "serviceName": headless_name(p.name, component),
