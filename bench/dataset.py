@@ -2,7 +2,9 @@
 
 Why computed ids: every load generator can then name the rows it reads without being handed a list: ghz from a data
 file, oha from a URL regex (a random id of a range on every request), pgbench from a random number turned into the id
-in SQL. All of them read exactly the same rows. Seeding is not measured, so it goes straight into the table.
+in SQL. All of them read exactly the same rows. The owner's id is computed from the same number, so a write (which
+names its caller, who must be the owner) needs no list either. Seeding is not measured, so it goes straight into the
+table.
 """
 
 from __future__ import annotations
@@ -13,11 +15,17 @@ import uuid
 import asyncpg
 
 ID_PREFIX = "b3c0a1e2-0000-4000-8000-"  # + 12 hex digits: the vendor's number
+OWNER_PREFIX = "0e4e0e4e-0000-4000-8000-"  # + 12 hex digits: the number of the vendor it owns
 HEX = "0123456789abcdef"
 
 
 def vendor_id(n: int) -> str:
     return f"{ID_PREFIX}{n:012x}"
+
+
+def owner_id(n: int) -> str:
+    """The owner of vendor `n` (one vendor per owner)."""
+    return f"{OWNER_PREFIX}{n:012x}"
 
 
 def sql_vendor_id(variable: str) -> str:
@@ -42,7 +50,7 @@ async def seed(dsn: str, numbers: range) -> None:
     rows = (
         (
             uuid.UUID(vendor_id(n)),
-            uuid.uuid4(),
+            uuid.UUID(owner_id(n)),
             f"Vendor {n}",
             f"Street food stand number {n}, open most days",
             f"+49 30 {n:07d}",

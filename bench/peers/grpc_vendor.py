@@ -1,24 +1,80 @@
-"""The bare peer of GetVendorById: a grpc.aio server on the same proto reading the row with asyncpg, nothing else.
+"""The bare peer of the vendor service's calls: a grpc.aio server on the same proto talking to PostgreSQL with asyncpg,
+nothing else.
 
 What a user would otherwise write by hand: no interceptors, no tracing, no ORM, no health or reflection service.
-bench/grpc_get_vendor.py measures the vendor service beside it. Only GetVendorById is answered; the other methods
-are UNIMPLEMENTED (the generated servicer's default). Usage: `grpc_vendor.py --port P --dsn postgresql://...`.
+bench/grpc_get_vendor.py and bench/grpc_update_vendor.py measure the vendor service beside it. GetVendorById reads
+the row. UpdateVendor does the work the service's does, in one transaction: it locks the row and checks the caller
+owns it, updates the fields the request set (checked by the service's own `VendorUpdate` rules, so both accept and
+refuse the same input) and advances `updated_at`, and writes the `vendor.updated` event, the whole record in the
+same envelope, to the same outbox table the service's relay reads. The other methods are UNIMPLEMENTED (the
+generated servicer's default). Usage: `grpc_vendor.py --port P --dsn postgresql://...`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
+import functools
+import json
 import signal
 import uuid
+from typing import Any
 
 import asyncpg
 import grpc
+from pydantic import ValidationError
 
 from services.contracts.venta.vendor.v1 import vendor_pb2 as pb
 from services.contracts.venta.vendor.v1 import vendor_pb2_grpc
+from services.vendors.models import VendorUpdate
 
 QUERY = "SELECT * FROM vendor WHERE id = $1"
+LOCK = "SELECT owner_id FROM vendor WHERE id = $1 FOR UPDATE"
+OUTBOX = "INSERT INTO event_outbox (message_id, type, payload, headers) VALUES ($1, $2, $3, $4)"
+UPDATED = "vendor.updated"
+# UpdateVendor's optional request fields and the columns they set; an empty string clears the column
+COLUMNS = {
+    "name": "name",
+    "description": "description",
+    "email": "email",
+    "phone": "phone",
+    "website": "website",
+    "image_url": "primary_image",
+}
+
+
+@functools.lru_cache(maxsize=64)
+def update_statement(columns: tuple[str, ...]) -> str:
+    """UPDATE of `columns` ($2...) and of `updated_at`, the vendor's version: strictly increasing, as the service's."""
+    sets = [f"{column} = ${i}" for i, column in enumerate(columns, start=2)]
+    sets.append("updated_at = greatest(clock_timestamp(), updated_at + interval '1 microsecond')")
+    return f"UPDATE vendor SET {', '.join(sets)} WHERE id = $1 RETURNING *"
+
+
+def iso(value: dt.datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def updated_event(row: asyncpg.Record, message_id: str) -> str:
+    """The `vendor.updated` envelope (version 1 of its data: the whole record), as JSON."""
+    data = {
+        "id": str(row["id"]),
+        "ownerId": str(row["owner_id"]),
+        "name": row["name"],
+        "description": row["description"],
+        "phone": row["phone"],
+        "email": row["email"],
+        "website": row["website"],
+        "open": row["open"],
+        "primaryImage": row["primary_image"],
+        "lat": row["lat"],
+        "long": row["long"],
+        "createdAt": iso(row["created_at"]),
+        "updatedAt": iso(row["updated_at"]),
+    }
+    envelope = {"type": UPDATED, "data": data, "timestamp": iso(dt.datetime.now(dt.UTC))}
+    return json.dumps({**envelope, "messageId": message_id, "version": 1}, separators=(",", ":"))
 
 
 class BareVendorService(vendor_pb2_grpc.VendorServiceServicer):
@@ -54,6 +110,34 @@ class BareVendorService(vendor_pb2_grpc.VendorServiceServicer):
                 owner_id=str(row["owner_id"]),
             )
         )
+
+    async def UpdateVendor(
+        self,
+        request: pb.VendorUpdateData,
+        context: grpc.aio.ServicerContext[pb.VendorUpdateData, pb.VendorUpdateResponse],
+    ) -> pb.VendorUpdateResponse:
+        try:
+            vendor_id, caller_id = uuid.UUID(request.id), uuid.UUID(request.user_id)
+        except ValueError:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "id and user_id must be UUIDs")
+        changes: dict[str, Any] = {}
+        for field, column in COLUMNS.items():
+            if request.HasField(field):  # type: ignore[arg-type]  # COLUMNS holds the message's optional fields
+                changes[column] = getattr(request, field) or None
+        try:
+            changes = VendorUpdate.model_validate(changes).model_dump(include=set(changes))
+        except ValidationError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc.errors()[0]["msg"]))
+        async with self.pool.acquire() as connection, connection.transaction():
+            owner_id = await connection.fetchval(LOCK, vendor_id)
+            if owner_id is None:
+                await context.abort(grpc.StatusCode.NOT_FOUND, "vendor not found")
+            if owner_id != caller_id:
+                await context.abort(grpc.StatusCode.PERMISSION_DENIED, "vendor belongs to another user")
+            row = await connection.fetchrow(update_statement(tuple(changes)), vendor_id, *changes.values())
+            message_id = str(uuid.uuid4())
+            await connection.execute(OUTBOX, message_id, UPDATED, updated_event(row, message_id), "{}")
+        return pb.VendorUpdateResponse(message="Vendor updated", success=True)
 
 
 async def serve(port: int, dsn: str, pool_size: int) -> None:
