@@ -46,7 +46,7 @@ BENCHMARKS = (
     Benchmark(
         "grpc_update_vendor", ("--short",), "ghz, pgbench", writes_figures=True, needs="ghz: bench/install-tools.sh"
     ),
-    Benchmark("gateway_read", ("--short",), "oha", writes_figures=True, needs="oha: bench/install-tools.sh"),
+    Benchmark("gateway_read", ("--short",), "vegeta", writes_figures=True, needs="vegeta: bench/install-tools.sh"),
     Benchmark(
         "events_pipeline",
         ("--raw-messages", "2000", "--changes", "200", "--rate", "100", "--seconds", "2", "--vendors", "50"),
@@ -167,7 +167,7 @@ def main() -> None:
             tools = find_tools()
         except MissingTool as exc:
             raise SystemExit(str(exc)) from None
-        print(f"ghz {tools.ghz_version}: {tools.ghz}\noha {tools.oha_version}: {tools.oha}")
+        print(f"ghz {tools.ghz_version}: {tools.ghz}\nvegeta {tools.vegeta_version}: {tools.vegeta}")
         return
     output = args.output or (None if args.short else DOC)
     logs = args.logs or Path(tempfile.mkdtemp(prefix="venta-bench-"))

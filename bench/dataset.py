@@ -1,7 +1,7 @@
 """The vendors the benchmarks read: rows whose ids are computed from a number, written once with COPY.
 
 Why computed ids: every load generator can then name the rows it reads without being handed a list: ghz from a data
-file, oha from a URL regex (a random id of a range on every request), pgbench from a random number turned into the id
+file, vegeta from a file of URLs (a random id of a range in each), pgbench from a random number turned into the id
 in SQL. All of them read exactly the same rows. The owner's id is computed from the same number, so a write (which
 names its caller, who must be the owner) needs no list either. Seeding is not measured, so it goes straight into the
 table.
@@ -10,13 +10,13 @@ table.
 from __future__ import annotations
 
 import datetime as dt
+import random
 import uuid
 
 import asyncpg
 
 ID_PREFIX = "b3c0a1e2-0000-4000-8000-"  # + 12 hex digits: the vendor's number
 OWNER_PREFIX = "0e4e0e4e-0000-4000-8000-"  # + 12 hex digits: the number of the vendor it owns
-HEX = "0123456789abcdef"
 
 
 def vendor_id(n: int) -> str:
@@ -33,15 +33,9 @@ def sql_vendor_id(variable: str) -> str:
     return f"('{ID_PREFIX}' || lpad(to_hex({variable}::int), 12, '0'))::uuid"
 
 
-def id_regex(start: int, bits: int) -> str:
-    """A regex matching exactly the ids of `start <= n < start + 2**bits` (start a multiple of 2**bits)."""
-    if start % (1 << bits) or bits < 1:
-        raise ValueError("start must be a multiple of 2**bits, bits >= 1")
-    digits = (bits + 3) // 4  # hex digits that vary
-    lead = HEX[: 1 << (bits - 4 * (digits - 1))]  # values of the first varying digit
-    fixed = f"{start:012x}"[: 12 - digits]
-    first = int(f"{start:012x}"[12 - digits], 16)
-    return f"{ID_PREFIX}{fixed}[{HEX[first : first + len(lead)]}]" + "[0-9a-f]" * (digits - 1)
+def random_ids(numbers: range, draws: int, rng: random.Random) -> list[str]:
+    """`draws` vendor ids, each of a number drawn at random from `numbers` (with repeats)."""
+    return [vendor_id(n) for n in rng.choices(numbers, k=draws)]
 
 
 async def seed(dsn: str, numbers: range) -> None:

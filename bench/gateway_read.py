@@ -1,11 +1,12 @@
-"""GET /v1/vendors/{id} through the HTTP gateway under oha, cached (Redis) and cold (gateway -> gRPC -> PostgreSQL),
+"""GET /v1/vendors/{id} through the HTTP gateway under vegeta, cached (Redis) and cold (gateway -> gRPC -> PostgreSQL),
 beside a bare FastAPI app answering the same reads from Redis and from PostgreSQL (asyncpg), all in one run.
 
 Every component is its own process, as in production: PostgreSQL, Redis, the vendor and user services, the local
 identity provider, the gateway (authentication, rate limiting, metrics, security headers and tracing all on, as
-`venta serve gateway` starts it) and the peer (bench/peers/http_vendor.py: no auth, no middleware). oha, a native
-load generator, drives both with the same connections; the gateway and the peer share one CPU, everything else the
-other (bench/placement.py). Rounds alternate who goes first; medians are reported.
+`venta serve gateway` starts it) and the peer (bench/peers/http_vendor.py: no auth, no middleware). vegeta, a
+native load generator, drives both with the same number of workers over kept-alive connections; the gateway and
+the peer share one CPU, everything else the other (bench/placement.py). Rounds alternate who goes first; medians are
+reported.
 
 - cached: random ids of a hot set of 1,024 vendors the gateway has cached; the peer reads the very bodies the gateway
   stored, under the same Redis keys. Goal (issue 13): >= 0.8x the peer.
@@ -14,7 +15,7 @@ other (bench/placement.py). Rounds alternate who goes first; medians are reporte
 Redis is emptied and the hot set cached again before every round.
 
 Usage: `.venv/bin/python bench/gateway_read.py [--requests 5000] [--rounds 3]`, `--short` for a quick check;
-oha comes from bench/install-tools.sh.
+vegeta comes from bench/install-tools.sh.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import random
 import re
 import sys
 import tempfile
@@ -37,7 +39,7 @@ if __package__ in (None, ""):  # run as `python bench/gateway_read.py`: make the
 
 from bench import dataset
 from bench.figures import Figure, against, print_table, write_json
-from bench.loadgen import Load, MissingTool, Tools, find_tools, median, oha
+from bench.loadgen import Load, MissingTool, Tools, find_tools, median, vegeta
 from bench.placement import Placement
 from bench.processes import PEERS, Processes
 from services.devkit.servers import Postgres, Redis, free_port
@@ -88,34 +90,37 @@ def cache_counts(gateway: str) -> dict[str, float]:
 
 
 class Rows:
-    """The four measured rows of one round, each one oha run."""
+    """The four measured rows of one round, each one vegeta run over ids drawn at random (a new draw every run)."""
 
-    def __init__(self, tools: Tools, placement: Placement, args: argparse.Namespace, urls: dict[str, str]) -> None:
-        self.tools, self.placement, self.args, self.urls = tools, placement, args, urls
-        self.hot = dataset.id_regex(0, HOT_BITS)
-        self.cold = dataset.id_regex(COLD_START, args.cold_bits)
+    def __init__(
+        self, tools: Tools, placement: Placement, args: argparse.Namespace, urls: dict[str, str], work_dir: Path
+    ) -> None:
+        self.tools, self.placement, self.args, self.urls, self.work_dir = tools, placement, args, urls, work_dir
+        self.hot = range(1 << HOT_BITS)
+        self.cold = range(COLD_START, COLD_START + (1 << args.cold_bits))
+        self.rng = random.Random(13)
         self.misses: list[float] = []  # share of misses of each cold gateway row
 
-    def _oha(self, url_regex: str, requests: int, headers: tuple[str, ...] = ()) -> Load:
-        return oha(
+    def _get(self, base: str, numbers: range, requests: int, headers: tuple[str, ...] = ()) -> Load:
+        return vegeta(
             self.tools,
             self.placement,
-            url_regex=url_regex,
-            requests=requests,
+            urls=[f"{base}/{id_}" for id_ in dataset.random_ids(numbers, requests, self.rng)],
             concurrency=self.args.concurrency,
+            work_dir=self.work_dir,
             headers=headers,
         )
 
     def measure(self, row: str, requests: int) -> Load:
         auth = (f"Authorization: Bearer {self.urls['token']}",)
         if row == "bare, Redis":
-            return self._oha(f"{self.urls['bare']}/redis/vendors/{self.hot}", requests)
+            return self._get(f"{self.urls['bare']}/redis/vendors", self.hot, requests)
         if row == "gateway, cached":
-            return self._oha(f"{self.urls['gateway']}/v1/vendors/{self.hot}", requests, auth)
+            return self._get(f"{self.urls['gateway']}/v1/vendors", self.hot, requests, auth)
         if row == "bare, asyncpg":
-            return self._oha(f"{self.urls['bare']}/pg/vendors/{self.cold}", requests)
+            return self._get(f"{self.urls['bare']}/pg/vendors", self.cold, requests)
         before = cache_counts(self.urls["gateway"])
-        load = self._oha(f"{self.urls['gateway']}/v1/vendors/{self.cold}", requests, auth)
+        load = self._get(f"{self.urls['gateway']}/v1/vendors", self.cold, requests, auth)
         after = cache_counts(self.urls["gateway"])
         looked_up = sum(after.values()) - sum(before.values())
         self.misses.append((after.get("miss", 0) - before.get("miss", 0)) / max(looked_up, 1))
@@ -124,7 +129,7 @@ class Rows:
 
 def run(args: argparse.Namespace) -> list[Figure]:
     try:
-        tools = find_tools("oha")
+        tools = find_tools("vegeta")
     except MissingTool as exc:
         raise SystemExit(str(exc)) from None
     placement = Placement.for_this_machine()
@@ -141,7 +146,7 @@ def run(args: argparse.Namespace) -> list[Figure]:
         processes = Processes(Path(tmp), placement)
         try:
             urls = start_platform(processes, dbs, cache.url, args.concurrency)
-            rows = Rows(tools, placement, args, urls)
+            rows = Rows(tools, placement, args, urls, Path(tmp) / "vegeta")
             loads = measure_rounds(rows, urls, cache.url, args)
         except BaseException:
             processes.report()
@@ -151,12 +156,12 @@ def run(args: argparse.Namespace) -> list[Figure]:
     results = {row: median(runs) for row, runs in loads.items()}
     print(
         f"GET /v1/vendors/{{id}}: {args.requests} requests per row and round, {args.rounds} round(s) (medians), "
-        f"{args.concurrency} connections; oha {tools.oha_version}"
+        f"{args.concurrency} workers (kept-alive connections); vegeta {tools.vegeta_version}"
     )
     print(
         placement.describe(
             servers="the gateway and the bare FastAPI peer (one measured at a time)",
-            support="oha, PostgreSQL, Redis, the vendor and user services, the identity provider",
+            support="vegeta, PostgreSQL, Redis, the vendor and user services, the identity provider",
         )
     )
     misses = f"{min(rows.misses):.1%}-{max(rows.misses):.1%}" if args.rounds > 1 else f"{rows.misses[0]:.1%}"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Build the benchmarks' load generators from source: ghz (gRPC) with Go from the module proxy, oha (HTTP) with cargo
-# from Rust's package registry.
+# Build the benchmarks' load generators from source, both with Go from the module proxy: ghz (gRPC) and vegeta (HTTP).
+# vegeta replaced oha (Rust): the same closed-loop measurement, but a cold cargo build of oha took 452-627 s of a
+# cold CI run, vegeta's go install about 35 s.
 #
 # Why: a load generator written in Python on the same 2 cores measures itself as much as the server (issue 13: the
 # "bare FastAPI + asyncpg" baseline reached ~200 req/s under httpx). Native generators cost the server little CPU, and
@@ -20,16 +21,16 @@ set -euo pipefail
 # ---- pinned versions -------------------------------------------------------------------------------------------------
 # ghz's newest release. Its go.mod has no replace directive, so it "go install"s by version.
 GHZ_VERSION="v0.121.0"
-# oha's newest release (needs rustc >= 1.88). With its default features: it does not compile without a TLS backend
-# (--no-default-features fails in client.rs), and the default one (rustls) needs no system library.
-OHA_VERSION="1.16.0"
+# vegeta's newest release; "vegeta attack -lazy" reads one target per request from a file and stops when it ends,
+# which gives a fixed number of requests over a fixed number of workers.
+VEGETA_VERSION="v12.13.0"
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="${VENTA_CACHE_DIR:-${HOME}/.cache/venta}"
 ENV_FILE="${CACHE}/bench-tools.env"
 
 GHZ_DIR="${CACHE}/ghz-${GHZ_VERSION}"
-OHA_DIR="${CACHE}/oha-${OHA_VERSION}"
+VEGETA_DIR="${CACHE}/vegeta-${VEGETA_VERSION}"
 
 export GOFLAGS="-mod=mod"
 export CGO_ENABLED=0
@@ -58,35 +59,32 @@ build_ghz() {
   log "ghz ${GHZ_VERSION}: built in $(elapsed $start)"
 }
 
-build_oha() {
-  if [[ -x "${OHA_DIR}/bin/oha" ]]; then
-    log "oha ${OHA_VERSION}: cached in ${OHA_DIR}"
+build_vegeta() {
+  if [[ -x "${VEGETA_DIR}/bin/vegeta" ]]; then
+    log "vegeta ${VEGETA_VERSION}: cached in ${VEGETA_DIR}"
     return
   fi
-  command -v cargo >/dev/null || die "cargo is not on PATH (rustc >= 1.88 builds oha ${OHA_VERSION})"
+  command -v go >/dev/null || die "go is not on PATH (Go >= 1.22 builds vegeta)"
   local start=$SECONDS tmp
-  log "oha ${OHA_VERSION}: building (a few minutes cold)..."
-  tmp="$(mk_tmp "$OHA_DIR")"
-  # --locked: the exact dependency versions of oha's own Cargo.lock; the target directory is temporary too.
-  if ! CARGO_TARGET_DIR="$tmp/target" nice -n 19 cargo install oha --version "=${OHA_VERSION}" --locked \
-    --root "$tmp" --quiet; then
+  log "vegeta ${VEGETA_VERSION}: building..."
+  tmp="$(mk_tmp "$VEGETA_DIR")"
+  if ! (cd "$tmp" && GOBIN="$tmp/bin" nice -n 19 go install -trimpath \
+    -ldflags "-s -w -X main.Version=${VEGETA_VERSION}" "github.com/tsenart/vegeta/v12@${VEGETA_VERSION}"); then
     rm -rf "$tmp"
-    die "oha ${OHA_VERSION}: cargo install failed (see above)"
+    die "vegeta ${VEGETA_VERSION}: go install failed (see above)"
   fi
-  rm -rf "$tmp/target" "$tmp/.crates.toml" "$tmp/.crates2.json"
-  "$tmp/bin/oha" --version >&2
-  finish "$tmp" "$OHA_DIR"
-  log "oha ${OHA_VERSION}: built in $(elapsed $start)"
+  "$tmp/bin/vegeta" -version >&2
+  finish "$tmp" "$VEGETA_DIR"
+  log "vegeta ${VEGETA_VERSION}: built in $(elapsed $start)"
 }
 
-# ---- output ------------------------------------------------------------------------------------------------------------
 print_env() {
   cat <<EOF
 # Written by bench/install-tools.sh; read by bench/loadgen.py.
 GHZ=${GHZ_DIR}/bin/ghz
 GHZ_VERSION=${GHZ_VERSION}
-OHA=${OHA_DIR}/bin/oha
-OHA_VERSION=${OHA_VERSION}
+VEGETA=${VEGETA_DIR}/bin/vegeta
+VEGETA_VERSION=${VEGETA_VERSION}
 EOF
 }
 
@@ -106,7 +104,7 @@ main() {
   flock 9
   local start=$SECONDS
   build_ghz
-  build_oha
+  build_vegeta
   print_env >"${ENV_FILE}.tmp"
   mv "${ENV_FILE}.tmp" "$ENV_FILE"
   log "load generators ready in $(elapsed $start); paths written to ${ENV_FILE}"

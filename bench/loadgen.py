@@ -1,7 +1,7 @@
-"""The native load generators (ghz for gRPC, oha for HTTP) and pgbench, run and read the same way for every row.
+"""The native load generators (ghz for gRPC, vegeta for HTTP) and pgbench, run and read the same way for every row.
 
 Why native: a Python client on the same two cores as the server measures its own event loop as much as the server
-(issue 13). ghz and oha are built by bench/install-tools.sh (pinned, cached under ~/.cache/venta); this module never
+(issue 13). ghz and vegeta are built by bench/install-tools.sh (pinned, cached under ~/.cache/venta); this module never
 builds them: when one is missing it says which command does. pgbench comes with PostgreSQL's binaries.
 
 Every runner returns a `Load` (throughput, p50, p99 as the generator measured them) and refuses a run in which any
@@ -15,6 +15,7 @@ import os
 import re
 import statistics
 import subprocess
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,8 +39,8 @@ class LoadError(RuntimeError):
 class Tools:
     ghz: Path
     ghz_version: str
-    oha: Path
-    oha_version: str
+    vegeta: Path
+    vegeta_version: str
 
 
 def find_tools(*needed: str) -> Tools:
@@ -47,10 +48,13 @@ def find_tools(*needed: str) -> Tools:
     one of `needed` (default: all) is not there."""
     printed = subprocess.run([str(INSTALL_SCRIPT), "--print-env"], capture_output=True, text=True, check=True).stdout
     env = dict(line.split("=", 1) for line in printed.splitlines() if "=" in line and not line.startswith("#"))
-    tools = Tools(Path(env["GHZ"]), env["GHZ_VERSION"], Path(env["OHA"]), env["OHA_VERSION"])
+    tools = Tools(Path(env["GHZ"]), env["GHZ_VERSION"], Path(env["VEGETA"]), env["VEGETA_VERSION"])
     missing = [
         f"{name} {version} (expected at {path})"
-        for name, version, path in (("ghz", tools.ghz_version, tools.ghz), ("oha", tools.oha_version, tools.oha))
+        for name, version, path in (
+            ("ghz", tools.ghz_version, tools.ghz),
+            ("vegeta", tools.vegeta_version, tools.vegeta),
+        )
         if (not needed or name in needed) and not os.access(path, os.X_OK)
     ]
     if missing:
@@ -134,44 +138,39 @@ def ghz(
     return Load(rps=report["rps"], p50_ms=latency[50], p99_ms=latency[99], count=report["count"])
 
 
-def oha(
+NO_MORE_TARGETS = "no targets to attack"  # the result vegeta records when `attack -lazy` reaches the targets' end
+
+
+def vegeta(
     tools: Tools,
     placement: Placement,
     *,
-    url_regex: str,
-    requests: int,
+    urls: Sequence[str],
     concurrency: int,
+    work_dir: Path,
     headers: Sequence[str] = (),
 ) -> Load:
-    """`requests` GETs, `concurrency` connections, each to a URL drawn at random from `url_regex` (oha writes dots
-    in it literally; only the path may vary, connections are kept alive)."""
-    argv = placement.on_support_cpus(
-        [
-            str(tools.oha),
-            "--no-tui",
-            "--output-format",
-            "json",
-            "-n",
-            str(requests),
-            "-c",
-            str(concurrency),
-            *(arg for header in headers for arg in ("-H", header)),
-            "--rand-regex-url",
-            url_regex,
-        ]
-    )
-    report = json.loads(_run(argv, f"oha {url_regex}"))
-    codes = report.get("statusCodeDistribution") or {}
-    failed = {code: n for code, n in codes.items() if code != "200"}
-    if failed or report.get("errorDistribution"):
-        raise LoadError(f"oha {url_regex}: failed requests {failed} {report.get('errorDistribution')}")
-    percentiles = report["latencyPercentiles"]  # seconds
-    return Load(
-        rps=report["summary"]["requestsPerSec"],
-        p50_ms=percentiles["p50"] * 1000,
-        p99_ms=percentiles["p99"] * 1000,
-        count=sum(codes.values()),
-    )
+    """One GET per URL of `urls`, in order, from `concurrency` workers over kept-alive connections: a closed loop
+    (`-rate=0`: each worker sends its next request when its last one is answered), ended by the targets' end
+    (`-lazy` reads them one at a time and stops the attack at the end of the file)."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    targets, results = work_dir / "targets.http", work_dir / "results.bin"
+    header_lines = "".join(f"{header}\n" for header in headers)
+    targets.write_text("".join(f"GET {url}\n{header_lines}\n" for url in urls))
+    binary = str(tools.vegeta)
+    attack = [binary, "attack", "-lazy", f"-targets={targets}", "-rate=0", "-duration=0", "-timeout=30s"]
+    workers = [f"-workers={concurrency}", f"-max-workers={concurrency}", f"-output={results}"]
+    what = f"vegeta {len(urls)} GETs like {urls[0]}"
+    _run(placement.on_support_cpus([*attack, *workers]), what)
+    report = json.loads(_run([binary, "report", "-type=json", str(results)], what))
+    outcomes = [json.loads(line) for line in _run([binary, "encode", "-to=json", str(results)], what).splitlines()]
+    answered = [r for r in outcomes if r["error"] != NO_MORE_TARGETS]
+    failed = Counter(f"{r['code']} {r['error']}".strip() for r in answered if r["code"] != 200)
+    if failed or len(answered) != len(urls):
+        raise LoadError(f"{what}: {len(answered)} of {len(urls)} answered; failed {dict(failed)}")
+    cuts = statistics.quantiles([r["latency"] / 1e6 for r in answered], n=100)  # ns -> ms
+    elapsed_s = (report["duration"] + report["wait"]) / 1e9  # first request sent .. last answer received
+    return Load(rps=len(answered) / elapsed_s, p50_ms=cuts[49], p99_ms=cuts[98], count=len(answered))
 
 
 def pgbench(

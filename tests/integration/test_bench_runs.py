@@ -37,7 +37,7 @@ def harness(tmp_path: Path, *names: str, timeout: float = 280) -> tuple[str, Pat
 
 @pytest.fixture(scope="module", autouse=True)
 def load_generators() -> None:
-    """ghz and oha must be built: fail (never skip) saying how to build them."""
+    """ghz and vegeta must be built: fail (never skip) saying how to build them."""
     done = subprocess.run([sys.executable, "-m", "bench", "--check-tools"], cwd=ROOT, capture_output=True, text=True)
     if done.returncode != 0:
         pytest.fail(done.stdout + done.stderr)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import yaml
 
 from tests.cluster.real_node import RealNode
@@ -314,3 +315,14 @@ class RequestLoop:
             self.outcomes.reads += 1
         else:
             self.outcomes.failed(f"read-{answer.status_code}", answer.text)
+
+
+# Each test's reports by phase ("setup", "call", "teardown"), kept by tests/e2e/real/conftest.py's hook: what a
+# fixture reads after its yield to save pods' logs while they still exist (a module's own save at its end comes
+# after its last test deleted the platform).
+PHASE_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+
+
+def failed(request: pytest.FixtureRequest) -> bool:
+    """Whether the test of `request` failed (in its setup or its call), asked by a fixture after its yield."""
+    return any(r.failed for r in request.node.stash.get(PHASE_REPORTS, {}).values())

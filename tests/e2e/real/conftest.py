@@ -17,6 +17,16 @@ import pytest
 from tests.cluster.cluster_tools import ClusterError, ClusterTools, build_tools
 from tests.cluster.local_images import build_images
 from tests.cluster.real_node import RealNode, missing_prerequisites
+from tests.support.platform_e2e import PHASE_REPORTS
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    """Keeps each test's reports by phase, for fixtures that act on a failure (tests/support/platform_e2e.failed)."""
+    report: pytest.TestReport = yield
+    item.stash.setdefault(PHASE_REPORTS, {})[report.when] = report
+    return report
+
 
 # The project image as two versions of the platform: the e2e installs the first and rolls to the second.
 E2E_TAG, E2E_NEXT_TAG = "0.1.0-e2e.1", "0.1.0-e2e.2"

@@ -29,7 +29,15 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.cluster.real_node import RealNode
 from tests.support.edge_tls import HOST, SECRET, TlsEdge
 from tests.support.operator_e2e import wait_for
-from tests.support.platform_e2e import Installer, Platform, RequestLoop, chart_values_for, example_for, pod_ready
+from tests.support.platform_e2e import (
+    Installer,
+    Platform,
+    RequestLoop,
+    chart_values_for,
+    example_for,
+    failed,
+    pod_ready,
+)
 from tests.support.socket_clients import SocketClient
 from tests.support.vendor_changes import VendorChanges, jetstream_streams
 
@@ -87,6 +95,23 @@ def installed(real_node: RealNode, venta_images: Any, tmp_path_factory: pytest.T
         print(f"platform logs: {logs}")
         real_node.kubectl("delete", "namespace", NAMESPACE, "--wait=false", check=False)
         installer.helm("uninstall", "venta-operator", "--namespace", "venta-system", "--wait")
+
+
+@pytest.fixture(autouse=True)
+def logs_of_a_failure(
+    request: pytest.FixtureRequest, installed: Installed, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """A failed test's post-mortem: every pod's log saved right after it, while its pods still exist."""
+    yield
+    if failed(request):
+        logs = installed.platform.save_logs(tmp_path_factory.mktemp("failed"))
+        errors = [
+            f"{log.name}: {line}"
+            for log in sorted(logs.glob("*.log"))
+            for line in log.read_text(errors="replace").splitlines()
+            if "error" in line.lower() or "traceback" in line.lower()
+        ]
+        print(f"logs after {request.node.name}: {logs}; their last lines naming an error:", *errors[-40:], sep="\n  ")
 
 
 def test_install_reaches_ready_with_real_pods(installed: Installed) -> None:
