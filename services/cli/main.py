@@ -8,6 +8,8 @@ import os
 import sys
 from pathlib import Path
 
+import uvloop
+
 from services.cli import deadletters, live_map_client
 from services.cli.registry import SERVICES
 from services.kit.config import ConfigError, load_settings
@@ -26,8 +28,9 @@ def _serve(name: str) -> None:
     async def main() -> None:
         await serve(entry.build(settings))  # built inside the loop: grpc.aio binds to the running loop
 
+    run = uvloop.run if getattr(settings, "event_loop", "uvloop") == "uvloop" else asyncio.run
     try:
-        asyncio.run(main())
+        run(main())
     finally:
         shutdown_tracing()
 

@@ -62,6 +62,11 @@ class KitSettings(BaseSettings):
         "`Connection: close`), so Services, DNS and peers forget the process before it stops listening (see "
         "kit/lifecycle.py); the operator sets 5.",
     )
+    event_loop: Literal["uvloop", "asyncio"] = Field(
+        default="uvloop",
+        description="The event loop a served process runs on: `uvloop` (libuv's, in C: less time in the loop "
+        "itself under load, bench/README.md) or `asyncio` (the standard library's).",
+    )
     metrics_enabled: bool = Field(
         default=True,
         description="`false` stops the per-request `venta_*` metrics at the HTTP and gRPC edges (to measure their "

@@ -67,6 +67,8 @@ async def serve(host: Host) -> None:
     """Start `host`, serve until a stop signal (or until the host ends by itself), drain, stop."""
     stop = stop_requested()
     await host.start()
+    loop = "uvloop" if type(asyncio.get_running_loop()).__module__.startswith("uvloop") else "asyncio"
+    log.info("%s serving (event loop: %s)", host.service, loop)
     waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
     if isinstance(host, EndsByItself):
         waiters.append(asyncio.ensure_future(host.ended()))

@@ -7,6 +7,10 @@ with every change, so a consumer can ignore a redelivered older event.
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import Row
+
 from services.event_catalog import Location, VendorData, VendorLocationData
 from services.vendors.models import Vendor
 
@@ -16,7 +20,8 @@ DELETED = "vendor.deleted"
 LOCATION_UPDATED = "vendor.location.updated"
 
 
-def vendor_data(vendor: Vendor) -> VendorData:
+def vendor_data(vendor: Vendor | Row[Any]) -> VendorData:
+    """From the ORM object (create, delete) or the row an UPDATE returned (update, open/close)."""
     return VendorData(
         id=str(vendor.id),
         owner_id=str(vendor.owner_id),
@@ -34,7 +39,7 @@ def vendor_data(vendor: Vendor) -> VendorData:
     )
 
 
-def location_data(vendor: Vendor) -> VendorLocationData:
+def location_data(vendor: Vendor | Row[Any]) -> VendorLocationData:
     assert vendor.lat is not None and vendor.long is not None
     return VendorLocationData(
         vendor_id=str(vendor.id),

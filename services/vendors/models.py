@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from pydantic import field_validator
 from sqlalchemy import Column, DateTime
@@ -18,6 +17,9 @@ from sqlmodel import Field, SQLModel
 
 PHONE = re.compile(r"^\+?[0-9 ()./-]{3,32}$")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+
+
+NEXT_VERSION = timedelta(microseconds=1)  # the least a change advances `updated_at`, the vendor's version
 
 
 def utcnow() -> datetime:
@@ -105,11 +107,6 @@ class Vendor(VendorFields, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
 
-    def apply(self, changes: dict[str, Any]) -> None:
-        for key, value in changes.items():
-            setattr(self, key, value)
-        self.touch()
-
     def touch(self) -> None:
         """Advance `updated_at`, strictly: it is the vendor's version, which event consumers use to order changes."""
-        self.updated_at = max(utcnow(), self.updated_at + timedelta(microseconds=1))
+        self.updated_at = max(utcnow(), self.updated_at + NEXT_VERSION)

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import Row, bindparam
+from sqlalchemy import Row, bindparam, func, update
 from sqlalchemy import select as core_select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.kit.errors import NotFound, PermissionDenied
 from services.kit.events.outbox import Outbox
 from services.vendors import events
-from services.vendors.models import Vendor, VendorCreate
+from services.vendors.models import NEXT_VERSION, Vendor, VendorCreate, utcnow
 
 
 async def get_vendor(session: AsyncSession, *, vendor_id: uuid.UUID, for_update: bool = False) -> Vendor:
@@ -59,25 +59,44 @@ async def create_vendor(session: AsyncSession, *, owner_id: uuid.UUID, data: Ven
     return vendor
 
 
+async def _update_owned(
+    session: AsyncSession, *, vendor_id: uuid.UUID, caller_id: uuid.UUID, values: dict[str, Any]
+) -> Row[Any]:
+    """Change the caller's vendor in one statement and return the new row (Core: no ORM object on the write path).
+
+    The UPDATE holds the row's lock to the commit and advances `updated_at` strictly, as `Vendor.touch` does, from
+    the row's current version (under concurrent changes PostgreSQL re-reads the row it waited for). When nothing
+    matched, one more read tells NOT_FOUND from PERMISSION_DENIED.
+    """
+    connection = await session.connection()
+    statement = (
+        update(_VENDOR)
+        .where(_VENDOR.c.id == vendor_id, _VENDOR.c.owner_id == caller_id)
+        .values(**values, updated_at=func.greatest(utcnow(), _VENDOR.c.updated_at + NEXT_VERSION))
+        .returning(*_VENDOR.c)
+    )
+    row = (await connection.execute(statement)).first()
+    if row is not None:
+        return row
+    owner = (await connection.execute(core_select(_VENDOR.c.owner_id).where(_VENDOR.c.id == vendor_id))).first()
+    if owner is None:
+        raise NotFound(f"vendor {vendor_id} not found")
+    raise PermissionDenied(f"vendor {vendor_id} belongs to another user")
+
+
 async def update_vendor(
     session: AsyncSession, *, vendor_id: uuid.UUID, caller_id: uuid.UUID, changes: dict[str, Any], outbox: Outbox
-) -> Vendor:
-    vendor = await _owned(session, vendor_id=vendor_id, caller_id=caller_id)
-    vendor.apply(changes)
-    session.add(vendor)
-    await session.flush()
+) -> Row[Any]:
+    vendor = await _update_owned(session, vendor_id=vendor_id, caller_id=caller_id, values=changes)
     await outbox.add(session, events.UPDATED, events.vendor_data(vendor))
     return vendor
 
 
 async def set_location(
     session: AsyncSession, *, vendor_id: uuid.UUID, caller_id: uuid.UUID, lat: float, long: float, outbox: Outbox
-) -> Vendor:
+) -> Row[Any]:
     """Record the vendor's current position (validated by the caller) and publish `vendor.location.updated`."""
-    vendor = await _owned(session, vendor_id=vendor_id, caller_id=caller_id)
-    vendor.apply({"lat": lat, "long": long})
-    session.add(vendor)
-    await session.flush()
+    vendor = await _update_owned(session, vendor_id=vendor_id, caller_id=caller_id, values={"lat": lat, "long": long})
     await outbox.add(session, events.LOCATION_UPDATED, events.location_data(vendor))
     return vendor
 

@@ -4,7 +4,8 @@ Kubernetes takes a terminating pod out of its Services at the moment it sends SI
 kube-proxy, DNS and clients' connection pools a few seconds later; a process that stopped listening at once would
 refuse what is still on its way (the rollout on a real node failed requests until this existed). Real processes,
 real signals: an HTTP service answers with `Connection: close` and a red readiness; a gRPC service says NOT_SERVING
-and still answers calls; both exit cleanly after the delay.
+and still answers calls; both exit cleanly after the delay. On either event loop a process can run on (uvloop, the
+default, or the standard library's): signals are the loop's to deliver.
 """
 
 from __future__ import annotations
@@ -26,12 +27,18 @@ from services.kit.db.migrations import upgrade
 from services.vendors import app as vendors_app
 from tests.support.service_process import ServiceProcess
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.parametrize("loop_name", ["uvloop", "asyncio"])]
 DELAY_S = 3.0
 
 
-async def test_an_http_service_drains_then_exits(tmp_path: Path) -> None:
-    identity = ServiceProcess("identity", {"VENTA_SHUTDOWN_DELAY_S": str(DELAY_S)}, tmp_path / "identity.log")
+def ran_on(process: ServiceProcess, loop_name: str) -> None:
+    """The process said which loop it served on (its start-up log line), the one VENTA_EVENT_LOOP asked for."""
+    assert f"(event loop: {loop_name})" in process.log.read_text(), process.log.read_text()[-2000:]
+
+
+async def test_an_http_service_drains_then_exits(tmp_path: Path, loop_name: str) -> None:
+    env = {"VENTA_SHUTDOWN_DELAY_S": str(DELAY_S), "VENTA_EVENT_LOOP": loop_name}
+    identity = ServiceProcess("identity", env, tmp_path / "identity.log")
     identity.start()
     try:
         await identity.wait_ready(path="/health")
@@ -48,14 +55,22 @@ async def test_an_http_service_drains_then_exits(tmp_path: Path) -> None:
             assert (await client.get("/health/ready")).status_code == 503
         exit_code = await asyncio.to_thread(identity.proc.wait, 30)
         assert exit_code == 0 and time.monotonic() - stopped_at >= DELAY_S
+        ran_on(identity, loop_name)
     finally:
         identity.stop()
 
 
-async def test_a_grpc_service_drains_then_exits(nats_server: Nats, postgres: Postgres, tmp_path: Path) -> None:
+async def test_a_grpc_service_drains_then_exits(
+    nats_server: Nats, postgres: Postgres, tmp_path: Path, loop_name: str
+) -> None:
     url = postgres.url_for(f"vendors_{uuid.uuid4().hex[:8]}")
     await upgrade(vendors_app.MIGRATIONS, url.replace("postgresql://", "postgresql+asyncpg://"))
-    env = {"VENTA_NATS_URL": nats_server.url, "VENTA_DATABASE_URL": url, "VENTA_SHUTDOWN_DELAY_S": str(DELAY_S)}
+    env = {
+        "VENTA_NATS_URL": nats_server.url,
+        "VENTA_DATABASE_URL": url,
+        "VENTA_SHUTDOWN_DELAY_S": str(DELAY_S),
+        "VENTA_EVENT_LOOP": loop_name,
+    }
     vendors = ServiceProcess("vendors", env, tmp_path / "vendors.log")
     vendors.start()
     try:
@@ -72,5 +87,6 @@ async def test_a_grpc_service_drains_then_exits(nats_server: Nats, postgres: Pos
                 assert time.monotonic() < deadline, "gRPC health never said NOT_SERVING while draining"
                 await asyncio.sleep(0.1)
         assert await asyncio.to_thread(vendors.proc.wait, 30) == 0
+        ran_on(vendors, loop_name)
     finally:
         vendors.stop()

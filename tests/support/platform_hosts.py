@@ -40,6 +40,8 @@ from services.websocket.config import WebsocketSettings
 
 CLERK_SECRET = "whsec_" + "dGVzdC1zaWduaW5nLXNlY3JldC1vZi1jbGVyay13ZWJob29rcw=="
 REVENUECAT_SECRET = "rc-shared-secret-for-tests"
+# How often a token naming an unknown key may refetch the issuer's keys (short: the rotation tests wait it out).
+JWKS_MIN_REFRESH_S = 1.0
 
 
 @dataclass
@@ -189,7 +191,7 @@ class Hosts:
             "revenuecat_webhook_secret": REVENUECAT_SECRET,
             "rate_limit": "100000/60 seconds",
             "rate_limit_routes": {},
-            "jwks_min_refresh_interval_s": 1.0,
+            "jwks_min_refresh_interval_s": JWKS_MIN_REFRESH_S,
             "cache_invalidation_events": False,  # the module's platform turns it on; extra gateways need not
         }
         values.update(overrides)
@@ -219,7 +221,7 @@ class Hosts:
             "redis_url": self.redis.url,
             "nats_url": self.nats.url,
             "auth_issuer": identity.url,
-            "jwks_min_refresh_interval_s": 1.0,
+            "jwks_min_refresh_interval_s": JWKS_MIN_REFRESH_S,
             "users_addr": f"127.0.0.1:{users.grpc_port}",
             "vendors_addr": f"127.0.0.1:{vendors.grpc_port}",
             "socketio_channel": socketio_channel,
@@ -250,7 +252,7 @@ class Hosts:
             "redis_url": self.redis.url,
             "nats_url": self.nats.url,
             "auth_issuer": identity.url,
-            "jwks_min_refresh_interval_s": 1.0,
+            "jwks_min_refresh_interval_s": JWKS_MIN_REFRESH_S,
             "users_addr": f"127.0.0.1:{users.grpc_port}",
             "location_addr": f"127.0.0.1:{location.grpc_port}",
         }

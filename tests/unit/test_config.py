@@ -26,6 +26,7 @@ def test_defaults_match_the_spec_ports() -> None:
         ("VENTA_LOG_LEVEL", "LOUD"),
         ("VENTA_DB_POOL_SIZE", "0"),
         ("VENTA_GRPC_TIMEOUT_S", "-1"),
+        ("VENTA_EVENT_LOOP", "tokio"),
     ],
 )
 def test_bad_variable_is_named(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:

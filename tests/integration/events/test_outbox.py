@@ -7,8 +7,11 @@ import asyncio
 import json
 import time
 import uuid
+from datetime import datetime
+from itertools import pairwise
 from typing import Any
 
+import asyncpg
 import grpc
 import nats as nats_py
 import pytest
@@ -62,6 +65,32 @@ async def test_a_rolled_back_change_leaves_no_event(postgres: Postgres, vendors_
             raise RuntimeError("the request fails after the write")
     await db.close()
     assert await pending_outbox(host.database_url) == 0
+
+
+async def test_concurrent_changes_of_one_vendor_get_strictly_increasing_versions(vendors_on: Any, nats: Nats) -> None:
+    """Thirty changes of one vendor at once, each its own transaction waiting on the row's lock (UpdateVendor and
+    SetVendorOpen are one UPDATE ... RETURNING each): every event carries a later `updatedAt` than the one committed
+    before it, and the row holds the last."""
+    host = await vendors_on(nats.url)
+    owner = str(uuid.uuid4())
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{host.grpc_port}") as channel:
+        stub = vendor_pb2_grpc.VendorServiceStub(channel)
+        vid = (await stub.CreateVendor(pb.VendorCreateData(name="v0", user_id=owner))).id
+        await asyncio.gather(
+            *(stub.UpdateVendor(pb.VendorUpdateData(id=vid, user_id=owner, name=f"v{i}")) for i in range(1, 21)),
+            *(stub.SetVendorOpen(pb.VendorOpenData(id=vid, user_id=owner, open=i % 2 == 0)) for i in range(10)),
+        )
+        stored = (await stub.GetVendorById(pb.VendorLookupByIdData(id=vid))).vendor
+    connection = await asyncpg.connect(host.database_url)
+    try:  # the outbox's ids are taken after the row's lock: their order is the order the changes committed in
+        payloads = await connection.fetch("SELECT payload FROM event_outbox WHERE type = 'vendor.updated' ORDER BY id")
+    finally:
+        await connection.close()
+    versions = [json.loads(row["payload"])["data"]["updatedAt"] for row in payloads]
+    assert len(versions) == 30
+    stamps = [datetime.fromisoformat(v) for v in versions]
+    assert all(earlier < later for earlier, later in pairwise(stamps)), versions
+    assert datetime.fromisoformat(stored.updated_at) == stamps[-1]
 
 
 async def test_relay_publishes_with_message_id_and_trace_context(vendors_on: Any, nats: Nats) -> None:

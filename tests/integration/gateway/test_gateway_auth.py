@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY
 from services.kit.auth.users import CACHE_PREFIX
 from tests.support import tokens
 from tests.support.envelopes import assert_envelope
-from tests.support.platform_hosts import Platform, new_clerk_id
+from tests.support.platform_hosts import JWKS_MIN_REFRESH_S, Platform, new_clerk_id
 
 ROUTE = "/v1/users/me/vendors"
 
@@ -145,8 +145,12 @@ async def test_unknown_key_ids_do_not_hammer_the_issuer(api: httpx.AsyncClient, 
     labels = {"service": "identity", "route": "/.well-known/jwks.json", "method": "GET", "status": "200"}
     before = REGISTRY.get_sample_value("venta_http_server_requests_total", labels) or 0
     user = await _known_user(platform)
+    began = time.monotonic()
     for i in range(20):
         token = tokens.foreign_key(tokens.claims(platform.issuer, user), kid=f"random-kid-{i}")
         assert (await api.get(ROUTE, headers={"Authorization": f"Bearer {token}"})).status_code == 401
+    elapsed = time.monotonic() - began
     after = REGISTRY.get_sample_value("venta_http_server_requests_total", labels) or 0
-    assert after - before <= 2, f"{after - before} JWKS fetches for 20 unknown key ids"
+    # at most one refetch per interval (the 20 requests take well under one on a quiet machine, several on a busy one)
+    allowed = 2 + int(elapsed / JWKS_MIN_REFRESH_S)
+    assert after - before <= min(allowed, 10), f"{after - before} JWKS fetches for 20 unknown key ids in {elapsed:.1f}s"
