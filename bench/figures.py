@@ -6,6 +6,7 @@ which gathers every benchmark's rows into docs/performance.md. Goals are issue 1
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Sequence
@@ -96,3 +97,20 @@ def markdown(figures: Sequence[Figure]) -> str:
     for f in figures:
         lines.append("| " + " | ".join(escape(c) for c in (f"`{f.benchmark}`", *_cells(f))) + " |")
     return "\n".join(lines) + "\n"
+
+
+def benchmark_parser(description: str | None, unit: str) -> argparse.ArgumentParser:
+    """The options every load-generator benchmark takes (its own, --short included, are added by it)."""
+    parser = argparse.ArgumentParser(description=description.splitlines()[0] if description else None)
+    parser.add_argument("--requests", type=int, default=5000, help=f"{unit} per measured row and round")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians are reported")
+    parser.add_argument("--figures", type=Path, help="also write the figures as JSON here (for python -m bench)")
+    return parser
+
+
+def report(figures: Sequence[Figure], path: Path | None) -> None:
+    """Print the figures as a table; also write them as JSON to `path` when given (`--figures`)."""
+    print_table(figures)
+    if path:
+        write_json(figures, path)

@@ -38,7 +38,7 @@ if __package__ in (None, ""):  # run as `python bench/gateway_read.py`: make the
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import dataset
-from bench.figures import Figure, against, print_table, write_json
+from bench.figures import Figure, against, benchmark_parser, report
 from bench.loadgen import Load, MissingTool, Tools, find_tools, median, vegeta
 from bench.placement import Placement
 from bench.processes import PEERS, Processes
@@ -274,22 +274,15 @@ def measure_rounds(rows: Rows, urls: dict[str, str], redis_url: str, args: argpa
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--requests", type=int, default=5000, help="requests per measured row and round")
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians are reported")
+    parser = benchmark_parser(__doc__, "requests")
     parser.add_argument("--cold-bits", type=int, default=18, help="2^N vendors for cold reads (at most 20)")
     parser.add_argument("--short", action="store_true", help="a quick check: 300 requests, 2^12 cold vendors, 1 round")
-    parser.add_argument("--figures", type=Path, help="also write the figures as JSON here (for python -m bench)")
     args = parser.parse_args()
     if args.short:
         args.requests, args.cold_bits, args.rounds = 300, 12, 1
     if not 1 <= args.cold_bits <= 20:
         parser.error("--cold-bits must be between 1 and 20")
-    figures = run(args)
-    print_table(figures)
-    if args.figures:
-        write_json(figures, args.figures)
+    report(run(args), args.figures)
 
 
 if __name__ == "__main__":

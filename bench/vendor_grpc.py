@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import dataset
-from bench.figures import Figure, against, print_table, write_json
+from bench.figures import Figure, against, benchmark_parser, report
 from bench.loadgen import ROOT, Load, MissingTool, Tools, find_tools, ghz, median, pgbench
 from bench.placement import Placement
 from bench.processes import PEERS, Processes
@@ -253,17 +253,10 @@ def figures(
 
 def cli(description: str | None, run: Callable[[argparse.Namespace], list[Figure]]) -> None:
     """The command line every gRPC vendor benchmark takes; prints its figures (and writes them with --figures)."""
-    parser = argparse.ArgumentParser(description=description.splitlines()[0] if description else None)
-    parser.add_argument("--requests", type=int, default=5000, help="calls per measured row and round")
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser = benchmark_parser(description, "calls")
     parser.add_argument("--vendors", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians are reported")
     parser.add_argument("--short", action="store_true", help="a quick check: 300 calls, 100 vendors, 1 round")
-    parser.add_argument("--figures", type=Path, help="also write the figures as JSON here (for python -m bench)")
     args = parser.parse_args()
     if args.short:
         args.requests, args.vendors, args.rounds = 300, 100, 1
-    rows = run(args)
-    print_table(rows)
-    if args.figures:
-        write_json(rows, args.figures)
+    report(run(args), args.figures)
