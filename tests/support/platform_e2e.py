@@ -326,3 +326,13 @@ PHASE_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 def failed(request: pytest.FixtureRequest) -> bool:
     """Whether the test of `request` failed (in its setup or its call), asked by a fixture after its yield."""
     return any(r.failed for r in request.node.stash.get(PHASE_REPORTS, {}).values())
+
+
+def error_lines(logs: Path) -> list[str]:
+    """The lines of the saved logs (`Platform.save_logs`) that name an error or a traceback, prefixed by their file."""
+    return [
+        f"{log.name}: {line}"
+        for log in sorted(logs.glob("*.log"))
+        for line in log.read_text(errors="replace").splitlines()
+        if "error" in line.lower() or "traceback" in line.lower()
+    ]

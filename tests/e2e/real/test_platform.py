@@ -34,6 +34,7 @@ from tests.support.platform_e2e import (
     Platform,
     RequestLoop,
     chart_values_for,
+    error_lines,
     example_for,
     failed,
     pod_ready,
@@ -105,13 +106,8 @@ def logs_of_a_failure(
     yield
     if failed(request):
         logs = installed.platform.save_logs(tmp_path_factory.mktemp("failed"))
-        errors = [
-            f"{log.name}: {line}"
-            for log in sorted(logs.glob("*.log"))
-            for line in log.read_text(errors="replace").splitlines()
-            if "error" in line.lower() or "traceback" in line.lower()
-        ]
-        print(f"logs after {request.node.name}: {logs}; their last lines naming an error:", *errors[-40:], sep="\n  ")
+        errors = error_lines(logs)[-40:]
+        print(f"logs after {request.node.name}: {logs}; their last lines naming an error:", *errors, sep="\n  ")
 
 
 def test_install_reaches_ready_with_real_pods(installed: Installed) -> None:
