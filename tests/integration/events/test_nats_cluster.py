@@ -97,6 +97,7 @@ async def stream_info(url: str, stream: str, timeout_s: float = 30.0) -> Any:
             except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
                 if time.monotonic() > deadline:
                     raise
+                await asyncio.sleep(0.2)  # "no responders" comes back at once: do not spin
     finally:
         await nc.close()
 
