@@ -167,7 +167,12 @@ class TlsEdge:
                             f"{SOCKET_IO_PATH}=http://{self.platform}-websocket.{svc}:5004",
                         ],
                         "ports": [{"containerPort": PORT, "protocol": "TCP"}],
-                        "readinessProbe": {"tcpSocket": {"port": PORT}, "periodSeconds": 2},
+                        # through the proxy to the gateway (the kubelet does not check the certificate); a TCP
+                        # probe would leave a "TLS handshake error" in the proxy's log every period
+                        "readinessProbe": {
+                            "httpGet": {"scheme": "HTTPS", "port": PORT, "path": "/health"},
+                            "periodSeconds": 2,
+                        },
                         "resources": {
                             "requests": {"cpu": "10m", "memory": "16Mi"},
                             "limits": {"cpu": "500m", "memory": "64Mi"},

@@ -13,6 +13,7 @@ import json
 import re
 import shlex
 import subprocess
+import threading
 import time
 import uuid
 from collections import Counter
@@ -141,6 +142,11 @@ class Platform:
     ) -> subprocess.CompletedProcess[str]:
         return self.node.kubectl("-n", self.namespace, *args, check=check, input=input, timeout=timeout)
 
+    def kubectl_command(self) -> list[str]:
+        """The command line of `kubectl` in the namespace, for a process that runs beside the test (a watch)."""
+        binary = self.node.control_plane.kubectl_binary
+        return [binary, "--kubeconfig", str(self.node.kubeconfig), "-n", self.namespace]
+
     def get(self, *what: str) -> Any:
         return json.loads(self.kubectl("get", *what, "-o", "json").stdout)
 
@@ -220,6 +226,68 @@ class Platform:
             answer = await client.post(f"{self.url('identity', IDENTITY_PORT)}/v1/tokens", json=body, headers=headers)
         assert answer.status_code == 200, f"minting a token for {user}: {answer.status_code} {answer.text[:500]}"
         return str(answer.json()["token"])
+
+
+FOLLOWED = "*.followed.log"
+
+
+class PodLogs:
+    """Follows the log of every container of every pod in the namespace while it runs (`kubectl logs -f`), the pods
+    a rollout or a fault deletes included: their logs are gone from the API once they are, and a request that failed
+    on a replica that was going away is explained only there. Each container's log since the start (`--since-time`)
+    goes to `<directory>/<pod>.<container>.followed.log` (FOLLOWED).
+    """
+
+    def __init__(self, platform: Platform, directory: Path) -> None:
+        self.platform = platform
+        self.directory = directory
+        self._followers: dict[tuple[str, str], subprocess.Popen[bytes]] = {}
+        self._watch: subprocess.Popen[str] | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> PodLogs:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        columns = "custom-columns=NAME:.metadata.name,CONTAINERS:.spec.containers[*].name,PHASE:.status.phase"
+        self._watch = subprocess.Popen(
+            [*self.platform.kubectl_command(), "get", "pods", "--watch", "--no-headers", "-o", columns],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        self._thread = threading.Thread(target=self._follow_all, args=(self._watch,), daemon=True)
+        self._thread.start()
+        return self
+
+    def _follow_all(self, watch: subprocess.Popen[str]) -> None:
+        assert watch.stdout is not None
+        for line in watch.stdout:
+            fields = line.split()
+            if len(fields) != 3 or fields[2] != "Running":
+                continue
+            pod, containers = fields[0], fields[1].split(",")
+            for container in containers:
+                follower = self._followers.get((pod, container))
+                log = self.directory / f"{pod}.{container}.followed.log"
+                # a follower that ended having written nothing met a container not started yet: try again
+                if follower is not None and (follower.poll() is None or log.stat().st_size > 0):
+                    continue
+                with log.open("wb") as out:
+                    follow = ["logs", "-f", f"--since-time={self._since}", pod, "-c", container]
+                    self._followers[(pod, container)] = subprocess.Popen(
+                        [*self.platform.kubectl_command(), *follow],
+                        stdout=out,
+                        stderr=subprocess.DEVNULL,
+                    )
+
+    def __exit__(self, *_: object) -> None:
+        assert self._watch is not None and self._thread is not None
+        self._watch.terminate()
+        self._thread.join(timeout=10)
+        for follower in self._followers.values():
+            follower.terminate()
+        for follower in self._followers.values():
+            follower.wait(timeout=10)
 
 
 def pod_ready(pod: dict[str, Any]) -> bool:
@@ -328,11 +396,12 @@ def failed(request: pytest.FixtureRequest) -> bool:
     return any(r.failed for r in request.node.stash.get(PHASE_REPORTS, {}).values())
 
 
-def error_lines(logs: Path) -> list[str]:
-    """The lines of the saved logs (`Platform.save_logs`) that name an error or a traceback, prefixed by their file."""
+def error_lines(logs: Path, pattern: str = "*.log") -> list[str]:
+    """The lines of the saved logs (`Platform.save_logs`, `PodLogs`) that name an error or a traceback, prefixed by
+    their file."""
     return [
         f"{log.name}: {line}"
-        for log in sorted(logs.glob("*.log"))
+        for log in sorted(logs.glob(pattern))
         for line in log.read_text(errors="replace").splitlines()
         if "error" in line.lower() or "traceback" in line.lower()
     ]

@@ -7,6 +7,7 @@ a handler and a peer's gRPC status all leave in the same shape. Errors nobody ex
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +20,8 @@ from starlette.types import Scope
 from services.kit.errors import VentaError
 from services.kit.http.envelope import ApiError, ErrorDetail, ErrorType, envelope, from_exception
 from services.kit.http.middleware import BodyTooLarge
+
+log = logging.getLogger("venta.http")
 
 # HTTP-level refusals that have no domain error behind them: status -> (category, code)
 _HTTP_ERRORS = {
@@ -90,7 +93,11 @@ def install_error_handlers(app: FastAPI, *, field_names: Mapping[str, str] | Non
     names = dict(field_names or {})
 
     async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
-        return error_response(from_exception(exc, field_names=names), request.url.path)
+        error = from_exception(exc, field_names=names)
+        if error.type is ErrorType.INTERNAL:
+            # the client sees "internal error"; the log says which peer answered what
+            log.error("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+        return error_response(error, request.url.path)
 
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -30,8 +30,10 @@ from tests.cluster.real_node import RealNode
 from tests.support.edge_tls import HOST, SECRET, TlsEdge
 from tests.support.operator_e2e import wait_for
 from tests.support.platform_e2e import (
+    FOLLOWED,
     Installer,
     Platform,
+    PodLogs,
     RequestLoop,
     chart_values_for,
     error_lines,
@@ -102,11 +104,13 @@ def installed(real_node: RealNode, venta_images: Any, tmp_path_factory: pytest.T
 def logs_of_a_failure(
     request: pytest.FixtureRequest, installed: Installed, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[None]:
-    """A failed test's post-mortem: every pod's log saved right after it, while its pods still exist."""
-    yield
+    """A failed test's post-mortem: the log of every pod that ran during it (those it deleted too), saved."""
+    logs = tmp_path_factory.mktemp("logs")
+    with PodLogs(installed.platform, logs):
+        yield
     if failed(request):
-        logs = installed.platform.save_logs(tmp_path_factory.mktemp("failed"))
-        errors = error_lines(logs)[-40:]
+        installed.platform.save_logs(logs)
+        errors = error_lines(logs, FOLLOWED)[-40:]
         print(f"logs after {request.node.name}: {logs}; their last lines naming an error:", *errors, sep="\n  ")
 
 
