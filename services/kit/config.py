@@ -103,8 +103,9 @@ class DatabaseSettings(BaseSettings):
         default=10,
         ge=1,
         le=200,
-        description="Connections each process keeps open (as many again may open as overflow under load); mind "
-        "PostgreSQL's `max_connections` across replicas when raising it.",
+        description="Connections each process keeps open (as many again may open as overflow under load), and the "
+        "size of the asyncpg pool of the vendor service's hot paths beside it; mind PostgreSQL's `max_connections` "
+        "across replicas when raising it.",
     )
     db_connect_timeout_s: float = Field(
         default=2.0,

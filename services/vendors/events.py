@@ -7,11 +7,8 @@ with every change, so a consumer can ignore a redelivered older event.
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import Row
-
 from services.event_catalog import Location, VendorData, VendorLocationData
+from services.kit.db.session import Record
 from services.vendors.models import Vendor
 
 CREATED = "vendor.created"
@@ -20,8 +17,8 @@ DELETED = "vendor.deleted"
 LOCATION_UPDATED = "vendor.location.updated"
 
 
-def vendor_data(vendor: Vendor | Row[Any]) -> VendorData:
-    """From the ORM object (create, delete) or the row an UPDATE returned (update, open/close)."""
+def vendor_data(vendor: Vendor | Record) -> VendorData:
+    """From the ORM object (create, delete) or the row an UPDATE returned (update, open/close, position)."""
     return VendorData(
         id=str(vendor.id),
         owner_id=str(vendor.owner_id),
@@ -39,7 +36,7 @@ def vendor_data(vendor: Vendor | Row[Any]) -> VendorData:
     )
 
 
-def location_data(vendor: Vendor | Row[Any]) -> VendorLocationData:
+def location_data(vendor: Vendor | Record) -> VendorLocationData:
     assert vendor.lat is not None and vendor.long is not None
     return VendorLocationData(
         vendor_id=str(vendor.id),

@@ -6,16 +6,16 @@ describing it cannot diverge (a crash after the commit loses nothing: the relay 
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, update
-from sqlalchemy import select as core_select
-from sqlalchemy.ext.asyncio import AsyncConnection
+import asyncpg
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.kit.db.session import Record
 from services.kit.errors import NotFound, PermissionDenied
 from services.kit.events.outbox import Outbox
 from services.vendors import events
@@ -33,12 +33,16 @@ async def get_vendor(session: AsyncSession, *, vendor_id: uuid.UUID, for_update:
 
 
 _VENDOR = Vendor.__table__  # type: ignore[attr-defined]
-_VENDOR_BY_ID = core_select(_VENDOR).where(_VENDOR.c.id == bindparam("vendor_id"))
+# The hot paths (GetVendorById, UpdateVendor, SetVendorOpen, SetVendorPosition) run on asyncpg directly
+# (`Database.connection()`), each statement prepared once per connection.
+_READ = f"SELECT * FROM {_VENDOR.name} WHERE id = $1"
+_OWNER = f"SELECT owner_id FROM {_VENDOR.name} WHERE id = $1"
+_CHANGEABLE = set(_VENDOR.c.keys()) - {"id", "owner_id", "created_at", "updated_at"}
 
 
-async def read_vendor(connection: AsyncConnection, *, vendor_id: uuid.UUID) -> Row[Any]:
-    """The vendor as a row (Core, no ORM object): the read path of GetVendorById, the service's hottest call."""
-    row = (await connection.execute(_VENDOR_BY_ID, {"vendor_id": vendor_id})).first()
+async def read_vendor(connection: asyncpg.Connection[Record], *, vendor_id: uuid.UUID) -> Record:
+    """The vendor as a row: the read path of GetVendorById, the service's hottest call."""
+    row: Record | None = await connection.fetchrow(_READ, vendor_id)
     if row is None:
         raise NotFound(f"vendor {vendor_id} not found")
     return row
@@ -59,45 +63,66 @@ async def create_vendor(session: AsyncSession, *, owner_id: uuid.UUID, data: Ven
     return vendor
 
 
+@functools.cache
+def _update_statement(columns: tuple[str, ...]) -> str:
+    """UPDATE of `columns` ($3...) of the caller's ($2) vendor ($1), its version advanced, the new row returned."""
+    unknown = set(columns) - _CHANGEABLE
+    if unknown:
+        raise ValueError(f"not columns a change may set: {sorted(unknown)}")
+    sets = [f'"{name}" = ${n}' for n, name in enumerate(columns, start=3)]
+    now, step = len(columns) + 3, len(columns) + 4
+    sets.append(f"updated_at = GREATEST(${now}, updated_at + ${step})")
+    return f"UPDATE {_VENDOR.name} SET {', '.join(sets)} WHERE id = $1 AND owner_id = $2 RETURNING *"
+
+
 async def _update_owned(
-    session: AsyncSession, *, vendor_id: uuid.UUID, caller_id: uuid.UUID, values: dict[str, Any]
-) -> Row[Any]:
-    """Change the caller's vendor in one statement and return the new row (Core: no ORM object on the write path).
+    connection: asyncpg.Connection[Record], *, vendor_id: uuid.UUID, caller_id: uuid.UUID, values: dict[str, Any]
+) -> Record:
+    """Change the caller's vendor in one statement and return the new row (no ORM object on the write path).
 
     The UPDATE holds the row's lock to the commit and advances `updated_at` strictly, as `Vendor.touch` does, from
     the row's current version (under concurrent changes PostgreSQL re-reads the row it waited for). When nothing
     matched, one more read tells NOT_FOUND from PERMISSION_DENIED.
     """
-    connection = await session.connection()
-    statement = (
-        update(_VENDOR)
-        .where(_VENDOR.c.id == vendor_id, _VENDOR.c.owner_id == caller_id)
-        .values(**values, updated_at=func.greatest(utcnow(), _VENDOR.c.updated_at + NEXT_VERSION))
-        .returning(*_VENDOR.c)
+    columns = tuple(sorted(values))
+    row: Record | None = await connection.fetchrow(
+        _update_statement(columns), vendor_id, caller_id, *(values[c] for c in columns), utcnow(), NEXT_VERSION
     )
-    row = (await connection.execute(statement)).first()
     if row is not None:
         return row
-    owner = (await connection.execute(core_select(_VENDOR.c.owner_id).where(_VENDOR.c.id == vendor_id))).first()
-    if owner is None:
+    if await connection.fetchval(_OWNER, vendor_id) is None:
         raise NotFound(f"vendor {vendor_id} not found")
     raise PermissionDenied(f"vendor {vendor_id} belongs to another user")
 
 
 async def update_vendor(
-    session: AsyncSession, *, vendor_id: uuid.UUID, caller_id: uuid.UUID, changes: dict[str, Any], outbox: Outbox
-) -> Row[Any]:
-    vendor = await _update_owned(session, vendor_id=vendor_id, caller_id=caller_id, values=changes)
-    await outbox.add(session, events.UPDATED, events.vendor_data(vendor))
+    connection: asyncpg.Connection[Record],
+    *,
+    vendor_id: uuid.UUID,
+    caller_id: uuid.UUID,
+    changes: dict[str, Any],
+    outbox: Outbox,
+) -> Record:
+    """Inside the caller's transaction (`Database.transaction()`): the change and its `vendor.updated` event."""
+    vendor = await _update_owned(connection, vendor_id=vendor_id, caller_id=caller_id, values=changes)
+    await outbox.add_on(connection, events.UPDATED, events.vendor_data(vendor))
     return vendor
 
 
 async def set_location(
-    session: AsyncSession, *, vendor_id: uuid.UUID, caller_id: uuid.UUID, lat: float, long: float, outbox: Outbox
-) -> Row[Any]:
+    connection: asyncpg.Connection[Record],
+    *,
+    vendor_id: uuid.UUID,
+    caller_id: uuid.UUID,
+    lat: float,
+    long: float,
+    outbox: Outbox,
+) -> Record:
     """Record the vendor's current position (validated by the caller) and publish `vendor.location.updated`."""
-    vendor = await _update_owned(session, vendor_id=vendor_id, caller_id=caller_id, values={"lat": lat, "long": long})
-    await outbox.add(session, events.LOCATION_UPDATED, events.location_data(vendor))
+    vendor = await _update_owned(
+        connection, vendor_id=vendor_id, caller_id=caller_id, values={"lat": lat, "long": long}
+    )
+    await outbox.add_on(connection, events.LOCATION_UPDATED, events.location_data(vendor))
     return vendor
 
 

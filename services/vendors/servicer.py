@@ -9,11 +9,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import Row
-
 from services.contracts.venta.vendor.v1 import vendor_pb2 as pb
 from services.contracts.venta.vendor.v1 import vendor_pb2_grpc
-from services.kit.db.session import Database
+from services.kit.db.session import Database, Record
 from services.kit.events.outbox import Outbox
 from services.kit.grpc import Context
 from services.kit.validation import check_coordinates, parse_uuid, validate
@@ -25,8 +23,8 @@ FIELD_NAMES = {"primary_image": "image_url"}
 OPTIONAL_FIELDS = ("description", "email", "phone", "website")
 
 
-def to_proto(vendor: Vendor | Row[Any]) -> pb.Vendor:
-    """A vendor (an ORM object, or a Core row of the vendor table: the same attribute names) as protobuf."""
+def to_proto(vendor: Vendor | Record) -> pb.Vendor:
+    """A vendor (an ORM object, or a row of the vendor table: the same attribute names) as protobuf."""
     return pb.Vendor(
         id=str(vendor.id),
         lat=vendor.lat,
@@ -65,7 +63,7 @@ class VendorServicer(vendor_pb2_grpc.VendorServiceServicer):
 
     async def GetVendorById(self, request: pb.VendorLookupByIdData, context: Context) -> pb.VendorLookupResponse:
         vendor_id = parse_uuid("id", request.id)
-        async with self.db.read_rows() as connection:
+        async with self.db.connection() as connection:
             row = await repository.read_vendor(connection, vendor_id=vendor_id)
         return pb.VendorLookupResponse(vendor=to_proto(row))
 
@@ -88,10 +86,11 @@ class VendorServicer(vendor_pb2_grpc.VendorServiceServicer):
         vendor_id = parse_uuid("id", request.id)
         caller_id = parse_uuid("user_id", request.user_id)
         changes = _changes(request)
-        async with self.db.session() as session:
+        async with self.db.transaction() as connection:
             await repository.update_vendor(
-                session, vendor_id=vendor_id, caller_id=caller_id, changes=changes, outbox=self.outbox
+                connection, vendor_id=vendor_id, caller_id=caller_id, changes=changes, outbox=self.outbox
             )
+        self.outbox.committed()
         return pb.VendorUpdateResponse(message="Vendor updated", success=True)
 
     async def DeleteVendor(self, request: pb.VendorDeleteData, context: Context) -> pb.VendorUpdateResponse:
@@ -104,20 +103,22 @@ class VendorServicer(vendor_pb2_grpc.VendorServiceServicer):
     async def SetVendorOpen(self, request: pb.VendorOpenData, context: Context) -> pb.VendorUpdateResponse:
         vendor_id = parse_uuid("id", request.id)
         caller_id = parse_uuid("user_id", request.user_id)
-        async with self.db.session() as session:
+        async with self.db.transaction() as connection:
             await repository.update_vendor(
-                session, vendor_id=vendor_id, caller_id=caller_id, changes={"open": request.open}, outbox=self.outbox
+                connection, vendor_id=vendor_id, caller_id=caller_id, changes={"open": request.open}, outbox=self.outbox
             )
+        self.outbox.committed()
         return pb.VendorUpdateResponse(message="Vendor opened" if request.open else "Vendor closed", success=True)
 
     async def SetVendorPosition(self, request: pb.VendorPositionData, context: Context) -> pb.VendorUpdateResponse:
         vendor_id = parse_uuid("id", request.id)
         caller_id = parse_uuid("user_id", request.user_id)
         lat, long = check_coordinates("position", request.lat, request.long)
-        async with self.db.session() as session:
+        async with self.db.transaction() as connection:
             await repository.set_location(
-                session, vendor_id=vendor_id, caller_id=caller_id, lat=lat, long=long, outbox=self.outbox
+                connection, vendor_id=vendor_id, caller_id=caller_id, lat=lat, long=long, outbox=self.outbox
             )
+        self.outbox.committed()
         return pb.VendorUpdateResponse(message="Vendor position recorded", success=True)
 
     async def ListVendors(self, request: pb.ListVendorsRequest, context: Context) -> AsyncIterator[pb.Vendor]:

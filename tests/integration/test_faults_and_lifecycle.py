@@ -58,6 +58,9 @@ async def test_postgres_killed_then_restarted(start_service: ServiceFactory, fre
     async with grpc.aio.insecure_channel(f"127.0.0.1:{host.grpc_port}") as channel, httpx.AsyncClient() as http:
         stub = vendor_pb2_grpc.VendorServiceStub(channel)
         vid = (await stub.CreateVendor(pb.VendorCreateData(name="before", user_id=owner))).id
+        read = pb.VendorLookupByIdData(id=vid)
+        # several connections open in each pool (reads use asyncpg's, writes SQLAlchemy's): all die with the server
+        await asyncio.gather(*(stub.GetVendorById(read) for _ in range(8)))
 
         fresh_postgres.kill()
         not_ready = await http.get(ready_url)
@@ -65,7 +68,7 @@ async def test_postgres_killed_then_restarted(start_service: ServiceFactory, fre
         deadline_s = 5.0
         started = time.monotonic()
         try:
-            await stub.GetVendorById(pb.VendorLookupByIdData(id=vid), timeout=deadline_s)
+            await stub.GetVendorById(read, timeout=deadline_s)
             raise AssertionError("a read succeeded with PostgreSQL down")
         except grpc.aio.AioRpcError as exc:
             assert exc.code() == grpc.StatusCode.UNAVAILABLE, (exc.code(), exc.details())
@@ -77,7 +80,11 @@ async def test_postgres_killed_then_restarted(start_service: ServiceFactory, fre
                 break
             await asyncio.sleep(0.1)
         assert (await http.get(ready_url)).status_code == 200
-        assert (await stub.GetVendorById(pb.VendorLookupByIdData(id=vid))).vendor.name == "before"
+        # the dead connections are noticed and replaced: no read after the restart fails
+        answers = await asyncio.gather(*(stub.GetVendorById(read) for _ in range(8)))
+        assert {a.vendor.name for a in answers} == {"before"}
+        update = pb.VendorUpdateData(id=vid, user_id=owner, name="after the restart")
+        assert (await stub.UpdateVendor(update)).success
         assert (await stub.CreateVendor(pb.VendorCreateData(name="after", user_id=owner))).id
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
+import asyncpg
 import grpc
 import pytest
 from opentelemetry import trace
@@ -25,6 +26,9 @@ from services.kit.telemetry import configure_tracing
         (ConnectionRefusedError(111, "refused"), grpc.StatusCode.UNAVAILABLE),
         (TimeoutError(), grpc.StatusCode.UNAVAILABLE),
         (sa_exc.OperationalError("SELECT 1", {}, ConnectionError("gone")), grpc.StatusCode.UNAVAILABLE),
+        (asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed"), grpc.StatusCode.UNAVAILABLE),
+        (asyncpg.exceptions.CannotConnectNowError("the database system is starting up"), grpc.StatusCode.UNAVAILABLE),
+        (asyncpg.exceptions.UniqueViolationError("duplicate key"), grpc.StatusCode.INTERNAL),
         (ZeroDivisionError("boom"), grpc.StatusCode.INTERNAL),
         (KeyError("secret-internal-detail"), grpc.StatusCode.INTERNAL),
     ],
@@ -60,3 +64,26 @@ def test_json_log_line_has_ids() -> None:
     }
     assert line["trace_id"] == format(context.trace_id, "032x") and line["span_id"] == format(context.span_id, "016x")
     assert line["timestamp"].endswith("+00:00")
+
+
+async def test_a_peer_failure_answered_as_500_names_its_cause_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    """The client reads "internal error"; the log line says which peer answered what (a 500 must be explainable)."""
+    import httpx
+    from fastapi import FastAPI
+
+    from services.kit.grpc.client import PeerUnavailable
+    from services.kit.http.handlers import install_error_handlers
+
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise PeerUnavailable("vendors is unavailable (INTERNAL)", peer_code=grpc.StatusCode.INTERNAL)
+
+    with caplog.at_level(logging.ERROR, logger="venta.http"):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test") as client:
+            answer = await client.get("/boom")
+    assert answer.status_code == 500
+    assert answer.json()["error"]["message"] == "internal error"
+    assert [r.getMessage() for r in caplog.records] == ["GET /boom: PeerUnavailable: vendors is unavailable (INTERNAL)"]

@@ -7,13 +7,22 @@ readiness check usually absorbs even that. Reads go through `read()`, in autocom
 BEGIN/COMMIT. Statements are traced by the asyncpg instrumentation (`services.kit.telemetry.instrument_process`),
 which sees what SQLAlchemy sends through asyncpg; SQLAlchemy's own instrumentation is left off, as it would only
 add a second span around each of those.
+
+The hottest calls skip SQLAlchemy altogether: `connection()` and `transaction()` lend a connection of an asyncpg
+pool of the same size (opened on first use), whose statements asyncpg prepares once per connection: SQLAlchemy's
+pool checkout, greenlet hops and result wrapping cost more CPU than asyncpg's own work for a one-row statement
+(`bench/README.md` has what moving GetVendorById and UpdateVendor here gained). The ORM stays for everything else
+(models, migrations, the less frequent calls).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -21,8 +30,22 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.kit.config import DatabaseSettings
 
 
+class Record(asyncpg.Record):  # type: ignore[misc]  # asyncpg ships no type information
+    """A row of the asyncpg pool whose columns read as attributes too (`row.name`), like SQLAlchemy's rows and the
+    ORM's objects, so one function can turn any of them into a message."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
 class Database:
     def __init__(self, settings: DatabaseSettings, *, application_name: str) -> None:
+        self._settings, self._application_name = settings, application_name
+        self._pool: asyncpg.Pool[Record] | None = None
+        self._pool_made = asyncio.Lock()
         self.engine = create_async_engine(
             settings.dsn,
             pool_size=settings.db_pool_size,
@@ -65,9 +88,51 @@ class Database:
         async with self._autocommit.connect() as connection:
             yield connection
 
+    async def _asyncpg_pool(self) -> asyncpg.Pool[Record]:
+        if self._pool is None:
+            async with self._pool_made:
+                if self._pool is None:
+                    settings = self._settings
+                    self._pool = await asyncpg.create_pool(
+                        self.url,
+                        min_size=0,  # connections open on demand, as SQLAlchemy's do
+                        max_size=settings.db_pool_size,
+                        timeout=settings.db_connect_timeout_s,
+                        command_timeout=settings.db_statement_timeout_s,
+                        server_settings={"application_name": self._application_name},
+                        record_class=Record,
+                    )
+        return self._pool
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection[Record]]:
+        """An asyncpg connection (autocommit) for the hottest single statements: rows come back as `Record`s.
+
+        When PostgreSQL went away (a restart, a failover), every idle connection of the pool is dead too: the first
+        call that meets one expires them all, so at most that call fails, as with the SQLAlchemy pool.
+        """
+        pool = await self._asyncpg_pool()
+        try:
+            async with pool.acquire(timeout=self._settings.db_connect_timeout_s) as connection:
+                yield connection
+        except (OSError, asyncpg.exceptions.InterfaceError, asyncpg.exceptions.PostgresConnectionError):
+            await pool.expire_connections()
+            raise
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[asyncpg.Connection[Record]]:
+        """`connection()` inside a transaction: committed when the block ends normally, rolled back when it raises."""
+        async with self.connection() as connection, connection.transaction():
+            yield connection
+
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
     async def close(self) -> None:
+        if self._pool is not None:
+            try:
+                await asyncio.wait_for(self._pool.close(), self._settings.db_connect_timeout_s + 5)
+            except TimeoutError:  # a connection never given back: close it anyway
+                self._pool.terminate()
         await self.engine.dispose()

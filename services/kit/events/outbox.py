@@ -8,9 +8,11 @@ that wrote it. Each service creates the table with its own Alembic migration cal
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
+import asyncpg
 from alembic.operations import Operations
 from pydantic import BaseModel
 from sqlalchemy import (
@@ -54,6 +56,7 @@ def _columns() -> list[Any]:
 
 
 OUTBOX = Table(TABLE_NAME, MetaData(), *_columns())
+_INSERT = f"INSERT INTO {TABLE_NAME} (message_id, type, payload, headers) VALUES ($1, $2, $3, $4::json)"
 
 
 def create_outbox_table_v1(op: Operations) -> None:
@@ -74,15 +77,42 @@ class Outbox:
         self.catalog = catalog
         self.on_commit = on_commit
 
-    async def add(
-        self, session: AsyncSession, event_type: str, data: BaseModel, *, correlation_id: str | None = None
-    ) -> Envelope:
-        envelope = new_envelope(
+    def _envelope(self, event_type: str, data: BaseModel, correlation_id: str | None) -> Envelope:
+        return new_envelope(
             event_type,
             data,
             version=self.catalog.latest_version(event_type),
             correlation_id=correlation_id or request_id_var.get(),
         )
+
+    async def add_on(
+        self,
+        connection: asyncpg.Connection[Any],
+        event_type: str,
+        data: BaseModel,
+        *,
+        correlation_id: str | None = None,
+    ) -> Envelope:
+        """`add` for a transaction on an asyncpg connection (`Database.transaction()`, the hot paths): the same row.
+
+        asyncpg has no commit hook: the caller calls `committed()` after the transaction ends (without it the relay
+        still finds the row at its next poll).
+        """
+        envelope = self._envelope(event_type, data, correlation_id)
+        await connection.execute(
+            _INSERT, envelope.message_id, envelope.type, envelope.encode().decode(), json.dumps(current_headers())
+        )
+        return envelope
+
+    def committed(self) -> None:
+        """Wake the relay: an `add_on` transaction committed."""
+        if self.on_commit is not None:
+            self.on_commit()
+
+    async def add(
+        self, session: AsyncSession, event_type: str, data: BaseModel, *, correlation_id: str | None = None
+    ) -> Envelope:
+        envelope = self._envelope(event_type, data, correlation_id)
         connection = await session.connection()
         await connection.execute(
             insert(OUTBOX).values(

@@ -182,9 +182,9 @@ async def test_vendor_location_reaches_the_index_as_numbers(
         vendor = await repository.create_vendor(
             session, owner_id=owner, data=VendorCreate(name="Moving"), outbox=Outbox(CATALOG)
         )
-    async with db.session() as session:
+    async with db.transaction() as connection:
         await repository.set_location(
-            session, vendor_id=vendor.id, caller_id=owner, lat=19.43, long=-99.13, outbox=Outbox(CATALOG)
+            connection, vendor_id=vendor.id, caller_id=owner, lat=19.43, long=-99.13, outbox=Outbox(CATALOG)
         )
     await db.close()
     index = await converged(provider=provider, vendors_url=host.database_url, broker=broker_on(nats), dead_letters=0)
