@@ -1,24 +1,25 @@
 """Rate limits per client and route, counted in Redis so that every gateway replica enforces the same budget.
 
-slowapi's `Limiter` builds the storage (Redis, from `VENTA_REDIS_URL`) and the strategy (fixed window by default);
-the check itself runs in the gateway's `rate_limit` dependency rather than slowapi's decorator or middleware for two
-reasons: the Redis round trip of that synchronous storage must not block the event loop (it runs in a worker
-thread here), and a refusal must leave in the API's error envelope with `Retry-After`. Limits come from settings:
-`VENTA_RATE_LIMIT` for every route, `VENTA_RATE_LIMIT_ROUTES` (route template -> limit) for exceptions.
-If Redis stops answering, requests are let through (and logged): the limiter protects the platform, it must not
-take it down.
+The `limits` library counts: its asyncio storage for Redis (on redis-py's asyncio client, a connection pool of its
+own) and its strategy (`VENTA_RATE_LIMIT_STRATEGY`, fixed window by default), checked in the gateway's `rate_limit`
+dependency so that a refusal leaves in the API's error envelope with `Retry-After`. Limits come from settings:
+`VENTA_RATE_LIMIT` for every route, `VENTA_RATE_LIMIT_ROUTES` (route template -> limit) for exceptions. The keys are
+those slowapi's limiter wrote before (same library, same prefix), so replicas of both kinds share one budget during
+a rollout. If Redis stops answering, requests are let through (and logged): the limiter protects the platform, it
+must not take it down.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import time
 from dataclasses import dataclass
 
+import redis.asyncio
 from limits import RateLimitItem, parse
-from slowapi import Limiter
+from limits.aio.storage import RedisStorage
+from limits.aio.strategies import STRATEGIES
 from starlette.requests import Request
 
 from services.kit.http.middleware import route_template
@@ -56,35 +57,33 @@ class RateLimiter:
     def __init__(
         self, *, storage_uri: str, default: str, routes: dict[str, str], strategy: str, timeout_s: float = 0.5
     ) -> None:
-        self.slowapi = Limiter(
-            key_func=client_key,
-            default_limits=[default],
-            storage_uri=storage_uri,
-            storage_options={"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s},  # type: ignore[dict-item]
-            strategy=strategy,
-            key_prefix=KEY_PREFIX,
-            headers_enabled=True,
+        self._pool = redis.asyncio.ConnectionPool.from_url(
+            storage_uri, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
         )
+        # `connection_pool` is documented, though the signature types every option as a scalar
+        self.storage = RedisStorage(storage_uri, implementation="redispy", connection_pool=self._pool)  # type: ignore[arg-type]
+        self.strategy = STRATEGIES[strategy](self.storage)  # type: ignore[abstract]  # the concrete classes
         self.default: RateLimitItem = parse(default)
         self.routes: dict[str, RateLimitItem] = {route: parse(value) for route, value in routes.items()}
 
     def item_for(self, route: str) -> RateLimitItem:
         return self.routes.get(route, self.default)
 
-    def _hit(self, item: RateLimitItem, key: str, route: str) -> Decision:
-        """One Redis round trip when allowed; the window's reset time is read only to refuse (Retry-After)."""
-        strategy = self.slowapi.limiter
-        if strategy.hit(item, KEY_PREFIX, key, route):
-            return Decision(allowed=True, limit=item.amount, remaining=None, reset_at=None)
-        reset_at, remaining = strategy.get_window_stats(item, KEY_PREFIX, key, route)
-        return Decision(allowed=False, limit=item.amount, remaining=remaining, reset_at=reset_at)
-
     async def check(self, request: Request) -> Decision | None:
-        """The decision for this request, or None when the storage failed (the request is then let through)."""
+        """The decision for this request, or None when the storage failed (the request is then let through).
+
+        One Redis round trip when allowed; the window's reset time is read only to refuse (Retry-After).
+        """
         route = route_template(request.scope)
-        item = self.item_for(route)
+        item, key = self.item_for(route), client_key(request)
         try:
-            return await asyncio.to_thread(self._hit, item, client_key(request), route)
+            if await self.strategy.hit(item, KEY_PREFIX, key, route):
+                return Decision(allowed=True, limit=item.amount, remaining=None, reset_at=None)
+            reset_at, remaining = await self.strategy.get_window_stats(item, KEY_PREFIX, key, route)
         except Exception as exc:  # noqa: BLE001 - storage failures of any kind: fail open, visibly
             log.warning("rate limit storage failed (%s); request let through", type(exc).__name__)
             return None
+        return Decision(allowed=False, limit=item.amount, remaining=remaining, reset_at=reset_at)
+
+    async def close(self) -> None:
+        await self._pool.aclose()

@@ -142,6 +142,7 @@ class Resources:
             self.notifications.aclose,
             self.redis.aclose,
             self.search.close,
+            self.rate_limiter.close,
         ]
         if self.invalidator is not None:
             closers.insert(0, self.invalidator.stop)
