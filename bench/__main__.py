@@ -55,7 +55,8 @@ BENCHMARKS = (
     Benchmark(
         "websocket_fanout",
         ("--watchers", "20", "--updates", "10", "--rate", "10", "--port-offset", "7300"),
-        "Python clients (python-socketio) in the benchmark's process",
+        "socket.io-client (Node.js): every watcher its own connection, all in one process",
+        needs="Node.js and bench/js: bench/install-tools.sh",
         describes="watchers, ",
     ),
     Benchmark(

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build the benchmarks' load generators from source, both with Go from the module proxy: ghz (gRPC) and vegeta (HTTP).
+# Build the benchmarks' load generators from source, both with Go from the module proxy: ghz (gRPC) and vegeta (HTTP);
+# and install socket.io-client (npm) for the Socket.IO fan-out's Node.js clients.
 # vegeta replaced oha (Rust): the same closed-loop measurement, but a cold cargo build of oha took 452-627 s of a
 # cold CI run, vegeta's go install about 35 s.
 #
@@ -78,6 +79,23 @@ build_vegeta() {
   log "vegeta ${VEGETA_VERSION}: built in $(elapsed $start)"
 }
 
+# socket.io-client for websocket_fanout's watchers (bench/js/fanout.mjs: one Node.js process, many connections),
+# installed from bench/js/package-lock.json into bench/js/node_modules (not the cache: Node resolves a script's
+# imports from its own directory up); again only when the lock file changed.
+install_socket_clients() {
+  local dir="$HERE/js" stamp want start=$SECONDS
+  stamp="$dir/node_modules/.venta-installed"
+  want="$(sha256sum "$dir/package-lock.json" | cut -c1-16)"
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    log "socket.io-client (bench/js): installed"
+    return
+  fi
+  command -v npm >/dev/null || die "npm is not on PATH (bench/js needs Node.js and npm)"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci in bench/js failed (see above)"
+  echo "$want" >"$stamp"
+  log "socket.io-client (bench/js): installed in $(elapsed $start)"
+}
+
 print_env() {
   cat <<EOF
 # Written by bench/install-tools.sh; read by bench/loadgen.py.
@@ -105,6 +123,7 @@ main() {
   local start=$SECONDS
   build_ghz
   build_vegeta
+  install_socket_clients
   print_env >"${ENV_FILE}.tmp"
   mv "${ENV_FILE}.tmp" "$ENV_FILE"
   log "load generators ready in $(elapsed $start); paths written to ${ENV_FILE}"

@@ -43,6 +43,13 @@ class Placement:
         for each in [pid, *_descendants(pid)]:
             subprocess.run(["taskset", "-a", "-p", "-c", self.support, str(each)], check=True, capture_output=True)
 
+    def pin_server(self, pid: int) -> None:
+        """Move a running process and all its descendants to the server's CPU."""
+        if not self.server:
+            return
+        for each in [pid, *_descendants(pid)]:
+            subprocess.run(["taskset", "-a", "-p", "-c", self.server, str(each)], check=True, capture_output=True)
+
     def describe(self, *, servers: str, support: str) -> str:
         if not self.server:
             return f"placement: not pinned ({os.cpu_count()} CPU(s) or no taskset): {servers}; {support}"

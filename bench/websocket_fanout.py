@@ -4,8 +4,9 @@ python-socketio server broadcasting the same messages to the same clients, in th
 The platform runs as `venta up` runs it (every service its own process: PostgreSQL, Redis, NATS, the user and
 location services, the local identity provider, the websocket gateway with authentication, ownership checks, the
 location write, presence, metrics and the Redis manager all on). The baseline is python-socketio alone: a room,
-an emit, nothing else. Both are driven by the same python-socketio clients in this process, so the ratio is the
-figure to watch; absolute numbers depend on the machine (the clients share its cores with the servers).
+an emit, nothing else. Both are driven by the same clients: socket.io-client (the official JavaScript client), every
+watcher its own connection, all in one Node.js process (bench/js/fanout.mjs) on the support CPUs, while the server
+under test has the first CPU to itself (bench/placement.py).
 
     .venv/bin/python bench/websocket_fanout.py                     # 1,000 watchers, 4 updates/s: latency
     .venv/bin/python bench/websocket_fanout.py --rate 20 --updates 200   # past saturation: throughput
@@ -15,10 +16,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import logging
+import json
 import os
-import statistics
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -30,6 +30,11 @@ from typing import Any
 import grpc
 import httpx
 import socketio
+
+if __package__ in (None, ""):  # run as `python bench/websocket_fanout.py`: make the `bench` package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.placement import Placement
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE_LAT, BASE_LONG, STEP = 10.0, 20.0, 1e-5
@@ -77,57 +82,24 @@ def serve_baseline(port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, print=None)
 
 
-# ---- clients ---------------------------------------------------------------------------------------------------------
-class Watchers:
-    def __init__(self) -> None:
-        self.sent: dict[int, float] = {}
-        self.latencies: list[float] = []
-        self.last_at = 0.0
-        self.clients: list[socketio.AsyncClient] = []
-        self.expected = 0
-        self.all_in = asyncio.Event()
-
-    async def connect(self, url: str, count: int, token: str | None) -> None:
-        async def one() -> None:
-            client = socketio.AsyncClient(reconnection=False)
-            joined = asyncio.Event()
-
-            @client.on("vendor_sync", namespace="/user")  # type: ignore[untyped-decorator]
-            async def on_sync(data: Any) -> None:
-                now = time.perf_counter()
-                step = round((data["location"]["lat"] - BASE_LAT) / STEP)
-                if step in self.sent:
-                    self.latencies.append(now - self.sent[step])
-                    self.last_at = now
-                    if len(self.latencies) >= self.expected:
-                        self.all_in.set()
-
-            @client.on("vendor_channels", namespace="/user")  # type: ignore[untyped-decorator]
-            async def on_channels(data: Any) -> None:
-                if data:
-                    joined.set()
-
-            await client.connect(
-                url,
-                namespaces=["/user"],
-                transports=["websocket"],
-                auth={"token": token} if token else None,
-                wait_timeout=30,
-            )
-            await client.emit("updateUserLocation", VIEWPORT, namespace="/user")
-            await asyncio.wait_for(joined.wait(), 30)
-            self.clients.append(client)
-
-        for start in range(0, count, 50):
-            await asyncio.gather(*(one() for _ in range(min(50, count - start))))
-
-    async def close(self) -> None:
-        await asyncio.gather(*(c.disconnect() for c in self.clients), return_exceptions=True)
+# ---- clients: socket.io-client in one Node.js process (bench/js/fanout.mjs) ------------------------------------------
+DRIVER = ROOT / "bench" / "js" / "fanout.mjs"
 
 
-async def run_round(
+def driver_command() -> list[str]:
+    """`node bench/js/fanout.mjs`, or a SystemExit saying how to install it (bench/install-tools.sh runs npm ci)."""
+    node = shutil.which("node")
+    if node is None:
+        raise SystemExit("websocket_fanout needs Node.js (node) on PATH")
+    if not (DRIVER.parent / "node_modules" / "socket.io-client").is_dir():
+        raise SystemExit(f"socket.io-client is not installed in {DRIVER.parent}: run bench/install-tools.sh")
+    return [node, str(DRIVER)]
+
+
+def run_round(
     name: str,
     url: str,
+    placement: Placement,
     *,
     watchers: int,
     updates: int,
@@ -136,59 +108,42 @@ async def run_round(
     vendor_token: str | None,
     vendor_id: str,
 ) -> dict[str, float]:
-    vendor = socketio.AsyncClient(reconnection=False)
-    await vendor.connect(
-        url,
-        namespaces=["/vendor"],
-        transports=["websocket"],
-        auth={"token": vendor_token} if vendor_token else None,
-        wait_timeout=30,
+    """One round: the watchers and the vendor in one Node.js process on the support CPUs; its figures."""
+    plan = {
+        "url": url,
+        "watchers": watchers,
+        "updates": updates,
+        "rate": rate,
+        "userToken": user_token,
+        "vendorToken": vendor_token,
+        "vendorId": vendor_id,
+        "viewport": VIEWPORT,
+        "base": {"lat": BASE_LAT, "long": BASE_LONG},
+        "step": STEP,
+        "waitS": 60,
+    }
+    done = subprocess.run(
+        placement.on_support_cpus([*driver_command(), json.dumps(plan)]),
+        capture_output=True,
+        text=True,
+        timeout=300 + watchers / 10 + updates / rate,
+        check=False,
     )
-    # the vendor is on the map before anyone looks, so every watcher's viewport finds it
-    await vendor.call(
-        "updateVendorLocation",
-        {"vendorId": vendor_id, "lat": BASE_LAT, "long": BASE_LONG},
-        namespace="/vendor",
-        timeout=10,
-    )
-    audience = Watchers()
-    connect_started = time.perf_counter()
-    try:
-        await audience.connect(url, watchers, user_token)
-    except BaseException:
-        await audience.close()
-        await vendor.disconnect()
-        raise
-    connect_s = time.perf_counter() - connect_started
-    audience.expected = watchers * updates
-    started = time.perf_counter()
-    for step in range(1, updates + 1):
-        due = started + (step - 1) / rate
-        await asyncio.sleep(max(0.0, due - time.perf_counter()))
-        audience.sent[step] = time.perf_counter()
-        await vendor.emit(
-            "updateVendorLocation",
-            {"vendorId": vendor_id, "lat": BASE_LAT + step * STEP, "long": BASE_LONG},
-            namespace="/vendor",
-        )
-    expected = watchers * updates
-    with contextlib.suppress(TimeoutError):  # what did not arrive within a minute is reported as missing
-        await asyncio.wait_for(audience.all_in.wait(), 60)
-    await vendor.disconnect()
-    await audience.close()
-    cuts = statistics.quantiles(audience.latencies, n=100) if len(audience.latencies) > 1 else [0.0] * 99
-    elapsed = max(audience.last_at - started, 1e-9)
+    if done.returncode != 0:
+        raise SystemExit(f"{name}: the Node.js clients failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
     result = {
-        "delivered": len(audience.latencies),
-        "expected": expected,
-        "per_s": len(audience.latencies) / elapsed,
-        "p50_ms": cuts[49] * 1000,
-        "p99_ms": cuts[98] * 1000,
-        "connect_s": connect_s,
+        "delivered": figures["delivered"],
+        "expected": figures["expected"],
+        "per_s": figures["perS"],
+        "p50_ms": figures["p50Ms"],
+        "p99_ms": figures["p99Ms"],
+        "connect_s": figures["connectS"],
     }
     print(
-        f"  {name:<22} delivered {result['delivered']}/{expected}  {result['per_s']:9.0f}/s  "
-        f"p50 {result['p50_ms']:7.1f} ms  p99 {result['p99_ms']:7.1f} ms  (connecting {watchers}: {connect_s:.1f} s)",
+        f"  {name:<22} delivered {result['delivered']}/{result['expected']}  {result['per_s']:9.0f}/s  "
+        f"p50 {result['p50_ms']:7.1f} ms  p99 {result['p99_ms']:7.1f} ms  (connecting {watchers}: "
+        f"{result['connect_s']:.1f} s)",
         flush=True,
     )
     return result
@@ -243,62 +198,69 @@ def main() -> None:
         serve_baseline(args.serve_baseline)
         return
 
-    for noisy in ("engineio.client", "socketio.client"):  # "packet queue is empty" on every client hang-up
-        logging.getLogger(noisy).setLevel(logging.ERROR)
-    sys.path.insert(0, str(ROOT))
     from services.cli.registry import SERVICES
     from services.cli.up import LocalPlatform
     from services.devkit.servers import free_port
 
     os.environ["VENTA_VENDOR_LOCATION_LIMIT"] = "10000"  # the bench, not the abuse limit, sets the pace
     os.environ["VENTA_LOG_LEVEL"] = "WARNING"
+    command = driver_command()  # before anything starts: a missing client says so at once
+    placement = Placement.for_this_machine()
+    placement.pin_support(os.getpid())  # what this process starts (stores, services) inherits the support CPUs
     data_dir = Path(tempfile.mkdtemp(prefix="venta-bench-ws-"))
     platform = LocalPlatform(
         data_dir=data_dir, only=["users", "vendors", "location", "identity", "websocket"], port_offset=args.port_offset
     )
     baseline_port = free_port()
-    baseline = subprocess.Popen([sys.executable, __file__, "--serve-baseline", str(baseline_port)], cwd=ROOT)
+    baseline = subprocess.Popen(
+        placement.on_server_cpus([sys.executable, __file__, "--serve-baseline", str(baseline_port)]), cwd=ROOT
+    )
     try:
         platform.start()
+        placement.pin_server(next(r.proc.pid for r in platform.running if r.entry.name == "websocket"))
         wait_http(f"http://127.0.0.1:{baseline_port}/socket.io/?EIO=4&transport=polling")
 
         def url(name: str) -> str:
             return f"127.0.0.1:{SERVICES[name].http_port + args.port_offset}"
 
-        async def measure() -> dict[str, dict[str, float]]:
-            grpc_addr = {
-                n: f"127.0.0.1:{SERVICES[n].grpc_port + args.port_offset}"  # type: ignore[operator]
-                for n in ("users", "vendors")
-            }
-            user_token, vendor_token, vendor_id = await accounts(
-                f"http://{url('identity')}", grpc_addr["users"], grpc_addr["vendors"]
+        grpc_addr = {n: f"127.0.0.1:{SERVICES[n].grpc_port + args.port_offset}" for n in ("users", "vendors")}  # type: ignore[operator]
+        user_token, vendor_token, vendor_id = asyncio.run(
+            accounts(f"http://{url('identity')}", grpc_addr["users"], grpc_addr["vendors"])
+        )
+        node = subprocess.run([command[0], "--version"], capture_output=True, text=True, check=True).stdout.strip()
+        client = json.loads((DRIVER.parent / "package.json").read_text())["dependencies"]["socket.io-client"]
+        print(
+            f"\n{args.watchers} watchers, {args.updates} updates at {args.rate:.0f}/s "
+            f"({args.watchers * args.updates} deliveries per round); clients: socket.io-client {client}, "
+            f"one Node.js {node} process",
+            flush=True,
+        )
+        common = {"watchers": args.watchers, "updates": args.updates, "rate": args.rate}
+        bare = run_round(
+            "bare python-socketio",
+            f"http://127.0.0.1:{baseline_port}",
+            placement,
+            user_token=None,
+            vendor_token=None,
+            vendor_id="bench-vendor",
+            **common,
+        )
+        venta = run_round(
+            "venta websocket",
+            f"http://{url('websocket')}",
+            placement,
+            user_token=user_token,
+            vendor_token=vendor_token,
+            vendor_id=vendor_id,
+            **common,
+        )
+        print(
+            placement.describe(
+                servers="the websocket gateway and the bare python-socketio server (one measured at a time)",
+                support="the Node.js clients, PostgreSQL, Redis, NATS, the user, vendor and location services, "
+                "the identity provider",
             )
-            print(
-                f"\n{args.watchers} watchers, {args.updates} updates at {args.rate:.0f}/s "
-                f"({args.watchers * args.updates} deliveries per round)",
-                flush=True,
-            )
-            common = {"watchers": args.watchers, "updates": args.updates, "rate": args.rate}
-            bare = await run_round(
-                "bare python-socketio",
-                f"http://127.0.0.1:{baseline_port}",
-                user_token=None,
-                vendor_token=None,
-                vendor_id="bench-vendor",
-                **common,
-            )
-            venta = await run_round(
-                "venta websocket",
-                f"http://{url('websocket')}",
-                user_token=user_token,
-                vendor_token=vendor_token,
-                vendor_id=vendor_id,
-                **common,
-            )
-            return {"bare": bare, "venta": venta}
-
-        results = asyncio.run(measure())
-        bare, venta = results["bare"], results["venta"]
+        )
         print(
             f"\nratio venta/bare: deliveries/s {venta['per_s'] / bare['per_s']:.2f}x, "
             f"p50 latency {venta['p50_ms'] / max(bare['p50_ms'], 1e-9):.2f}x, "
