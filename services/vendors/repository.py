@@ -35,7 +35,10 @@ async def get_vendor(session: AsyncSession, *, vendor_id: uuid.UUID, for_update:
 _VENDOR = Vendor.__table__  # type: ignore[attr-defined]
 # The hot paths (GetVendorById, UpdateVendor, SetVendorOpen, SetVendorPosition) run on asyncpg directly
 # (`Database.connection()`), each statement prepared once per connection.
-_READ = f"SELECT * FROM {_VENDOR.name} WHERE id = $1"
+# the columns named, not `*`: a column a later migration adds must not change the result of a statement a running
+# replica has prepared (asyncpg would refuse the cached statement inside a transaction)
+_COLUMNS = ", ".join(f'"{column.name}"' for column in _VENDOR.c)
+_READ = f"SELECT {_COLUMNS} FROM {_VENDOR.name} WHERE id = $1"
 _OWNER = f"SELECT owner_id FROM {_VENDOR.name} WHERE id = $1"
 _CHANGEABLE = set(_VENDOR.c.keys()) - {"id", "owner_id", "created_at", "updated_at"}
 
@@ -72,7 +75,7 @@ def _update_statement(columns: tuple[str, ...]) -> str:
     sets = [f'"{name}" = ${n}' for n, name in enumerate(columns, start=3)]
     now, step = len(columns) + 3, len(columns) + 4
     sets.append(f"updated_at = GREATEST(${now}, updated_at + ${step})")
-    return f"UPDATE {_VENDOR.name} SET {', '.join(sets)} WHERE id = $1 AND owner_id = $2 RETURNING *"
+    return f"UPDATE {_VENDOR.name} SET {', '.join(sets)} WHERE id = $1 AND owner_id = $2 RETURNING {_COLUMNS}"
 
 
 async def _update_owned(
