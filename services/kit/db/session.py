@@ -82,8 +82,9 @@ class Database:
     async def read_rows(self) -> AsyncIterator[AsyncConnection]:
         """SQLAlchemy Core reads on an autocommit connection: no ORM session, identity map or object loading.
 
-        For the hottest single-row reads, where the ORM's per-call work costs more than the query (a profile of
-        GetVendorById under load charged a third of the service's time to it); rows come back as `Row`s.
+        For frequent reads where the ORM's per-call work costs more than the query (a profile of GetVendorById under
+        load charged a third of the service's time to it); rows come back as `Row`s. The very hottest go further,
+        to asyncpg (`connection()`).
         """
         async with self._autocommit.connect() as connection:
             yield connection
