@@ -18,6 +18,7 @@ pool checkout, greenlet hops and result wrapping cost more CPU than asyncpg's ow
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -28,6 +29,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection, async_sessionmaker, create_a
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.kit.config import DatabaseSettings
+from services.kit.errors import Unavailable
+
+log = logging.getLogger("venta.db")
+
+# What asyncpg raises when the connection itself failed, not a statement: the server went away, or (a server killed
+# mid-conversation) the connection's protocol was left in a state it cannot leave ("another operation is in
+# progress"). Either way the call may succeed on a new connection: UNAVAILABLE, and the pool's connections renewed.
+_CONNECTION_LOST = (
+    OSError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    asyncpg.exceptions.PostgresConnectionError,
+)
 
 
 class Record(asyncpg.Record):  # type: ignore[misc]  # asyncpg ships no type information
@@ -116,9 +130,12 @@ class Database:
         try:
             async with pool.acquire(timeout=self._settings.db_connect_timeout_s) as connection:
                 yield connection
-        except (OSError, asyncpg.exceptions.InterfaceError, asyncpg.exceptions.PostgresConnectionError):
+        except _CONNECTION_LOST as exc:
+            log.warning(
+                "PostgreSQL connection lost (%s: %s); the pool's connections are renewed", type(exc).__name__, exc
+            )
             await pool.expire_connections()
-            raise
+            raise Unavailable("the database is unavailable, retry later") from exc
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection[Record]]:
