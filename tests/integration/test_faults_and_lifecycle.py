@@ -89,39 +89,30 @@ async def test_postgres_killed_then_restarted(start_service: ServiceFactory, fre
 
 
 async def test_a_column_added_while_the_service_runs_breaks_none_of_its_prepared_statements(
-    start_service: ServiceFactory, fresh_postgres: Postgres
+    vendors_host: GrpcServiceHost, vendors: vendor_pb2_grpc.VendorServiceStub
 ) -> None:
     """An expanding migration applied while replicas of the previous version serve (a rolling upgrade): the hot paths'
     statements, prepared on every pooled connection, name their columns, so a new column changes none of them."""
-    host = await start_service(
-        vendors_app.build,
-        VendorSettings,
-        migrations=vendors_app.MIGRATIONS,
-        postgres=fresh_postgres,
-        database="venta_vendors",
-    )
     owner = str(uuid.uuid4())
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{host.grpc_port}") as channel:
-        stub = vendor_pb2_grpc.VendorServiceStub(channel)
-        vid = (await stub.CreateVendor(pb.VendorCreateData(name="v1", user_id=owner))).id
+    vid = (await vendors.CreateVendor(pb.VendorCreateData(name="v1", user_id=owner))).id
 
-        async def read_and_write(n: int) -> None:
-            await asyncio.gather(
-                *(stub.GetVendorById(pb.VendorLookupByIdData(id=vid)) for _ in range(8)),
-                *(stub.UpdateVendor(pb.VendorUpdateData(id=vid, user_id=owner, name=f"v{n}-{i}")) for i in range(4)),
-                stub.SetVendorOpen(pb.VendorOpenData(id=vid, user_id=owner, open=True)),
-                stub.SetVendorPosition(pb.VendorPositionData(id=vid, user_id=owner, lat=1.5, long=2.5)),
-            )
+    async def read_and_write(n: int) -> None:
+        await asyncio.gather(
+            *(vendors.GetVendorById(pb.VendorLookupByIdData(id=vid)) for _ in range(8)),
+            *(vendors.UpdateVendor(pb.VendorUpdateData(id=vid, user_id=owner, name=f"v{n}-{i}")) for i in range(4)),
+            vendors.SetVendorOpen(pb.VendorOpenData(id=vid, user_id=owner, open=True)),
+            vendors.SetVendorPosition(pb.VendorPositionData(id=vid, user_id=owner, lat=1.5, long=2.5)),
+        )
 
-        await read_and_write(1)  # every statement prepared on several connections
-        conn = await connect_to_database_of(host)
-        try:
-            await conn.execute("ALTER TABLE vendor ADD COLUMN added_later text")
-        finally:
-            await conn.close()
-        await read_and_write(2)  # none fails
-        vendor = (await stub.GetVendorById(pb.VendorLookupByIdData(id=vid))).vendor
-        assert (vendor.open, vendor.lat, vendor.long) == (True, 1.5, 2.5) and vendor.name.startswith("v2-")
+    await read_and_write(1)  # every statement prepared on several connections
+    conn = await connect_to_database_of(vendors_host)
+    try:
+        await conn.execute("ALTER TABLE vendor ADD COLUMN added_later text")
+    finally:
+        await conn.close()
+    await read_and_write(2)  # none fails
+    vendor = (await vendors.GetVendorById(pb.VendorLookupByIdData(id=vid))).vendor
+    assert (vendor.open, vendor.lat, vendor.long) == (True, 1.5, 2.5) and vendor.name.startswith("v2-")
 
 
 async def test_stop_finishes_in_flight_calls(start_service: ServiceFactory, postgres: Postgres) -> None:
