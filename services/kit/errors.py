@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 
-import asyncpg
 import grpc
 from sqlalchemy import exc as sa_exc
 
@@ -51,8 +50,8 @@ class Unavailable(VentaError):
 
 
 def _is_unavailable(exc: BaseException) -> bool:
-    if isinstance(exc, (ConnectionError, TimeoutError, asyncio.TimeoutError, OSError)) or _is_unavailable_shallow(exc):
-        return True  # the second: asyncpg's own, from the hot paths that use it without SQLAlchemy
+    if isinstance(exc, (ConnectionError, TimeoutError, asyncio.TimeoutError, OSError)):
+        return True
     if isinstance(exc, sa_exc.DBAPIError) and (exc.connection_invalidated or isinstance(exc, sa_exc.InterfaceError)):
         return True
     if isinstance(exc, (sa_exc.OperationalError, sa_exc.TimeoutError, sa_exc.DisconnectionError)):
@@ -64,8 +63,6 @@ def _is_unavailable(exc: BaseException) -> bool:
 
 def _is_unavailable_shallow(exc: BaseException) -> bool:
     name = type(exc).__name__
-    if isinstance(exc, asyncpg.exceptions.PostgresConnectionError):  # CannotConnectNow, ConnectionFailure, ...
-        return True
     return isinstance(exc, (ConnectionError, OSError, TimeoutError)) or name in {
         "CannotConnectNowError",
         "ConnectionDoesNotExistError",

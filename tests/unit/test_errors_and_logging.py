@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 
-import asyncpg
 import grpc
 import pytest
 from opentelemetry import trace
@@ -26,9 +25,6 @@ from services.kit.telemetry import configure_tracing
         (ConnectionRefusedError(111, "refused"), grpc.StatusCode.UNAVAILABLE),
         (TimeoutError(), grpc.StatusCode.UNAVAILABLE),
         (sa_exc.OperationalError("SELECT 1", {}, ConnectionError("gone")), grpc.StatusCode.UNAVAILABLE),
-        (asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed"), grpc.StatusCode.UNAVAILABLE),
-        (asyncpg.exceptions.CannotConnectNowError("the database system is starting up"), grpc.StatusCode.UNAVAILABLE),
-        (asyncpg.exceptions.UniqueViolationError("duplicate key"), grpc.StatusCode.INTERNAL),
         (ZeroDivisionError("boom"), grpc.StatusCode.INTERNAL),
         (KeyError("secret-internal-detail"), grpc.StatusCode.INTERNAL),
     ],
