@@ -106,7 +106,7 @@ async def update_vendor(
     changes: dict[str, Any],
     outbox: Outbox,
 ) -> Record:
-    """Inside the caller's transaction (`Database.transaction()`): the change and its `vendor.updated` event."""
+    """Inside the caller's `Outbox.transaction()`: the change and its `vendor.updated` event."""
     vendor = await _update_owned(connection, vendor_id=vendor_id, caller_id=caller_id, values=changes)
     await outbox.add_on(connection, events.UPDATED, events.vendor_data(vendor))
     return vendor

@@ -86,11 +86,10 @@ class VendorServicer(vendor_pb2_grpc.VendorServiceServicer):
         vendor_id = parse_uuid("id", request.id)
         caller_id = parse_uuid("user_id", request.user_id)
         changes = _changes(request)
-        async with self.db.transaction() as connection:
+        async with self.outbox.transaction(self.db) as connection:
             await repository.update_vendor(
                 connection, vendor_id=vendor_id, caller_id=caller_id, changes=changes, outbox=self.outbox
             )
-        self.outbox.committed()
         return pb.VendorUpdateResponse(message="Vendor updated", success=True)
 
     async def DeleteVendor(self, request: pb.VendorDeleteData, context: Context) -> pb.VendorUpdateResponse:
@@ -103,22 +102,20 @@ class VendorServicer(vendor_pb2_grpc.VendorServiceServicer):
     async def SetVendorOpen(self, request: pb.VendorOpenData, context: Context) -> pb.VendorUpdateResponse:
         vendor_id = parse_uuid("id", request.id)
         caller_id = parse_uuid("user_id", request.user_id)
-        async with self.db.transaction() as connection:
+        async with self.outbox.transaction(self.db) as connection:
             await repository.update_vendor(
                 connection, vendor_id=vendor_id, caller_id=caller_id, changes={"open": request.open}, outbox=self.outbox
             )
-        self.outbox.committed()
         return pb.VendorUpdateResponse(message="Vendor opened" if request.open else "Vendor closed", success=True)
 
     async def SetVendorPosition(self, request: pb.VendorPositionData, context: Context) -> pb.VendorUpdateResponse:
         vendor_id = parse_uuid("id", request.id)
         caller_id = parse_uuid("user_id", request.user_id)
         lat, long = check_coordinates("position", request.lat, request.long)
-        async with self.db.transaction() as connection:
+        async with self.outbox.transaction(self.db) as connection:
             await repository.set_location(
                 connection, vendor_id=vendor_id, caller_id=caller_id, lat=lat, long=long, outbox=self.outbox
             )
-        self.outbox.committed()
         return pb.VendorUpdateResponse(message="Vendor position recorded", success=True)
 
     async def ListVendors(self, request: pb.ListVendorsRequest, context: Context) -> AsyncIterator[pb.Vendor]:

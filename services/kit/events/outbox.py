@@ -9,7 +9,8 @@ that wrote it. Each service creates the table with its own Alembic migration cal
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -33,6 +34,7 @@ from sqlalchemy import (
 )
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.kit.db.session import Database, Record
 from services.kit.events.catalog import Catalog
 from services.kit.events.envelope import Envelope, new_envelope
 from services.kit.events.tracing import current_headers
@@ -93,19 +95,19 @@ class Outbox:
         *,
         correlation_id: str | None = None,
     ) -> Envelope:
-        """`add` for a transaction on an asyncpg connection (`Database.transaction()`, the hot paths): the same row.
-
-        asyncpg has no commit hook: the caller calls `committed()` after the transaction ends (without it the relay
-        still finds the row at its next poll).
-        """
+        """`add` inside `transaction()` (an asyncpg connection, the hot paths): the same row."""
         envelope = self._envelope(event_type, data, correlation_id)
         await connection.execute(
             _INSERT, envelope.message_id, envelope.type, envelope.encode().decode(), json.dumps(current_headers())
         )
         return envelope
 
-    def committed(self) -> None:
-        """Wake the relay: an `add_on` transaction committed."""
+    @asynccontextmanager
+    async def transaction(self, db: Database) -> AsyncIterator[asyncpg.Connection[Record]]:
+        """A transaction on `db`'s asyncpg pool (`Database.transaction()`) for changes and their `add_on` events;
+        once it commits, `on_commit` wakes the relay (asyncpg has no commit hook of its own)."""
+        async with db.transaction() as connection:
+            yield connection
         if self.on_commit is not None:
             self.on_commit()
 

@@ -31,6 +31,7 @@ from services.users.config import UserSettings
 from services.vendors import repository
 from services.vendors.config import VendorSettings
 from services.vendors.models import VendorCreate
+from tests.support.databases import scalar
 from tests.support.event_brokers import broker_on
 from tests.support.search_pipeline import converged, pending_outbox
 from tests.support.search_providers import postgres_search
@@ -65,6 +66,31 @@ async def test_a_rolled_back_change_leaves_no_event(postgres: Postgres, vendors_
             raise RuntimeError("the request fails after the write")
     await db.close()
     assert await pending_outbox(host.database_url) == 0
+
+
+async def test_a_hot_path_change_wakes_the_relay_once_committed_and_a_rolled_back_one_leaves_nothing(
+    vendors_on: Any, nats: Nats
+) -> None:
+    host = await vendors_on(nats.url)
+    db = Database(VendorSettings(database_url=host.database_url), application_name="test")
+    wakes: list[int] = []
+    outbox = Outbox(CATALOG, on_commit=lambda: wakes.append(1))
+    owner = uuid.uuid4()
+    async with db.session() as session:
+        vendor = await repository.create_vendor(session, owner_id=owner, data=VendorCreate(name="Hot"), outbox=outbox)
+    wakes.clear()  # the ORM path's own wake-up
+    rows = "SELECT count(*) FROM event_outbox WHERE type = 'vendor.location.updated'"
+    with pytest.raises(RuntimeError):
+        async with outbox.transaction(db) as connection:
+            await repository.set_location(
+                connection, vendor_id=vendor.id, caller_id=owner, lat=1, long=2, outbox=outbox
+            )
+            raise RuntimeError("the request fails after the write")
+    assert (await scalar(host, rows), wakes) == (0, [])
+    async with outbox.transaction(db) as connection:
+        await repository.set_location(connection, vendor_id=vendor.id, caller_id=owner, lat=1, long=2, outbox=outbox)
+    assert (await scalar(host, rows), wakes) == (1, [1])
+    await db.close()
 
 
 async def test_concurrent_changes_of_one_vendor_get_strictly_increasing_versions(vendors_on: Any, nats: Nats) -> None:
@@ -182,7 +208,7 @@ async def test_vendor_location_reaches_the_index_as_numbers(
         vendor = await repository.create_vendor(
             session, owner_id=owner, data=VendorCreate(name="Moving"), outbox=Outbox(CATALOG)
         )
-    async with db.transaction() as connection:
+    async with Outbox(CATALOG).transaction(db) as connection:
         await repository.set_location(
             connection, vendor_id=vendor.id, caller_id=owner, lat=19.43, long=-99.13, outbox=Outbox(CATALOG)
         )
