@@ -38,22 +38,23 @@ class Placement:
 
     def pin_support(self, pid: int) -> None:
         """Move a running process and all its descendants (e.g. PostgreSQL's postmaster) to the support CPUs."""
-        if not self.support:
-            return
-        for each in [pid, *_descendants(pid)]:
-            subprocess.run(["taskset", "-a", "-p", "-c", self.support, str(each)], check=True, capture_output=True)
+        _pin(pid, self.support)
 
     def pin_server(self, pid: int) -> None:
         """Move a running process and all its descendants to the server's CPU."""
-        if not self.server:
-            return
-        for each in [pid, *_descendants(pid)]:
-            subprocess.run(["taskset", "-a", "-p", "-c", self.server, str(each)], check=True, capture_output=True)
+        _pin(pid, self.server)
 
     def describe(self, *, servers: str, support: str) -> str:
         if not self.server:
             return f"placement: not pinned ({os.cpu_count()} CPU(s) or no taskset): {servers}; {support}"
         return f"placement (taskset): CPU {self.server}: {servers}; CPU {self.support}: {support}"
+
+
+def _pin(pid: int, cpus: str | None) -> None:
+    if not cpus:
+        return
+    for each in [pid, *_descendants(pid)]:
+        subprocess.run(["taskset", "-a", "-p", "-c", cpus, str(each)], check=True, capture_output=True)
 
 
 def _descendants(pid: int) -> list[int]:
