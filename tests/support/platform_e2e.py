@@ -284,9 +284,10 @@ class PodLogs:
         assert self._watch is not None and self._thread is not None
         self._watch.terminate()
         self._thread.join(timeout=10)
-        for follower in self._followers.values():
+        followers = list(self._followers.values())  # a copy: the watch thread may still be adding one
+        for follower in followers:
             follower.terminate()
-        for follower in self._followers.values():
+        for follower in followers:
             follower.wait(timeout=10)
 
 
