@@ -115,6 +115,33 @@ async def test_a_column_added_while_the_service_runs_breaks_none_of_its_prepared
     assert (vendor.open, vendor.lat, vendor.long) == (True, 1.5, 2.5) and vendor.name.startswith("v2-")
 
 
+async def test_the_hot_paths_connections_go_back_to_the_pool_without_a_reset_round_trip(
+    vendors_host: GrpcServiceHost, vendors: vendor_pb2_grpc.VendorServiceStub
+) -> None:
+    """asyncpg's pool would send `... UNLISTEN *; RESET ALL;` on every release, a round trip per call; the hot paths
+    leave no session state, so their pool sends nothing: each connection's last statement is the call's own."""
+    owner = str(uuid.uuid4())
+    vid = (await vendors.CreateVendor(pb.VendorCreateData(name="r", user_id=owner))).id
+    await asyncio.gather(
+        *(vendors.GetVendorById(pb.VendorLookupByIdData(id=vid)) for _ in range(4)),
+        vendors.UpdateVendor(pb.VendorUpdateData(id=vid, user_id=owner, name="r2")),
+    )
+    conn = await connect_to_database_of(vendors_host)
+    try:
+        last = [
+            row["query"]
+            for row in await conn.fetch(
+                "SELECT query FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                " AND backend_type = 'client backend'"
+            )
+        ]
+    finally:
+        await conn.close()
+    assert not [q for q in last if "RESET ALL" in q], last
+    assert [q for q in last if q.startswith("SELECT") and "FROM vendor WHERE id = $1" in q], last  # the read's
+    assert "COMMIT;" in last or "COMMIT" in last, last  # the write's transaction, ended by its own COMMIT
+
+
 async def test_stop_finishes_in_flight_calls(start_service: ServiceFactory, postgres: Postgres) -> None:
     host = await start_service(vendors_app.build, VendorSettings, migrations=vendors_app.MIGRATIONS, postgres=postgres)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{host.grpc_port}") as channel:

@@ -55,6 +55,17 @@ class Record(asyncpg.Record):  # type: ignore[misc]  # asyncpg ships no type inf
             raise AttributeError(name) from None
 
 
+async def _keep_session(connection: asyncpg.Connection[Record]) -> None:
+    """The pool's reset when a connection comes back: nothing to undo.
+
+    asyncpg's default sends `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL;` on every release,
+    a round trip per call to undo session state that the pool's users never make: the hot statements set no
+    parameters, take no advisory locks, LISTEN to nothing and open no cursor outside a transaction. An open
+    transaction is still rolled back (asyncpg does that before calling this). Whoever needs session state takes a
+    connection of their own, not one of this pool.
+    """
+
+
 class Database:
     def __init__(self, settings: DatabaseSettings, *, application_name: str) -> None:
         self._settings, self._application_name = settings, application_name
@@ -116,12 +127,16 @@ class Database:
                         command_timeout=settings.db_statement_timeout_s,
                         server_settings={"application_name": self._application_name},
                         record_class=Record,
+                        reset=_keep_session,
                     )
         return self._pool
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection[Record]]:
         """An asyncpg connection (autocommit) for the hottest single statements: rows come back as `Record`s.
+
+        Leave no session state behind (no SET, LISTEN, advisory lock or cursor outside a transaction): the pool
+        does not reset connections between calls (`_keep_session`).
 
         When PostgreSQL went away (a restart, a failover), every idle connection of the pool is dead too: the first
         call that meets one expires them all, so at most that call fails, as with the SQLAlchemy pool.
