@@ -102,12 +102,17 @@ def ghz(
     requests: int,
     concurrency: int,
     duration_s: float | None = None,
+    rps: float | None = None,
 ) -> Load:
     """`requests` unary calls (or as many as fit in `duration_s`), `concurrency` at a time over one connection; each
-    call takes the next message of the data file's JSON array (ghz's round robin for unary calls)."""
+    call takes the next message of the data file's JSON array (ghz's round robin for unary calls). With `rps`, ghz
+    paces the calls at that rate (an open schedule, at most `concurrency` outstanding) instead of as fast as answers
+    come back."""
     amount = ["--total", str(requests)]
     if duration_s is not None:  # the calls still in flight at the end are left out, not counted as failed
         amount = ["--duration", f"{duration_s:g}s", "--duration-stop", "ignore"]
+    if rps is not None:
+        amount += ["--rps", f"{rps:g}"]
     argv = placement.on_support_cpus(
         [
             str(tools.ghz),

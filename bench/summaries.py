@@ -1,8 +1,8 @@
-"""Figures read from the printed summary of the benchmarks that still measure with Python clients.
+"""Figures read from the printed summary of the benchmarks that print text rather than `--figures` JSON.
 
-events_pipeline, websocket_fanout, observability_cost, operator_scale and real_node_platform print their ratios as
-text; `python -m bench` turns those lines into table rows here, so each of them keeps working alone, unchanged. A
-parser that finds nothing returns no figure, and the harness reports the benchmark as giving none.
+websocket_fanout, observability_cost, operator_scale and real_node_platform print their ratios as text; `python -m
+bench` turns those lines into table rows here, so each of them keeps working alone, unchanged. A parser that finds
+nothing returns no figure, and the harness reports the benchmark as giving none.
 """
 
 from __future__ import annotations
@@ -17,55 +17,6 @@ NUMBER = r"([\d.]+)"
 
 def _find(pattern: str, text: str) -> re.Match[str] | None:
     return re.search(pattern, text, re.MULTILINE)
-
-
-def events_pipeline(out: str) -> list[Figure]:
-    name = "events_pipeline"
-    raw = _find(rf"^raw JetStream publish\+consume \(nats-py\):\s+{NUMBER} msg/s", out)
-    platform = _find(rf"^platform change -> index:\s+{NUMBER} changes/s", out)
-    consumer = _find(rf"of which JetStream -> index \(search sync\):\s+{NUMBER} events/s", out)
-    steady = _find(
-        rf"^change -> searchable at {NUMBER}/s: p50 {NUMBER} ms, p99 {NUMBER} ms, max {NUMBER} ms "
-        rf"\(achieved {NUMBER}/s",
-        out,
-    )
-    figures = []
-    if raw and platform:
-        ratio = float(platform[1]) / float(raw[1])
-        peer = f"raw JetStream publish+consume (nats-py): {float(raw[1]):,.0f} msg/s"
-        figures.append(
-            Figure(
-                name,
-                "vendor change -> search index (UpdateVendor, outbox, relay, search sync)",
-                f"{float(platform[1]):,.0f} changes/s",
-                peer,
-                f"{ratio:.3f}x",
-                ">= 0.5x",
-                ratio >= 0.5,
-            )
-        )
-        if consumer:
-            figures.append(
-                Figure(
-                    name,
-                    "search sync alone (JetStream -> index)",
-                    f"{float(consumer[1]):,.0f} events/s",
-                    peer,
-                    f"{float(consumer[1]) / float(raw[1]):.3f}x",
-                )
-            )
-    if steady:
-        rate, p50, p99, _, achieved = (float(x) for x in steady.groups())
-        figures.append(
-            Figure(
-                name,
-                f"change -> searchable at {rate:.0f} changes/s",
-                f"p50 {p50:.1f} ms, p99 {p99:.1f} ms (achieved {achieved:.0f}/s)",
-                goal="p99 < 100 ms at 500/s",
-                met=p99 < 100 if rate >= 500 else None,  # the goal is for 500/s; a short run's rate says nothing
-            )
-        )
-    return figures
 
 
 def websocket_fanout(out: str) -> list[Figure]:
@@ -185,7 +136,6 @@ def real_node_platform(out: str) -> list[Figure]:
 
 
 PARSERS: dict[str, Callable[[str], list[Figure]]] = {
-    "events_pipeline": events_pipeline,
     "websocket_fanout": websocket_fanout,
     "observability_cost": observability_cost,
     "operator_scale": operator_scale,

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 
@@ -154,9 +154,18 @@ def _let_traverse(folder: Path) -> None:
 class Postgres(EmbeddedServer):
     name = "postgres"
 
-    def __init__(self, data_dir: Path, port: int | None = None, *, durable: bool = True) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        *,
+        durable: bool = True,
+        settings: Mapping[str, str] | None = None,
+    ) -> None:
+        """`settings`: more server parameters (`-c name=value`), e.g. `track_commit_timestamp` for a benchmark."""
         super().__init__(data_dir, port)
         self.durable = durable
+        self.settings = dict(settings or {})
         self.bin = _postgres_bin_dir()
 
     def run_as(self) -> pwd.struct_passwd | None:
@@ -210,6 +219,8 @@ class Postgres(EmbeddedServer):
             # survives a killed server (what fault tests do), not a machine crash; synchronous_commit stays on,
             # or commits acknowledged just before a SIGKILL would vanish with the WAL buffers
             args += ["-c", "fsync=off", "-c", "full_page_writes=off"]
+        for name, value in self.settings.items():
+            args += ["-c", f"{name}={value}"]
         return args
 
     def is_ready(self) -> bool:
