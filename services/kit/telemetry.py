@@ -13,7 +13,9 @@ off entirely (no provider, no library patched, no interceptor: the cheapest "off
 `OTEL_TRACES_SAMPLER_ARG` choose the sampler (the operator sets `parentbased_traceidratio`), `OTEL_SERVICE_NAME`
 names the service, and spans are exported over OTLP/gRPC only when `OTEL_EXPORTER_OTLP_ENDPOINT` (or the
 traces-specific variable) is set. Without an endpoint spans are still created, so trace ids reach the logs and
-propagate to the next hop. Probes and background polling are never traced: `untraced()` suppresses the library
+propagate to the next hop. Database statements are traced only inside a recorded span (`traced_if_recorded`, which
+the kit's `Database` applies): an unsampled call's statements build no span. Probes and background polling are never
+traced: `untraced()` suppresses the library
 instrumentations around readiness checks and the outbox relay's bookkeeping (otherwise each would be a new trace
 every few seconds), and the gRPC interceptors skip `grpc.health.v1` and reflection.
 
@@ -154,6 +156,23 @@ def untraced() -> Iterator[None]:
     from opentelemetry.instrumentation.utils import suppress_instrumentation
 
     with suppress_instrumentation():
+        yield
+
+
+@contextlib.contextmanager
+def traced_if_recorded() -> Iterator[None]:
+    """Library spans inside the block (asyncpg's, for a database call) only when the current span is recorded.
+
+    With a ratio sampler most calls are not sampled, yet asyncpg's instrumentation still builds a span for each of
+    their statements (its name, the statement's attributes, a context to attach), one nobody records: for a one-row
+    read that costs as much CPU as asyncpg's own work. A statement's span propagates nothing, so leaving it out of an
+    unsampled call loses nothing; in a sampled call every statement still has its span. Work outside any span (a
+    background task) is not traced either: each statement would otherwise start a trace of its own.
+    """
+    if trace.get_current_span().is_recording():
+        yield
+        return
+    with untraced():
         yield
 
 

@@ -5,8 +5,8 @@ rather than a hung call. There is no pre-ping (it would cost a round trip on eve
 connection, SQLAlchemy invalidates the whole pool, so after PostgreSQL restarts at most the first call fails, and the
 readiness check usually absorbs even that. Reads go through `read()`, in autocommit mode: one round trip, no
 BEGIN/COMMIT. Statements are traced by the asyncpg instrumentation (`services.kit.telemetry.instrument_process`),
-which sees what SQLAlchemy sends through asyncpg; SQLAlchemy's own instrumentation is left off, as it would only
-add a second span around each of those.
+which sees what SQLAlchemy sends through asyncpg, inside recorded calls only (`traced_if_recorded`); SQLAlchemy's
+own instrumentation is left off, as it would only add a second span around each of those.
 
 The hottest calls skip SQLAlchemy altogether: `connection()` and `transaction()` lend a connection of an asyncpg
 pool of the same size (opened on first use), whose statements asyncpg prepares once per connection: SQLAlchemy's
@@ -30,6 +30,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.kit.config import DatabaseSettings
 from services.kit.errors import Unavailable
+from services.kit.telemetry import traced_if_recorded
 
 log = logging.getLogger("venta.db")
 
@@ -89,14 +90,16 @@ class Database:
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A unit of work: committed when the block ends normally, rolled back when it raises."""
-        async with self._sessions() as session, session.begin():
-            yield session
+        with traced_if_recorded():
+            async with self._sessions() as session, session.begin():
+                yield session
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         """Single-statement reads: autocommit, so no BEGIN/COMMIT round trips. Never write through it."""
-        async with self._readers() as session:
-            yield session
+        with traced_if_recorded():
+            async with self._readers() as session:
+                yield session
 
     @property
     def url(self) -> str:
@@ -111,8 +114,9 @@ class Database:
         load charged a third of the service's time to it); rows come back as `Row`s. The very hottest go further,
         to asyncpg (`connection()`).
         """
-        async with self._autocommit.connect() as connection:
-            yield connection
+        with traced_if_recorded():
+            async with self._autocommit.connect() as connection:
+                yield connection
 
     async def _asyncpg_pool(self) -> asyncpg.Pool[Record]:
         if self._pool is None:
@@ -143,8 +147,9 @@ class Database:
         """
         pool = await self._asyncpg_pool()
         try:
-            async with pool.acquire(timeout=self._settings.db_connect_timeout_s) as connection:
-                yield connection
+            with traced_if_recorded():
+                async with pool.acquire(timeout=self._settings.db_connect_timeout_s) as connection:
+                    yield connection
         except _CONNECTION_LOST as exc:
             log.warning(
                 "PostgreSQL connection lost (%s: %s); the pool's connections are renewed", type(exc).__name__, exc

@@ -189,3 +189,68 @@ async def test_grpc_call_leaves_its_trace_on_the_server_histogram(
         metrics, "venta_grpc_server_request_duration_seconds", service=service, method="GetVendorById"
     )
     assert [line for line in buckets if f'trace_id="{trace_id}"' in line], buckets
+
+
+@pytest.fixture
+def statements_given_a_span() -> Iterator[list[str]]:
+    """asyncpg instrumented in this process, as `instrument_process` does it in a served one; the statements its
+    instrumentation built a span for, in order."""
+    from opentelemetry.instrumentation import asyncpg as otel_asyncpg
+
+    built: list[str] = []
+    hydrate = otel_asyncpg._hydrate_span_from_args
+
+    def counting(connection: object, query: str, *args: object, **kwargs: object) -> object:
+        built.append(query)
+        return hydrate(connection, query, *args, **kwargs)
+
+    instrumentor = otel_asyncpg.AsyncPGInstrumentor()  # type: ignore[no-untyped-call]
+    mine = not instrumentor.is_instrumented_by_opentelemetry
+    if mine:
+        instrumentor.instrument()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(otel_asyncpg, "_hydrate_span_from_args", counting)
+        yield built
+    if mine:
+        instrumentor.uninstrument()
+
+
+async def test_statements_are_traced_inside_recorded_calls_only(
+    spans: InMemorySpanExporter, statements_given_a_span: list[str], start_service: ServiceFactory, postgres: Postgres
+) -> None:
+    """A sampled call has a span for its statement, a child of the call's; an unsampled one builds none (a span
+    nobody records costs as much as the read itself), on both the asyncpg and the SQLAlchemy paths."""
+    host = await start_service(
+        vendors_app.build,
+        VendorSettings,
+        migrations=vendors_app.MIGRATIONS,
+        postgres=postgres,
+        outbox_relay_enabled=False,
+    )
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{host.grpc_port}") as channel:
+        stub = vendor_pb2_grpc.VendorServiceStub(channel)
+        owner = str(uuid.uuid4())
+        created = await stub.CreateVendor(pb.VendorCreateData(name="Sampled Sopes", user_id=owner))
+        read = pb.VendorLookupByIdData(id=created.id)
+
+        sampled, _, header = _traceparent(sampled=True)
+        statements_given_a_span.clear()
+        await stub.GetVendorById(read, metadata=(("traceparent", header),))
+        assert [q for q in statements_given_a_span if "FROM vendor WHERE id" in q], statements_given_a_span
+        traced = [s for s in spans.get_finished_spans() if s.context.trace_id == int(sampled, 16)]
+        (server,) = [s for s in traced if s.kind is SpanKind.SERVER]
+        statement = [s for s in traced if s.kind is SpanKind.CLIENT]
+        assert statement and all(s.parent is not None and s.parent.span_id == server.context.span_id for s in statement)
+
+        unsampled, _, header = _traceparent(sampled=False)
+        statements_given_a_span.clear()
+        await stub.GetVendorById(read, metadata=(("traceparent", header),))  # asyncpg's pool
+        await stub.UpdateVendor(  # asyncpg's pool, in a transaction
+            pb.VendorUpdateData(id=created.id, user_id=owner, name="Unsampled Sopes"),
+            metadata=(("traceparent", header),),
+        )
+        await stub.CreateVendor(  # SQLAlchemy's session
+            pb.VendorCreateData(name="Unsampled Sides", user_id=owner), metadata=(("traceparent", header),)
+        )
+        assert statements_given_a_span == []
+        assert not [s for s in spans.get_finished_spans() if s.context.trace_id == int(unsampled, 16)]
