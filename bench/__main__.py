@@ -114,7 +114,7 @@ def run_one(bench: Benchmark, *, short: bool, logs: Path) -> tuple[list[Figure],
     printed = [line.strip() for line in done.stdout.splitlines() if line.strip()]
     described = [line for line in printed if bench.describes in line][:1]
     how = [f"`{shown}` ({took / 60:.1f} min; load: {bench.load})"]
-    how += [f"  {line}" for line in described + [x for x in printed if x.startswith("placement")]]
+    how += [f"  {line}" for line in described + [x for x in printed if x.startswith(("placement", "tracing:"))]]
     if done.returncode != 0:
         last = (logs / f"{bench.name}.log").read_text(errors="replace").strip().splitlines()[-1:] or [""]
         reason = f"failed (exit {done.returncode}): {last[0][:200]}"

@@ -51,10 +51,10 @@ if __package__ in (None, ""):  # run as `python bench/events_pipeline.py`: make 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import dataset
-from bench.figures import Figure, report
+from bench.figures import Figure, add_sampling_ratio, report
 from bench.loadgen import Load, Tools, ghz
 from bench.placement import Placement
-from bench.processes import Processes
+from bench.processes import Processes, tracing_described
 from bench.vendor_grpc import PROTO, load_generator
 from services.devkit.servers import Nats, Postgres, free_port
 from services.event_catalog import VendorData
@@ -211,10 +211,18 @@ def percentile(values: list[float], p: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[p - 1] if len(values) > 1 else values[0]
 
 
-def start_pipeline(processes: Processes, pg: Postgres, nats_url: str, concurrency: int) -> tuple[int, int]:
-    """The vendor service (its outbox relay on) and search sync, ready; their gRPC and health ports."""
+def start_pipeline(
+    processes: Processes, pg: Postgres, nats_url: str, concurrency: int, sampling: float
+) -> tuple[int, int]:
+    """The vendor service (its outbox relay on) and search sync, ready, tracing as deployed with tracing on; their
+    gRPC and health ports."""
     grpc_port, vendors_http, sync_http = free_port(), free_port(), free_port()
-    common = {"VENTA_LOG_LEVEL": "WARNING", "VENTA_NATS_URL": nats_url, "VENTA_HOST": "127.0.0.1"}
+    common = {
+        "VENTA_LOG_LEVEL": "WARNING",
+        "VENTA_NATS_URL": nats_url,
+        "VENTA_HOST": "127.0.0.1",
+        **processes.start_tracing_sink(sampling),
+    }
     processes.start_python(
         "vendors",
         ["-m", "services.cli", "serve", "vendors"],
@@ -263,7 +271,7 @@ async def measure(args: argparse.Namespace, tools: Tools, placement: Placement, 
         await dataset.seed(pg.url_for("venta_vendors"), range(alone.stop))
         processes = Processes(tmp, placement)
         try:
-            grpc_port, sync_http = start_pipeline(processes, pg, broker.url, args.concurrency)
+            grpc_port, sync_http = start_pipeline(processes, pg, broker.url, args.concurrency, args.sampling_ratio)
             async with asyncpg.create_pool(pg.url_for("venta_search"), min_size=1, max_size=2) as pool:
                 pipeline = Pipeline(tools, placement, f"127.0.0.1:{grpc_port}", Index(pool), tmp)
                 await pipeline.throughput(warm, "w", args.concurrency)  # connections, pools, statement caches
@@ -324,6 +332,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="how long the latency row sends")
     parser.add_argument("--figures", type=Path, help="also write the figures as JSON here (for python -m bench)")
     parser.add_argument("--short", action="store_true", help="a quick check: 2,000 raw, 300 changes, 100/s for 2 s")
+    add_sampling_ratio(parser)
     args = parser.parse_args()
     if args.short:
         args.raw_messages, args.changes, args.rate, args.seconds = 2000, 300, 100.0, 2.0
@@ -338,9 +347,10 @@ def main() -> None:
     print(
         placement.describe(
             servers="the vendor service (with its outbox relay) and search sync; the nats-py peer while it runs",
-            support="ghz, NATS, PostgreSQL",
+            support="ghz, NATS, PostgreSQL, the OTLP collector stand-in",
         )
     )
+    print(tracing_described(args.sampling_ratio))
     print(
         f"paced: {len(measured['latencies'])} changes, ghz {paced.rps:.0f}/s, max {max(measured['latencies']):.1f} ms"
     )

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bench.loadgen import Load
+from bench.processes import DEPLOYED_SAMPLING
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,18 @@ def benchmark_parser(description: str | None, unit: str) -> argparse.ArgumentPar
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians are reported")
     parser.add_argument("--figures", type=Path, help="also write the figures as JSON here (for python -m bench)")
+    add_sampling_ratio(parser)
     return parser
+
+
+def add_sampling_ratio(parser: argparse.ArgumentParser) -> None:
+    """`--sampling-ratio`: the share of traces the services record (the operator's default when tracing is on)."""
+    parser.add_argument(
+        "--sampling-ratio",
+        type=float,
+        default=DEPLOYED_SAMPLING,
+        help="share of the traces the services record and export (default: the operator's; 1 records every call)",
+    )
 
 
 def report(figures: Sequence[Figure], path: Path | None) -> None:

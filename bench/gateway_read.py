@@ -41,7 +41,7 @@ from bench import dataset
 from bench.figures import Figure, against, benchmark_parser, report
 from bench.loadgen import Load, MissingTool, Tools, find_tools, median, vegeta
 from bench.placement import Placement
-from bench.processes import PEERS, Processes
+from bench.processes import PEERS, Processes, tracing_described
 from services.devkit.servers import Postgres, Redis, free_port
 from services.gateway.cache import PREFIX as CACHE_PREFIX
 from services.kit.db.migrations import upgrade
@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> list[Figure]:
         asyncio.run(prepare(dbs, args.cold_bits))
         processes = Processes(Path(tmp), placement)
         try:
-            urls = start_platform(processes, dbs, cache.url, args.concurrency)
+            urls = start_platform(processes, dbs, cache.url, args.concurrency, args.sampling_ratio)
             rows = Rows(tools, placement, args, urls, Path(tmp) / "vegeta")
             loads = measure_rounds(rows, urls, cache.url, args)
         except BaseException:
@@ -161,9 +161,11 @@ def run(args: argparse.Namespace) -> list[Figure]:
     print(
         placement.describe(
             servers="the gateway and the bare FastAPI peer (one measured at a time)",
-            support="vegeta, PostgreSQL, Redis, the vendor and user services, the identity provider",
+            support="vegeta, PostgreSQL, Redis, the vendor and user services, the identity provider, the OTLP "
+            "collector stand-in",
         )
     )
+    print(tracing_described(args.sampling_ratio))
     misses = f"{min(rows.misses):.1%}-{max(rows.misses):.1%}" if args.rounds > 1 else f"{rows.misses[0]:.1%}"
     return [
         against(
@@ -185,11 +187,15 @@ def run(args: argparse.Namespace) -> list[Figure]:
     ]
 
 
-def start_platform(processes: Processes, dbs: dict[str, str], redis_url: str, concurrency: int) -> dict[str, str]:
-    """Start the services, the gateway and the peer; their base URLs and a token for the gateway."""
+def start_platform(
+    processes: Processes, dbs: dict[str, str], redis_url: str, concurrency: int, sampling: float
+) -> dict[str, str]:
+    """Start the services, the gateway and the peer; their base URLs and a token for the gateway. The services trace
+    as deployed with tracing on (`sampling` of the requests recorded and exported)."""
     ports = {name: free_port() for name in ("vendors", "users", "identity", "gateway", "bare")}
     side = {name: free_port() for name in ("vendors", "users")}
     common = {
+        **processes.start_tracing_sink(sampling),
         "VENTA_LOG_LEVEL": "WARNING",
         "VENTA_HOST": "127.0.0.1",
         "VENTA_DB_POOL_SIZE": str(concurrency),

@@ -17,9 +17,20 @@ from pathlib import Path
 from typing import Literal
 
 from bench.placement import Placement
+from services.devkit.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 PEERS = ROOT / "bench" / "peers"
+DEPLOYED_SAMPLING = 0.1  # the operator's default share of traces recorded (spec.observability.tracing.samplingRatio)
+
+
+def tracing_described(ratio: float) -> str:
+    """How the benchmark's services trace, said in its output (and so in docs/performance.md)."""
+    return (
+        f"tracing: OpenTelemetry on, {ratio:g} of the traces recorded (parentbased_traceidratio) and exported over "
+        "OTLP to a collector stand-in that counts them, as the operator configures the services when tracing is on "
+        f"(its default ratio: {DEPLOYED_SAMPLING:g}); metrics on"
+    )
 
 
 class Processes:
@@ -69,6 +80,19 @@ class Processes:
                     return
             time.sleep(0.1)
         raise SystemExit(f"nothing listening on port {port} after {timeout_s:.0f}s")
+
+    def start_tracing_sink(self, ratio: float) -> dict[str, str]:
+        """An OTLP/gRPC receiver that counts and drops spans (`services.devkit.otlp_sink`), on the support CPUs; the
+        environment that makes a service trace as the operator deploys it with tracing on: `ratio` of the traces
+        recorded, exported there."""
+        port = free_port()
+        self.start_python("otlp-sink", ["-m", "services.devkit.otlp_sink", "--port", str(port)], {})
+        self.wait_port(port)
+        return {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
+            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": f"{ratio:g}",
+        }
 
     def report(self, lines: int = 30) -> None:
         for name in self.procs:

@@ -24,7 +24,7 @@ from bench import dataset
 from bench.figures import Figure, against, benchmark_parser, report
 from bench.loadgen import ROOT, Load, MissingTool, Tools, find_tools, ghz, median, pgbench
 from bench.placement import Placement
-from bench.processes import PEERS, Processes
+from bench.processes import DEPLOYED_SAMPLING, PEERS, Processes, tracing_described
 from services.devkit.servers import Postgres, free_port
 from services.kit.db.migrations import upgrade
 from services.vendors.app import MIGRATIONS
@@ -60,11 +60,18 @@ async def prepare(dsn: str, vendors: int) -> None:
 
 @contextlib.contextmanager
 def vendor_servers(
-    tmp: Path, placement: Placement, *, vendors: int, concurrency: int, bare: bool = True
+    tmp: Path,
+    placement: Placement,
+    *,
+    vendors: int,
+    concurrency: int,
+    bare: bool = True,
+    sampling: float = DEPLOYED_SAMPLING,
 ) -> Iterator[Servers]:
     """PostgreSQL holding `vendors` vendors, the vendor service and (with `bare`) the bare peer, ready; all stopped
     on exit. The servers go on the server CPUs, PostgreSQL on the support CPUs. The service's outbox relay is off:
-    the events its writes add stay in the outbox (the write path is measured, not publishing)."""
+    the events its writes add stay in the outbox (the write path is measured, not publishing). The service traces as
+    deployed with tracing on: `sampling` of the calls recorded and exported (`Processes.start_tracing_sink`)."""
     pg = Postgres(tmp / "pg", durable=False)
     with pg:
         assert pg.proc is not None
@@ -75,6 +82,7 @@ def vendor_servers(
         side_port = free_port()
         processes = Processes(tmp, placement)
         try:
+            tracing = processes.start_tracing_sink(sampling)
             processes.start_python(
                 "vendors",
                 ["-m", "services.cli", "serve", "vendors"],
@@ -87,6 +95,7 @@ def vendor_servers(
                     "VENTA_DB_POOL_SIZE": str(concurrency),
                     "VENTA_NATS_URL": "nats://127.0.0.1:1",
                     "VENTA_OUTBOX_RELAY_ENABLED": "false",
+                    **tracing,
                 },
                 cpus="server",
             )
@@ -170,13 +179,15 @@ def measure(
     print(
         placement.describe(
             servers="the vendor service and the bare peer (one measured at a time); pgbench",
-            support="ghz, PostgreSQL",
+            support="ghz, PostgreSQL, the OTLP collector stand-in",
         ),
-        flush=True,
     )
+    print(tracing_described(args.sampling_ratio), flush=True)
     with (
         tempfile.TemporaryDirectory(prefix="venta-bench-grpc-") as tmp,
-        vendor_servers(Path(tmp), placement, vendors=args.vendors, concurrency=args.concurrency) as servers,
+        vendor_servers(
+            Path(tmp), placement, vendors=args.vendors, concurrency=args.concurrency, sampling=args.sampling_ratio
+        ) as servers,
     ):
         drive = Driver(tools, placement, servers, workload, vendors=args.vendors, tmp=Path(tmp))
 

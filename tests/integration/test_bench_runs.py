@@ -61,6 +61,7 @@ def test_grpc_get_vendor(tmp_path: Path) -> None:
     assert "queries/s" in figures["PostgreSQL: the same query, prepared (pgbench)"][2]
     assert "## How each benchmark ran" in table and "placement" in table
     assert "(short mode" in table and "CPUs (`nproc`)" in table
+    assert "tracing: OpenTelemetry on, 0.1 of the traces recorded" in table  # as the operator deploys it
 
 
 def test_grpc_update_vendor(tmp_path: Path) -> None:
