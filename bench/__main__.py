@@ -64,7 +64,8 @@ BENCHMARKS = (
     Benchmark(
         "observability_cost",
         ("--requests", "100", "--concurrency", "4", "--rounds", "1"),
-        "a Python client (httpx) in the benchmark's process",
+        "vegeta",
+        needs="vegeta: bench/install-tools.sh",
     ),
     Benchmark("operator_scale", ("3",), "kubectl apply", needs="the KWOK cluster's tools: tests/cluster/build.sh"),
     Benchmark(

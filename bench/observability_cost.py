@@ -9,28 +9,32 @@ library patched, no interceptor) and `VENTA_METRICS_ENABLED=false` (the HTTP and
 platforms (vendor and user services, identity provider, gateway: each its own process) read the same PostgreSQL and
 use their own Redis database, so the cold rows (cache miss: gateway -> gRPC -> PostgreSQL) and cached rows (Redis)
 differ only in what is measured. The ratios on/off are the figures to watch; absolute numbers depend on the machine.
+
+vegeta (a native load generator, bench/install-tools.sh) sends the GETs, one platform at a time; the two gateways are
+on the first CPU, vegeta, the collector, PostgreSQL, Redis and the other services on the others (bench/placement.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import statistics
 import sys
 import tempfile
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-
-import httpx
 
 if __package__ in (None, ""):  # run as `python bench/observability_cost.py`: make the `bench` package importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import dataset
+from bench.loadgen import Load, MissingTool, Tools, find_tools, vegeta
+from bench.placement import Placement
 from bench.processes import Processes
-from bench.python_load import measure, wait_ready
 from services.devkit.servers import Postgres, Redis, free_port
 from services.kit.db.migrations import upgrade
 from services.users.app import MIGRATIONS as USER_MIGRATIONS
@@ -106,25 +110,32 @@ def start_stack(
             "VENTA_LOCATION_ADDR": "127.0.0.1:1",
             "OTEL_SERVICE_NAME": f"{name}-gateway",
         },
+        cpus="server",
     )
     gateway = f"http://127.0.0.1:{ports['gateway']}"
     ready = tuple(f"http://127.0.0.1:{side[s]}/health/ready" for s in ("vendors", "users"))
     return Stack(gateway, identity, (*ready, f"{identity}/health", f"{gateway}/health"))
 
 
-async def run(requests: int, concurrency: int, rounds: int, sampling_ratio: float, export: bool) -> None:
+def run(requests: int, concurrency: int, rounds: int, sampling_ratio: float, export: bool) -> None:
     _clean_environment()
+    try:
+        tools = find_tools("vegeta")
+    except MissingTool as exc:
+        raise SystemExit(str(exc)) from None
+    placement = Placement.for_this_machine()
     with (
         tempfile.TemporaryDirectory() as tmp,
         Postgres(Path(tmp) / "pg", durable=False) as pg,
         Redis(Path(tmp) / "redis") as redis,
     ):
+        for server in (pg, redis):
+            assert server.proc is not None
+            placement.pin_support(server.proc.pid)
         dbs = {"vendors": pg.url_for("venta_vendors"), "users": pg.url_for("venta_users")}  # type: ignore[attr-defined]
-        for migrations, url in ((VENDOR_MIGRATIONS, dbs["vendors"]), (USER_MIGRATIONS, dbs["users"])):
-            await upgrade(migrations, url.replace("postgresql://", "postgresql+asyncpg://"))
-        await dataset.seed(dbs["vendors"], range(2 * rounds * requests + 100))
+        asyncio.run(prepare(dbs, 2 * rounds * requests + 100))
         ids = [dataset.vendor_id(n) for n in range(2 * rounds * requests + 100)]
-        processes = Processes(Path(tmp))
+        processes = Processes(Path(tmp), placement)
         sink = free_port()
         processes.start_python("otlp-sink", ["-m", "services.devkit.otlp_sink", "--port", str(sink)], {})
         switches = {
@@ -149,15 +160,14 @@ async def run(requests: int, concurrency: int, rounds: int, sampling_ratio: floa
                 )
                 for n, name in enumerate(STACKS)
             }
-            try:
-                for stack in stacks.values():
-                    for url in stack.ready:
-                        await wait_ready(url, processes)
-            except SystemExit:
-                for log in sorted(processes.logs.glob("*.log")):
-                    print(f"--- {log.name}", *log.read_text(errors="replace").splitlines()[-10:], sep="\n")
-                raise
-            results = await measure_stacks(stacks, ids, requests, concurrency, rounds)
+            for stack in stacks.values():
+                for url in stack.ready:
+                    processes.wait_http(url)
+            driver = Driver(tools, placement, stacks, concurrency, Path(tmp) / "vegeta")
+            results = measure_stacks(driver, ids, requests, rounds)
+        except BaseException:
+            processes.report(lines=10)
+            raise
         finally:
             processes.stop()
         exported = (Path(tmp) / "otlp-sink.log").read_text().strip() or "received ? spans"
@@ -168,43 +178,66 @@ async def run(requests: int, concurrency: int, rounds: int, sampling_ratio: floa
         rounds,
         f"sampling {sampling_ratio:g}, {'OTLP' if export else 'no'} export",
         exported,
+        tools.vegeta_version,
+        placement,
     )
 
 
-async def measure_stacks(
-    stacks: dict[str, Stack], ids: list[str], requests: int, concurrency: int, rounds: int
-) -> dict[str, list[dict[str, float]]]:
-    limits = httpx.Limits(max_connections=2 * concurrency, max_keepalive_connections=2 * concurrency)
+async def prepare(dbs: dict[str, str], vendors: int) -> None:
+    for migrations, url in ((VENDOR_MIGRATIONS, dbs["vendors"]), (USER_MIGRATIONS, dbs["users"])):
+        await upgrade(migrations, url.replace("postgresql://", "postgresql+asyncpg://"))
+    await dataset.seed(dbs["vendors"], range(vendors))
+
+
+def mint_token(identity: str) -> str:
+    request = urllib.request.Request(
+        f"{identity}/v1/tokens",
+        data=json.dumps({"user": "bench_user", "ttlSeconds": 3600}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        token: str = json.load(response)["token"]
+    return token
+
+
+class Driver:
+    """vegeta reading vendors through one platform's gateway, with that platform's token."""
+
+    def __init__(
+        self, tools: Tools, placement: Placement, stacks: dict[str, Stack], concurrency: int, work_dir: Path
+    ) -> None:
+        self.tools, self.placement, self.stacks, self.concurrency, self.work_dir = (
+            tools,
+            placement,
+            stacks,
+            concurrency,
+            work_dir,
+        )
+        self.auth = {name: f"Authorization: Bearer {mint_token(stack.identity)}" for name, stack in stacks.items()}
+
+    def __call__(self, name: str, vendor_ids: list[str]) -> dict[str, float]:
+        load: Load = vegeta(
+            self.tools,
+            self.placement,
+            urls=[f"{self.stacks[name].gateway}/v1/vendors/{vendor_id}" for vendor_id in vendor_ids],
+            concurrency=self.concurrency,
+            work_dir=self.work_dir,
+            headers=(self.auth[name],),
+        )
+        return {"rps": load.rps, "p50_ms": load.p50_ms, "p99_ms": load.p99_ms}
+
+
+def measure_stacks(driver: Driver, ids: list[str], requests: int, rounds: int) -> dict[str, list[dict[str, float]]]:
     hot, cold = ids[:100], iter(ids[100:])
     rng = random.Random(1)
     results: dict[str, list[dict[str, float]]] = {}
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
-        headers: dict[str, dict[str, str]] = {}
-        for name, stack in stacks.items():
-            minted = await client.post(f"{stack.identity}/v1/tokens", json={"user": "bench_user", "ttlSeconds": 3600})
-            headers[name] = {"Authorization": f"Bearer {minted.json()['token']}"}
-
-        async def get(name: str, vendor_id: str) -> None:
-            url = f"{stacks[name].gateway}/v1/vendors/{vendor_id}"
-            response = await client.get(url, headers=headers[name])
-            if response.status_code != 200:
-                raise SystemExit(f"{url}: {response.status_code} {response.text[:300]}")
-
-        for name in STACKS:  # warm up: connections, JWKS, the hot set into each platform's cache
-            await measure(
-                lambda i, n=name: get(n, hot[i % len(hot)]),
-                requests=min(400, max(requests, 200)),
-                concurrency=concurrency,
-            )
-        for round_ in range(rounds):
-            for name in STACKS if round_ % 2 == 0 else tuple(reversed(STACKS)):  # alternate who goes first
-                fresh = [next(cold) for _ in range(requests)]  # each id once per platform: a miss every time
-                results.setdefault(f"{name}, cold (miss)", []).append(
-                    await measure(lambda i, n=name, f=fresh: get(n, f[i]), requests=requests, concurrency=concurrency)
-                )
-                results.setdefault(f"{name}, cached (Redis)", []).append(
-                    await measure(lambda i, n=name: get(n, rng.choice(hot)), requests=requests, concurrency=concurrency)
-                )
+    for name in STACKS:  # warm up: connections, JWKS, the hot set into each platform's cache
+        driver(name, [hot[i % len(hot)] for i in range(min(400, max(requests, 200)))])
+    for round_ in range(rounds):
+        for name in STACKS if round_ % 2 == 0 else tuple(reversed(STACKS)):  # alternate who goes first
+            fresh = [next(cold) for _ in range(requests)]  # each id once per platform: a miss every time
+            results.setdefault(f"{name}, cold (miss)", []).append(driver(name, fresh))
+            results.setdefault(f"{name}, cached (Redis)", []).append(driver(name, rng.choices(hot, k=requests)))
     return results
 
 
@@ -219,11 +252,19 @@ def report(
     rounds: int,
     tracing: str,
     exported: str,
+    vegeta_version: str,
+    placement: Placement,
 ) -> None:
     medians = {name: _median(rows) for name, rows in results.items()}
     print(
         f"GET /v1/vendors/{{id}}, tracing+metrics on ({tracing}) vs off: "
-        f"median of {rounds} round(s) x {requests} requests per row, concurrency {concurrency}"
+        f"median of {rounds} round(s) x {requests} requests per row, concurrency {concurrency}; vegeta {vegeta_version}"
+    )
+    print(
+        placement.describe(
+            servers="the gateways of both platforms (one measured at a time)",
+            support="vegeta, PostgreSQL, Redis, the collector, the other services of both platforms",
+        )
     )
     print(f"{'':<22}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
     for path in ("cold (miss)", "cached (Redis)"):
@@ -247,7 +288,7 @@ def main() -> None:
     parser.add_argument("--sampling-ratio", type=float, default=1.0, help="OTEL_TRACES_SAMPLER_ARG of the on stack")
     parser.add_argument("--no-export", action="store_true", help="spans created but not exported (no collector)")
     args = parser.parse_args()
-    asyncio.run(run(args.requests, args.concurrency, args.rounds, args.sampling_ratio, not args.no_export))
+    run(args.requests, args.concurrency, args.rounds, args.sampling_ratio, not args.no_export)
 
 
 if __name__ == "__main__":
