@@ -5,8 +5,9 @@ rather than a hung call. There is no pre-ping (it would cost a round trip on eve
 connection, SQLAlchemy invalidates the whole pool, so after PostgreSQL restarts at most the first call fails, and the
 readiness check usually absorbs even that. Reads go through `read()`, in autocommit mode: one round trip, no
 BEGIN/COMMIT. Statements are traced by the asyncpg instrumentation (`services.kit.telemetry.instrument_process`),
-which sees what SQLAlchemy sends through asyncpg, inside recorded calls only (`traced_if_recorded`); SQLAlchemy's
-own instrumentation is left off, as it would only add a second span around each of those.
+which sees what SQLAlchemy sends through asyncpg, inside recorded calls only (`traced_if_recorded`): so call no peer
+inside a `Database` block (in an unsampled call its client span, and the trace context it carries, would be left out
+too). SQLAlchemy's own instrumentation is left off, as it would only add a second span around each statement.
 
 The hottest calls skip SQLAlchemy altogether: `connection()` and `transaction()` lend a connection of an asyncpg
 pool of the same size (opened on first use), whose statements asyncpg prepares once per connection: SQLAlchemy's
