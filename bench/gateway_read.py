@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import random
 import re
 import sys
@@ -41,7 +40,7 @@ from bench import dataset
 from bench.figures import Figure, against, benchmark_parser, report
 from bench.loadgen import Load, MissingTool, Tools, find_tools, median, vegeta
 from bench.placement import Placement
-from bench.processes import PEERS, Processes, tracing_described
+from bench.processes import PEERS, Processes, mint_token, tracing_described
 from services.devkit.servers import Postgres, Redis, free_port
 from services.gateway.cache import PREFIX as CACHE_PREFIX
 from services.kit.db.migrations import upgrade
@@ -253,14 +252,7 @@ def start_platform(
     gateway = f"http://127.0.0.1:{ports['gateway']}"
     processes.wait_http(f"{gateway}/health")
     processes.wait_port(ports["bare"])
-    minted = urllib.request.Request(
-        f"{identity}/v1/tokens",
-        data=json.dumps({"user": "bench_user", "ttlSeconds": 3600}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(minted, timeout=10) as response:
-        token = json.load(response)["token"]
-    return {"gateway": gateway, "bare": f"http://127.0.0.1:{ports['bare']}", "token": token}
+    return {"gateway": gateway, "bare": f"http://127.0.0.1:{ports['bare']}", "token": mint_token(identity)}
 
 
 def measure_rounds(rows: Rows, urls: dict[str, str], redis_url: str, args: argparse.Namespace) -> dict[str, list[Load]]:

@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import random
 import statistics
 import sys
 import tempfile
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +32,7 @@ if __package__ in (None, ""):  # run as `python bench/observability_cost.py`: ma
 from bench import dataset
 from bench.loadgen import Load, MissingTool, Tools, find_tools, vegeta
 from bench.placement import Placement
-from bench.processes import Processes
+from bench.processes import Processes, mint_token
 from services.devkit.servers import Postgres, Redis, free_port
 from services.kit.db.migrations import upgrade
 from services.users.app import MIGRATIONS as USER_MIGRATIONS
@@ -187,17 +185,6 @@ async def prepare(dbs: dict[str, str], vendors: int) -> None:
     for migrations, url in ((VENDOR_MIGRATIONS, dbs["vendors"]), (USER_MIGRATIONS, dbs["users"])):
         await upgrade(migrations, url.replace("postgresql://", "postgresql+asyncpg://"))
     await dataset.seed(dbs["vendors"], range(vendors))
-
-
-def mint_token(identity: str) -> str:
-    request = urllib.request.Request(
-        f"{identity}/v1/tokens",
-        data=json.dumps({"user": "bench_user", "ttlSeconds": 3600}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        token: str = json.load(response)["token"]
-    return token
 
 
 class Driver:

@@ -6,6 +6,7 @@ the tails so the reason is on screen, not in a deleted temporary directory.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -31,6 +32,18 @@ def tracing_described(ratio: float) -> str:
         "OTLP to a collector stand-in that counts them, as the operator configures the services when tracing is on "
         f"(its default ratio: {DEPLOYED_SAMPLING:g}); metrics on"
     )
+
+
+def mint_token(identity: str, user: str = "bench_user") -> str:
+    """A bearer token for `user` from the local identity provider at `identity` (an hour long)."""
+    request = urllib.request.Request(
+        f"{identity}/v1/tokens",
+        data=json.dumps({"user": user, "ttlSeconds": 3600}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        token: str = json.load(response)["token"]
+    return token
 
 
 class Processes:
