@@ -71,6 +71,8 @@ class OtlpReceiver(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore
         self.keep = keep
         self.spans: list[ReceivedSpan] = []
         self.received = 0
+        self.batches: list[int] = []
+        """Spans in each export request, in arrival order."""
         self.port = 0
         self._server: grpc.aio.Server | None = None
 
@@ -82,6 +84,7 @@ class OtlpReceiver(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore
     async def Export(
         self, request: trace_service_pb2.ExportTraceServiceRequest, context: Any
     ) -> trace_service_pb2.ExportTraceServiceResponse:
+        self.batches.append(sum(len(scope.spans) for spans in request.resource_spans for scope in spans.scope_spans))
         for resource_spans in request.resource_spans:
             service = str(_attributes(resource_spans.resource.attributes).get("service.name", ""))
             for scope_spans in resource_spans.scope_spans:
