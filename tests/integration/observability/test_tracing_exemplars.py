@@ -22,6 +22,7 @@ from services.contracts.venta.vendor.v1 import vendor_pb2 as pb
 from services.contracts.venta.vendor.v1 import vendor_pb2_grpc
 from services.devkit.pytest_plugin import ServiceFactory
 from services.devkit.servers import Postgres
+from services.kit.grpc.server import GrpcServiceHost
 from services.kit.http.handlers import install_error_handlers, render_error
 from services.kit.http.middleware import RequestContextMiddleware
 from services.kit.http.server import AsgiServiceHost
@@ -160,11 +161,9 @@ async def test_labels_stay_bounded_whatever_the_client_sends(edge: tuple[str, st
     assert methods == {"GET", "_OTHER"}, methods
 
 
-async def test_grpc_call_leaves_its_trace_on_the_server_histogram(
-    spans: InMemorySpanExporter, start_service: ServiceFactory, postgres: Postgres
-) -> None:
-    service = f"vendors-{uuid.uuid4().hex[:8]}"
-    host = await start_service(
+async def _vendor_service(start_service: ServiceFactory, postgres: Postgres, service: str) -> GrpcServiceHost:
+    """The vendor service in this process under its own name (its metrics apart), outbox relay off."""
+    return await start_service(
         vendors_app.build,
         VendorSettings,
         migrations=vendors_app.MIGRATIONS,
@@ -172,6 +171,13 @@ async def test_grpc_call_leaves_its_trace_on_the_server_histogram(
         service_name=service,
         outbox_relay_enabled=False,
     )
+
+
+async def test_grpc_call_leaves_its_trace_on_the_server_histogram(
+    spans: InMemorySpanExporter, start_service: ServiceFactory, postgres: Postgres
+) -> None:
+    service = f"vendors-{uuid.uuid4().hex[:8]}"
+    host = await _vendor_service(start_service, postgres, service)
     trace_id, parent_id, header = _traceparent()
     async with grpc.aio.insecure_channel(f"127.0.0.1:{host.grpc_port}") as channel:
         stub = vendor_pb2_grpc.VendorServiceStub(channel)
@@ -220,13 +226,7 @@ async def test_statements_are_traced_inside_recorded_calls_only(
 ) -> None:
     """A sampled call has a span for its statement, a child of the call's; an unsampled one builds none (a span
     nobody records costs as much as the read itself), on both the asyncpg and the SQLAlchemy paths."""
-    host = await start_service(
-        vendors_app.build,
-        VendorSettings,
-        migrations=vendors_app.MIGRATIONS,
-        postgres=postgres,
-        outbox_relay_enabled=False,
-    )
+    host = await _vendor_service(start_service, postgres, f"vendors-{uuid.uuid4().hex[:8]}")
     async with grpc.aio.insecure_channel(f"127.0.0.1:{host.grpc_port}") as channel:
         stub = vendor_pb2_grpc.VendorServiceStub(channel)
         owner = str(uuid.uuid4())
