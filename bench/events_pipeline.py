@@ -30,15 +30,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import statistics
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -97,20 +94,6 @@ async def raw_jetstream(url: str, messages: int) -> float:
     await js.delete_stream("BENCH")
     await nc.close()
     return messages / elapsed
-
-
-@contextmanager
-def on_cpus(cpus: str | None) -> Iterator[None]:
-    """This process on `cpus` (a taskset list) for the block: the nats-py peer gets the platform's Python CPU."""
-    if not cpus:
-        yield
-        return
-    before = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {int(c) for c in cpus.split(",")})
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, before)
 
 
 class Index:
@@ -253,7 +236,7 @@ def sync_counters(port: int) -> dict[str, Any]:
 
 
 async def measure(args: argparse.Namespace, tools: Tools, placement: Placement, tmp: Path) -> dict[str, Any]:
-    # three disjoint sets of vendors: the warm-up and throughput changes, the paced changes, search sync alone
+    # four disjoint sets of vendors: the warm-up changes, the throughput changes, the paced ones, search sync alone
     total = args.rate * args.seconds
     warm = range(0, min(300, args.changes))
     burst = range(warm.stop, warm.stop + args.changes)
@@ -265,7 +248,7 @@ async def measure(args: argparse.Namespace, tools: Tools, placement: Placement, 
         for server in (pg, broker):
             assert server.proc is not None
             placement.pin_support(server.proc.pid)
-        with on_cpus(placement.server):
+        with placement.on_server_cpus_here():
             raw = await raw_jetstream(broker.url, args.raw_messages)
         await upgrade(MIGRATIONS, pg.url_for("venta_vendors").replace("postgresql://", "postgresql+asyncpg://"))
         await dataset.seed(pg.url_for("venta_vendors"), range(alone.stop))

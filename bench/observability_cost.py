@@ -134,15 +134,11 @@ def run(requests: int, concurrency: int, rounds: int, sampling_ratio: float, exp
         asyncio.run(prepare(dbs, 2 * rounds * requests + 100))
         ids = [dataset.vendor_id(n) for n in range(2 * rounds * requests + 100)]
         processes = Processes(Path(tmp), placement)
-        sink = free_port()
-        processes.start_python("otlp-sink", ["-m", "services.devkit.otlp_sink", "--port", str(sink)], {})
+        tracing = processes.start_tracing_sink(sampling_ratio)
+        if not export:
+            del tracing["OTEL_EXPORTER_OTLP_ENDPOINT"]
         switches = {
-            "on": {
-                **({"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink}"} if export else {}),
-                "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
-                "OTEL_TRACES_SAMPLER_ARG": str(sampling_ratio),
-                "VENTA_METRICS_ENABLED": "true",
-            },
+            "on": {**tracing, "VENTA_METRICS_ENABLED": "true"},
             "off": {"OTEL_SDK_DISABLED": "true", "VENTA_METRICS_ENABLED": "false"},
         }
         base_redis = redis.url.rsplit("/", 1)[0]  # type: ignore[attr-defined]

@@ -10,10 +10,11 @@ the postmaster and inherit its CPUs).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,19 @@ class Placement:
     def pin_server(self, pid: int) -> None:
         """Move a running process and all its descendants to the server's CPU."""
         _pin(pid, self.server)
+
+    @contextlib.contextmanager
+    def on_server_cpus_here(self) -> Iterator[None]:
+        """This process on the server's CPUs for the block (a peer measured inside the benchmark's own process)."""
+        if not self.server:
+            yield
+            return
+        before = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {int(cpu) for cpu in self.server.split(",")})
+        try:
+            yield
+        finally:
+            os.sched_setaffinity(0, before)
 
     def describe(self, *, servers: str, support: str) -> str:
         if not self.server:
