@@ -15,9 +15,9 @@ names the service, and spans are exported over OTLP/gRPC only when `OTEL_EXPORTE
 traces-specific variable) is set. Without an endpoint spans are still created, so trace ids reach the logs and
 propagate to the next hop. Database statements are traced only inside a recorded span (`traced_if_recorded`, which
 the kit's `Database` applies): an unsampled call's statements build no span. Probes and background polling are never
-traced: `untraced()` suppresses the library
-instrumentations around readiness checks and the outbox relay's bookkeeping (otherwise each would be a new trace
-every few seconds), and the gRPC interceptors skip `grpc.health.v1` and reflection.
+traced: `untraced()` suppresses the library instrumentations around readiness checks and the outbox relay's
+bookkeeping (otherwise each would be a new trace every few seconds), and the gRPC interceptors skip
+`grpc.health.v1` and reflection.
 
 This module must never import a service, and must stay cheap to import (instrumentations are imported lazily).
 """

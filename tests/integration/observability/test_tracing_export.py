@@ -4,20 +4,10 @@ event loop needs), unless `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` says otherwise."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from services.devkit.otlp_sink import OtlpReceiver
 from services.kit import telemetry
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[OtlpReceiver]:
-    collector = OtlpReceiver(keep=False)
-    await collector.start()
-    yield collector
-    await collector.stop()
 
 
 async def _export(receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch, spans: int) -> list[int]:

@@ -13,7 +13,7 @@ import asyncio
 import json
 import os
 import signal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -26,14 +26,6 @@ from tests.support import venta_up
 
 ROOT = Path(__file__).resolve().parents[3]
 TRACED = ["vendors", "users", "location", "identity", "gateway", "search-sync"]
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[OtlpReceiver]:
-    collector = OtlpReceiver()
-    await collector.start()
-    yield collector
-    await collector.stop()
 
 
 @pytest.fixture
