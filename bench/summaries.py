@@ -91,6 +91,18 @@ def operator_scale(out: str) -> list[Figure]:
                 everything < 60 if n >= 50 else None,
             )
         )
+    floor = _find(rf"^physical limit, (\d+) platforms' children .* after\s+{NUMBER} s; operator / limit {NUMBER}x", out)
+    if floor and many:
+        figures.append(
+            Figure(
+                name,
+                f"operator on KWOK: {floor[1]} platforms apply -> Ready, against the cluster's own limit",
+                f"all {float(many[4]):.1f} s",
+                f"every child of {floor[1]} platforms applied at once, no operator, no stages: all running after "
+                f"{float(floor[2]):.1f} s",
+                f"{float(floor[3]):.2f}x",
+            )
+        )
     if memory:
         platforms, mib = int(memory[1]), float(memory[2])
         figures.append(

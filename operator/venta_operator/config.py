@@ -21,14 +21,14 @@ class OperatorConfig(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="VENTA_OPERATOR_", extra="ignore", frozen=True)
 
-    # A platform waiting for its next retry holds its worker (Kopf sleeps in it), so this bounds how many platforms
-    # converge at once; the load on the API server is bounded separately (reconciler.CONCURRENCY).
+    # Passes in flight at once (a waiting platform holds no worker); the requests in flight across them are bounded
+    # separately (reconciler.CONCURRENCY).
     workers: int = Field(
-        default=32,
+        default=8,
         ge=1,
         le=256,
-        description="Platforms reconciled at the same time (chart value `operator.workers`); raise it when many "
-        "platforms wait on each other.",
+        description="Reconcile passes running at the same time, over different platforms (chart value "
+        "`operator.workers`).",
     )
     drift_interval_s: float = Field(
         default=60.0,

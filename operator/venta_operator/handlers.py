@@ -1,8 +1,12 @@
-"""Kopf wiring: which events start a reconcile pass, how its outcome becomes a retry, a status patch and metrics.
+"""Kopf wiring: one loop per platform that runs a pass, writes its status, and waits for the next reason to look.
 
-Thin on purpose (STYLE point 3): every decision is in `reconciler`, `plan` and `status`. A pass is triggered by a
-change to the object (create, update, resume after a restart) and by a periodic timer that corrects drift; both run
-the same level-based pass, serialised per object by a lock so a timer tick never races a change.
+Thin on purpose (STYLE point 3): every decision is in `reconciler`, `plan` and `status`. Each VentaPlatform gets a
+Kopf daemon (`run`): a pass, then a wait that ends when the platform is edited or one of its Deployments,
+StatefulSets or Jobs changes readiness (`wakeups`, fed by Kopf's watch events), or else after a back-off while it
+converges (1, 2, 4 s ... up to `retry_delay_s`) or the drift period once it is ready. One loop per object serialises
+its passes; a semaphore bounds how many run at once (`workers`). A waiting platform holds nothing, and the loop
+patches only the status (no retry bookkeeping on the object), so a converging platform costs the API server its
+pass's reads and writes and nothing else.
 Run with: `kopf run -m venta_operator.handlers --standalone (--namespace NS | --all-namespaces)`.
 """
 
@@ -10,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,16 +22,21 @@ import kopf
 
 from venta_operator import API_GROUP, API_VERSION, PLURAL
 from venta_operator.config import OperatorConfig, load_alert_rules, load_dashboards
-from venta_operator.kube import ApiServer, KubeError
+from venta_operator.kube import ApiServer, KubeError, login
 from venta_operator.logs import request_scope, use_platform_format
 from venta_operator.metrics import MANAGED_PLATFORMS, RECONCILE_DURATION, RECONCILE_FAILURES, RECONCILES, serve
+from venta_operator.naming import LABEL_MANAGED_BY, MANAGED_BY
 from venta_operator.reconciler import Outcome, Reconciler
 from venta_operator.spec import SpecError
 from venta_operator.status import failure_status, status_patch
+from venta_operator.wakeups import Wakeups
 
 CONFIG = OperatorConfig()
 RESOURCE = (API_GROUP, API_VERSION, PLURAL)
+CHILDREN = {"Deployment": ("apps", "v1", "deployments"), "StatefulSet": ("apps", "v1", "statefulsets")}
+CHILDREN["Job"] = ("batch", "v1", "jobs")
 STORAGE_PREFIX = "operator.venta.io"  # not venta.io: Kopf hides its prefix's annotations, and the pause one is ours
+WAKEUPS = Wakeups()
 _platforms: set[str] = set()
 log = logging.getLogger("venta_operator")
 use_platform_format()  # `kopf run` configured logging before importing this module
@@ -36,7 +46,6 @@ use_platform_format()  # `kopf run` configured logging before importing this mod
 async def configure(
     settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any
 ) -> None:
-    settings.queueing.worker_limit = CONFIG.workers
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=STORAGE_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=STORAGE_PREFIX, key="last-handled-configuration"
@@ -45,6 +54,7 @@ async def configure(
     settings.watching.server_timeout = 300
     settings.scanning.disabled = True  # the CRD is installed before the operator: no cluster-wide CRD watch (RBAC)
     memo.kube = await ApiServer.connect()
+    memo.passes = asyncio.Semaphore(CONFIG.workers)
     dashboards = load_dashboards(CONFIG.dashboards_dir)
     # The stores' groups are kept apart by name (monitoring.STORE_GROUP_PREFIX): only platforms with exporters get them.
     alert_rules = load_alert_rules(CONFIG.alert_rules_file) + load_alert_rules(CONFIG.store_alert_rules_file)
@@ -60,47 +70,51 @@ async def configure(
     )
 
 
+@kopf.on.login()
+def credentials(**_: Any) -> kopf.ConnectionInfo:
+    """Kopf's watches use the credentials the operator's own client uses (`kube.login`)."""
+    return login()
+
+
 @kopf.on.cleanup()
 async def close(memo: kopf.Memo, **_: Any) -> None:
     if "kube" in memo:
         await memo.kube.close()
 
 
-@kopf.on.resume(*RESOURCE)
-@kopf.on.update(*RESOURCE)
-@kopf.on.create(*RESOURCE)
-async def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, reason: str, retry: int, **_: Any) -> None:
-    await on_change(str(reason), body, patch, memo, retry)
+@kopf.daemon(*RESOURCE, cancellation_timeout=10.0)
+async def run(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped, uid: str, **_: Any) -> None:
+    """The platform's loop, from the operator's start (or the platform's creation) until its deletion.
 
-
-@kopf.timer(*RESOURCE, interval=CONFIG.drift_interval_s, initial_delay=CONFIG.drift_interval_s)
-async def correct_drift(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
-    await on_timer(body, patch, memo)
-
-
-@kopf.on.event(*RESOURCE)
-def count(event: kopf.RawEvent, uid: str | None, **_: Any) -> None:
-    track(str(event.get("type")), uid)
-
-
-async def on_change(trigger: str, body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int = 0) -> None:
-    """A change (or a restart): reconcile, and have Kopf retry until the platform is ready.
-
-    Retries back off 1, 2, 4 s ... up to the configured delay: the first stages (a StatefulSet, a Job) usually
-    finish within seconds, and a platform that takes longer should not cost a pass per second.
+    Kopf cancels it when the platform is deleted or the operator stops: a pass is level-based, so one cut short is
+    simply done again by the next operator.
     """
-    outcome = await _pass(trigger, body, patch, memo)
-    if not outcome.ready and not outcome.paused:
-        delay = CONFIG.error_delay_s if outcome.errors else min(CONFIG.retry_delay_s, 2.0 ** min(retry, 8))
-        raise kopf.TemporaryError(f"not ready yet: {outcome.message}", delay=delay)
+    loop = PlatformLoop(uid)
+    trigger = "start"
+    while not stopped:
+        async with memo.passes:
+            delay = await loop.step(trigger, body, memo)
+        trigger = await WAKEUPS.wait(uid, delay) or ("timer" if loop.ready_or_paused else "retry")
 
 
-async def on_timer(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo) -> None:
-    """The drift pass: same reconcile; failures are already in status and events, the next tick retries."""
-    try:
-        await _pass("timer", body, patch, memo)
-    except (kopf.PermanentError, kopf.TemporaryError):
-        pass
+# The watch handlers are coroutines, not functions: Kopf runs a plain function in a thread, and an asyncio.Event
+# must be set on the event loop's thread.
+@kopf.on.event(*RESOURCE)
+async def platform_changed(event: kopf.RawEvent, uid: str | None, **_: Any) -> None:
+    track(str(event.get("type")), uid)
+    WAKEUPS.platform_event(str(event.get("type")), dict(event.get("object") or {}))
+
+
+def _child_changed(kind: str) -> Any:
+    async def changed(event: kopf.RawEvent, **_: Any) -> None:
+        WAKEUPS.child_event(str(event.get("type")), kind, dict(event.get("object") or {}))
+
+    changed.__name__ = f"{kind.lower()}_changed"
+    return changed
+
+
+for _kind, (_group, _version, _plural) in CHILDREN.items():
+    kopf.on.event(_group, _version, _plural, labels={LABEL_MANAGED_BY: MANAGED_BY})(_child_changed(_kind))
 
 
 def track(event_type: str, uid: str | None) -> None:
@@ -113,59 +127,94 @@ def track(event_type: str, uid: str | None) -> None:
     MANAGED_PLATFORMS.set(len(_platforms))
 
 
-async def _pass(trigger: str, body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo) -> Outcome:
-    """One locked, measured, logged pass; its status goes into Kopf's patch, its errors become Kopf's retry policy."""
-    lock: asyncio.Lock = memo.setdefault("lock", asyncio.Lock())
-    async with lock:
-        with request_scope():
-            outcome = await _measured_pass(trigger, body, patch, memo)
-            log.info(
-                "%s pass: stage %s, %d writes, %s",
-                trigger,
-                outcome.stage,
-                len(outcome.writes),
-                "ready" if outcome.ready else outcome.message or "not ready",
-                extra={
-                    "k8s_ref": kopf.build_object_reference(body),
-                    "trigger": trigger,
-                    "stage": outcome.stage,
-                    "writes": len(outcome.writes),
-                    "ready": outcome.ready,
-                },
-            )
-    return outcome
+@dataclass
+class PlatformLoop:
+    """The state one platform's loop keeps between passes: its retry count and the status it last wrote.
+
+    The status is the loop's own: only the operator writes it, and the watch event of its last patch may not have
+    reached the live body yet when the next pass starts (a pass reading the older status would patch it again).
+    """
+
+    uid: str
+    retry: int = 0
+    status: dict[str, Any] | None = None
+    ready_or_paused: bool = False
+
+    async def step(self, trigger: str, body: kopf.Body, memo: kopf.Memo) -> float:
+        """One pass, its status written; returns how long to wait before the next one unless woken earlier."""
+        raw: dict[str, Any] = {
+            "metadata": dict(body.metadata),
+            "spec": dict(body.spec),
+            "status": dict(self.status if self.status is not None else body.status),
+        }
+        delay, patch = await _pass(trigger, body, raw, memo, self.retry)
+        if patch:
+            try:
+                written = await memo.kube.patch_status(str(body.metadata.namespace), str(body.metadata.name), patch)
+            except KubeError as exc:
+                RECONCILE_FAILURES.labels(reason="ApiError").inc()
+                log.warning("writing the status failed: %s", exc.message, extra={"k8s_ref": _ref(body)})
+                self.status = None  # unknown now: the next pass compares with the live body's
+                return CONFIG.error_delay_s
+            self.status = dict((written or {}).get("status") or {})
+        if delay is None:  # ready or paused: the drift period
+            self.retry, self.ready_or_paused = 0, True
+            return CONFIG.drift_interval_s
+        self.retry, self.ready_or_paused = self.retry + 1, False
+        return delay
 
 
-async def _measured_pass(trigger: str, body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo) -> Outcome:
-    raw: dict[str, Any] = {"metadata": dict(body.metadata), "spec": dict(body.spec), "status": dict(body.status)}
-    RECONCILES.labels(trigger=trigger).inc()
-    with RECONCILE_DURATION.labels(trigger=trigger).time():
+async def _pass(
+    trigger: str, body: kopf.Body, raw: dict[str, Any], memo: kopf.Memo, retry: int = 0
+) -> tuple[float | None, dict[str, Any]]:
+    """One measured, logged pass: (seconds until the next one, None once ready or paused; the status patch)."""
+    with request_scope():
         try:
-            outcome: Outcome = await memo.reconciler.reconcile(raw)
+            outcome = await _measured_pass(trigger, raw, memo)
         except SpecError as exc:
-            _fail(body, patch, raw, "InvalidSpec", str(exc))
-            raise kopf.PermanentError(str(exc)) from exc
+            return CONFIG.drift_interval_s, _fail(body, raw, "InvalidSpec", str(exc))
         except KubeError as exc:
-            _fail(body, patch, raw, "ApiError", exc.message)
-            raise kopf.TemporaryError(exc.message, delay=CONFIG.error_delay_s) from exc
-    if outcome.errors:
-        RECONCILE_FAILURES.labels(reason="apply_failed").inc()
-    for key, value in status_patch(outcome.status, raw["status"]).items():
-        patch.status[key] = value
+            return CONFIG.error_delay_s, _fail(body, raw, "ApiError", exc.message)
+        log.info(
+            "%s pass: stage %s, %d writes, %s",
+            trigger,
+            outcome.stage,
+            len(outcome.writes),
+            "ready" if outcome.ready else outcome.message or "not ready",
+            extra={
+                "k8s_ref": _ref(body),
+                "trigger": trigger,
+                "stage": outcome.stage,
+                "writes": len(outcome.writes),
+                "ready": outcome.ready,
+            },
+        )
     for kind, reason, message in outcome.events:
         kopf.event(body, type=kind, reason=reason, message=message)
+    patch = status_patch(outcome.status, raw["status"])
+    if outcome.ready or outcome.paused:
+        return None, patch
+    delay = CONFIG.error_delay_s if outcome.errors else min(CONFIG.retry_delay_s, 2.0 ** min(retry, 8))
+    return delay, patch
+
+
+async def _measured_pass(trigger: str, raw: dict[str, Any], memo: kopf.Memo) -> Outcome:
+    RECONCILES.labels(trigger=trigger).inc()
+    with RECONCILE_DURATION.labels(trigger=trigger).time():
+        outcome: Outcome = await memo.reconciler.reconcile(raw)
+    if outcome.errors:
+        RECONCILE_FAILURES.labels(reason="apply_failed").inc()
     return outcome
 
 
-def _fail(body: kopf.Body, patch: kopf.Patch, raw: dict[str, Any], reason: str, message: str) -> None:
+def _ref(body: kopf.Body) -> Any:
+    return kopf.build_object_reference(body)
+
+
+def _fail(body: kopf.Body, raw: dict[str, Any], reason: str, message: str) -> dict[str, Any]:
     RECONCILE_FAILURES.labels(reason=reason).inc()
-    log.warning(
-        "pass failed (%s): %s", reason, message, extra={"k8s_ref": kopf.build_object_reference(body), "reason": reason}
-    )
+    log.warning("pass failed (%s): %s", reason, message, extra={"k8s_ref": _ref(body), "reason": reason})
+    kopf.event(body, type="Warning", reason=reason, message=message[:1024])
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     generation = int(raw["metadata"].get("generation", 1))
-    for key, value in status_patch(
-        failure_status(raw["status"], generation, now, reason, message), raw["status"]
-    ).items():
-        patch.status[key] = value
-    kopf.event(body, type="Warning", reason=reason, message=message[:1024])
+    return status_patch(failure_status(raw["status"], generation, now, reason, message), raw["status"])

@@ -27,7 +27,9 @@ CHILD_WRITES = Counter(
 )
 API_REQUESTS = Counter("venta_operator_api_requests_total", "Requests to the API server", ["verb", "kind"])
 
-TRIGGERS = ("create", "update", "resume", "timer")  # what starts a pass: Kopf's causes and the drift timer
+# What starts a pass (handlers.run): the loop's start (the platform created, or the operator started), an edit of the
+# platform, a child's readiness change, the back-off of a converging platform, the drift period of a ready one.
+TRIGGERS = ("start", "update", "child", "retry", "timer")
 FAILURE_REASONS = ("InvalidSpec", "ApiError", "apply_failed")  # handlers._pass: spec refused, API error, apply error
 
 for _trigger in TRIGGERS:

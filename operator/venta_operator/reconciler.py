@@ -10,9 +10,10 @@ yet": it returns an `Outcome` and the handler decides how to retry.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -334,9 +335,15 @@ class Reconciler:
         if outcome.ready and not was_ready:
             events.append(("Normal", "Ready", "every component is ready"))
 
-    async def _gather(self, aws: Iterable[Awaitable[T]]) -> list[T]:
-        async def bounded(aw: Awaitable[T]) -> T:
+    async def _gather(self, aws: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
+        async def bounded(aw: Coroutine[Any, Any, T]) -> T:
             async with self._limit:
                 return await aw
 
-        return list(await asyncio.gather(*(bounded(a) for a in aws)))
+        pending = list(aws)
+        try:
+            return list(await asyncio.gather(*(bounded(a) for a in pending)))
+        finally:  # a pass cancelled (its platform deleted): requests that never started are dropped, not leaked
+            for aw in pending:
+                if inspect.getcoroutinestate(aw) == inspect.CORO_CREATED:
+                    aw.close()

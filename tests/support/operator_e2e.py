@@ -136,12 +136,12 @@ class OperatorProcess:
         return out
 
     def writes(self) -> float:
-        """Writes to children so far (applies, creates, deletes)."""
+        """Writes so far: to children (applies, creates, deletes) and to platforms' status (patches)."""
         return sum(
             v
             for k, v in self.metrics().items()
             if k.startswith("venta_operator_api_requests_total{")
-            and any(f"verb={verb}," in k for verb in ("apply", "create", "delete"))
+            and any(f"verb={verb}," in k for verb in ("apply", "create", "delete", "patch"))
         )
 
     def cpu_seconds(self) -> float:

@@ -61,13 +61,18 @@ def by_key(manifests: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, A
     return {(m["kind"], m["metadata"]["name"]): m for m in manifests}
 
 
-def _merge(base: Any, patch: Any) -> Any:
-    if isinstance(base, dict) and isinstance(patch, dict):
-        out = dict(base)
-        for k, v in patch.items():
-            out[k] = _merge(base.get(k), v)
-        return out
-    return copy.deepcopy(patch)
+def _merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386, as the API server applies `application/merge-patch+json` (and, for manifests without nulls,
+    close enough to a server-side apply by one manager)."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = _merge_patch(out.get(key), value)
+    return out
 
 
 class FakeKube:
@@ -81,10 +86,18 @@ class FakeKube:
         self.requests: Counter[str] = Counter()
         self.served: frozenset[str] = frozenset()
         self.fail_apply: set[str] = set()  # kinds whose apply fails with 422
+        self.statuses: dict[tuple[str, str], dict[str, Any]] = {}  # platforms' status, by (namespace, name)
         self._uid = 0
 
     def writes(self) -> int:
-        return sum(n for verb, n in self.requests.items() if verb in ("apply", "create", "delete"))
+        return sum(n for verb, n in self.requests.items() if verb in ("apply", "create", "delete", "patch"))
+
+    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        """A merge patch of the platform's status, kept in `statuses` (None removes a key, as the API server does)."""
+        self.requests["patch"] += 1
+        merged = _merge_patch(self.statuses.get((namespace, name), {}), status)
+        self.statuses[(namespace, name)] = merged
+        return {"status": copy.deepcopy(merged)}
 
     async def list(self, kind: str, namespace: str, selector: str) -> list[dict[str, Any]]:
         self.requests["list"] += 1
@@ -109,7 +122,7 @@ class FakeKube:
         meta = manifest["metadata"]
         key = (manifest["kind"], meta["namespace"], meta["name"])
         old = self.objects.get(key)
-        new = _merge(old or {}, manifest)
+        new = _merge_patch(old or {}, manifest)
         if old is None:
             self._uid += 1
             new["metadata"].update(uid=f"child-{self._uid}", generation=1)

@@ -159,5 +159,5 @@ def test_reconcile_series_exist_before_the_first_reconcile() -> None:
 
     for reason in ("InvalidSpec", "ApiError", "apply_failed"):
         assert REGISTRY.get_sample_value("venta_operator_reconcile_failures_total", {"reason": reason}) is not None
-    for trigger in ("create", "update", "resume", "timer"):
+    for trigger in ("start", "update", "child", "retry", "timer"):
         assert REGISTRY.get_sample_value("venta_operator_reconciles_total", {"trigger": trigger}) is not None

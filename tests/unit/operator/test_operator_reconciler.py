@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
+import gc
+import warnings
 from typing import Any
 
 import pytest
@@ -207,3 +210,27 @@ async def test_render_prints_generated_secrets_as_the_reconciler_creates_them(
         owned = "ownerReferences" in secret["metadata"]
         assert owned == ("ownerReferences" in rendered[name]["metadata"]), name
     assert ("ownerReferences" in created[postgres_secret_name("demo")]["metadata"]) == delete_with_platform
+
+
+async def test_a_pass_cancelled_mid_way_leaves_no_request_behind(fake_kube: Any, rec: Reconciler) -> None:
+    """Kopf cancels a platform's loop when the platform is deleted: the requests still queued behind the concurrency
+    limit are dropped cleanly (no "coroutine was never awaited" at garbage collection)."""
+    started = asyncio.Event()
+    list_once = fake_kube.list
+
+    async def slow_list(kind: str, namespace: str, selector: str) -> list[dict[str, Any]]:
+        started.set()
+        await asyncio.sleep(30)
+        return await list_once(kind, namespace, selector)
+
+    fake_kube.list = slow_list
+    rec._limit = asyncio.Semaphore(1)  # one request in flight, the others queued
+    task = asyncio.create_task(rec.reconcile(fake_kube.body()))
+    await started.wait()
+    task.cancel()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        gc.collect()
+    assert not [w for w in caught if "never awaited" in str(w.message)]
