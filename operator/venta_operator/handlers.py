@@ -33,8 +33,12 @@ from venta_operator.wakeups import Wakeups
 
 CONFIG = OperatorConfig()
 RESOURCE = (API_GROUP, API_VERSION, PLURAL)
-CHILDREN = {"Deployment": ("apps", "v1", "deployments"), "StatefulSet": ("apps", "v1", "statefulsets")}
-CHILDREN["Job"] = ("batch", "v1", "jobs")
+# The children whose readiness the status reads (wakeups.WATCHED_KINDS), as Kopf's (group, version, plural).
+CHILDREN = {
+    "Deployment": ("apps", "v1", "deployments"),
+    "StatefulSet": ("apps", "v1", "statefulsets"),
+    "Job": ("batch", "v1", "jobs"),
+}
 STORAGE_PREFIX = "operator.venta.io"  # not venta.io: Kopf hides its prefix's annotations, and the pause one is ours
 WAKEUPS = Wakeups()
 _platforms: set[str] = set()

@@ -16,7 +16,7 @@ from venta_operator import handlers
 from venta_operator.kube import KubeError
 from venta_operator.metrics import MANAGED_PLATFORMS
 from venta_operator.reconciler import Reconciler
-from venta_operator.wakeups import CHILD, UPDATE, Wakeups
+from venta_operator.wakeups import CHILD, UPDATE, WATCHED_KINDS, Wakeups
 
 
 @pytest.fixture
@@ -196,3 +196,4 @@ def test_watch_handlers_run_on_the_event_loop() -> None:
         "job_changed",
     }
     assert all(inspect.iscoroutinefunction(h.fn) for h in watching)
+    assert set(handlers.CHILDREN) == WATCHED_KINDS  # every kind whose readiness wakes a platform is watched
