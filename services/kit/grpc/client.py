@@ -7,7 +7,6 @@ breaker is open, calls fail at once with `Unavailable` instead of waiting for a 
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Generic, TypeVar
@@ -49,13 +48,8 @@ PEER_FAILURES = frozenset(
 # instead of gRPC's 30 s, so a rolled or added replica is seen within seconds. Retries stay on without a retry
 # policy: gRPC then only retries transparently a call that never reached a server (sent on a connection that was
 # just closed), which is safe for writes too; every other failure is the breaker's and the caller's to judge.
-# Client-side health checking (gRPC's A17): each connection watches the replica's grpc.health.v1 status, which the
-# kit's server turns NOT_SERVING the moment it starts draining (and while its readiness fails), and round robin
-# skips it. Without it a draining replica kept getting calls until it stopped, and a call that reached it as it
-# stopped was cancelled: a write failed during a rollout.
-SERVICE_CONFIG = {"loadBalancingConfig": [{"round_robin": {}}], "healthCheckConfig": {"serviceName": ""}}
 CHANNEL_OPTIONS: list[tuple[str, Any]] = [
-    ("grpc.service_config", json.dumps(SERVICE_CONFIG)),
+    ("grpc.lb_policy_name", "round_robin"),
     ("grpc.dns_min_time_between_resolutions_ms", 2_000),
     ("grpc.keepalive_time_ms", 30_000),
 ]
