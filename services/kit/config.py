@@ -51,8 +51,9 @@ class KitSettings(BaseSettings):
     shutdown_grace_s: float = Field(
         default=10.0,
         gt=0,
-        le=300,
-        description="Seconds in-flight calls get to finish after the shutdown delay, before the process stops.",
+        le=600,
+        description="Seconds in-flight calls get to finish after the shutdown delay, before the process stops; "
+        "keep it above the callers' `VENTA_GRPC_TIMEOUT_S` (the operator sets the larger of 10 and that + 1).",
     )
     shutdown_delay_s: float = Field(
         default=0.0,

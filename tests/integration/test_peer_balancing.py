@@ -12,6 +12,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import asyncpg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -77,6 +78,64 @@ async def test_calls_spread_over_replicas_and_survive_recycling_and_a_leaving_re
         for _ in range(20):
             await client.unary(client.stub.GetVendorById, vendor_pb2.VendorLookupByIdData(id=created.id))
     finally:
+        await client.close()
+        for replica in replicas:
+            replica.stop()
+
+
+async def test_replicas_stopping_under_continuous_writes_fail_no_write(
+    nats_server: Nats, postgres: Postgres, tmp_path: Path
+) -> None:
+    """A rollout on the real node once failed a write: a CreateVendor that reached the old replica as it stopped
+    was CANCELLED (grpc/grpc#41785: a server shutting down cancels the calls it has received but not yet started).
+    Here replicas are replaced one by one, each drained then stopped, while writers keep calling: no call fails,
+    and no write is made twice."""
+    url = postgres.url_for(f"vendors_{uuid.uuid4().hex[:8]}")
+    await upgrade(vendors_app.MIGRATIONS, url.replace("postgresql://", "postgresql+asyncpg://"))
+    env = {"VENTA_NATS_URL": nats_server.url, "VENTA_DATABASE_URL": url, "VENTA_SHUTDOWN_DELAY_S": "0.5"}
+    replicas = [ServiceProcess("vendors", env, tmp_path / f"vendors-{i}.log") for i in range(5)]
+    for replica in replicas:
+        replica.start()
+    await asyncio.gather(*(replica.wait_ready() for replica in replicas))
+    client = PeerClient(
+        target_name="vendors",
+        address="ipv4:" + ",".join(f"127.0.0.1:{replica.grpc_port}" for replica in replicas),
+        stub=vendor_pb2_grpc.VendorServiceStub,
+        timeout_s=1,
+        breaker=make_breaker("test->vendors-stops", fail_max=1000, reset_timeout_s=30),
+    )
+    created: list[str] = []
+    failures: list[BaseException] = []
+    writing = True
+
+    async def write_continuously() -> None:
+        while writing:
+            try:
+                answer = await client.unary(
+                    client.stub.CreateVendor, vendor_pb2.VendorCreateData(name="Tacos", user_id=str(uuid.uuid4()))
+                )
+                created.append(answer.id)
+            except Exception as exc:  # every failure is the finding
+                failures.append(exc)
+
+    writers = [asyncio.create_task(write_continuously()) for _ in range(32)]
+    try:
+        await asyncio.sleep(0.5)
+        for leaving in replicas[:-1]:
+            assert served(leaving, "CreateVendor") > 0  # it took writes until its stop signal
+            await asyncio.to_thread(leaving.stop)
+            await asyncio.sleep(0.3)
+        writing = False
+        await asyncio.gather(*writers)
+        assert not failures, [str(f) for f in failures[:3]]
+        conn = await asyncpg.connect(url)
+        try:
+            rows = await conn.fetchval("SELECT count(*) FROM vendor")
+        finally:
+            await conn.close()
+        assert len(created) > 100 and rows == len(set(created)) == len(created)  # each write made once
+    finally:
+        writing = False
         await client.close()
         for replica in replicas:
             replica.stop()

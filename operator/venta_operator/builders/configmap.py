@@ -24,6 +24,7 @@ from venta_operator.spec import Platform
 
 INIT_SCRIPT = "10-venta-databases.sh"
 UPLOADS_DIR = "/var/lib/venta/uploads"  # the gateway's writable directory for uploads (see builders/pods.py)
+MIN_SHUTDOWN_GRACE_S = 10.0
 
 
 def config_name(platform: str) -> str:
@@ -37,6 +38,13 @@ def postgres_init_name(platform: str) -> str:
 def _number(value: float) -> str:
     """30.0 -> "30", 0.5 -> "0.5": stable text for float settings."""
     return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def shutdown_grace_s(p: Platform) -> float:
+    """Seconds a stopping service gives the calls it has started: longer than any peer call's deadline, so a call a
+    server started is never cut short while its caller still waits. The kit's clients retry a call a server
+    cancelled, which is then always one it never started (services/kit/grpc/client.py)."""
+    return max(MIN_SHUTDOWN_GRACE_S, p.spec.resilience.grpc_timeout_seconds + 1)
 
 
 def settings(p: Platform) -> dict[str, str]:
@@ -60,6 +68,7 @@ def settings(p: Platform) -> dict[str, str]:
         "VENTA_BREAKER_FAIL_MAX": str(spec.resilience.breaker_fail_max),
         "VENTA_BREAKER_RESET_TIMEOUT_S": _number(spec.resilience.breaker_reset_timeout_seconds),
         "VENTA_GRPC_TIMEOUT_S": _number(spec.resilience.grpc_timeout_seconds),
+        "VENTA_SHUTDOWN_GRACE_S": _number(shutdown_grace_s(p)),
         "VENTA_RATE_LIMIT": spec.resilience.rate_limit,
     }
     uploads = spec.uploads

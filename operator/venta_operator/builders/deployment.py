@@ -6,12 +6,15 @@ Service Deployments carry the settings checksum on their pod template (a setting
 
 from __future__ import annotations
 
+import math
+
 from venta_operator.builders import Manifest, child_metadata
-from venta_operator.builders.configmap import config_checksum
+from venta_operator.builders.configmap import config_checksum, shutdown_grace_s
 from venta_operator.builders.development import with_live_reload
 from venta_operator.builders.exporters import redis_sidecars
 from venta_operator.builders.pods import (
     APP_UID,
+    SHUTDOWN_DELAY_S,
     anti_affinity,
     component_container,
     container_security,
@@ -30,6 +33,11 @@ DEFAULT_RESOURCES = Resources(
     requests=ResourceList(cpu=APP_RESOURCES[0], memory=APP_RESOURCES[1]),
     limits=ResourceList(cpu=APP_RESOURCES[2], memory=APP_RESOURCES[3]),
 )
+
+
+def termination_grace_s(p: Platform) -> int:
+    """The pod's whole stop: the drain delay, the service's grace for calls in flight, and 5 s to close the rest."""
+    return max(30, math.ceil(SHUTDOWN_DELAY_S + shutdown_grace_s(p) + 5))
 
 
 def _deployment(
@@ -72,7 +80,7 @@ def component_deployment(p: Platform, c: Component) -> Manifest:
     volumes, mounts = needs_volumes(p, c.needs)
     pod = pod_spec(p, [component_container(p, c, resources.manifest(), mounts)], volumes=volumes)
     pod["affinity"] = anti_affinity(p, c.name)
-    pod["terminationGracePeriodSeconds"] = 30
+    pod["terminationGracePeriodSeconds"] = termination_grace_s(p)
     if p.spec.development.live_reload:
         pod = with_live_reload(pod)
     return _deployment(p, c.name, replicas, pod, {ANNOTATION_CONFIG_CHECKSUM: config_checksum(p)})

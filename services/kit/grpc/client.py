@@ -7,6 +7,7 @@ breaker is open, calls fail at once with `Unavailable` instead of waiting for a 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Generic, TypeVar
@@ -45,11 +46,32 @@ PEER_FAILURES = frozenset(
 # How a peer's replicas share the calls: the target (in a cluster, `dns:///<headless Service>:<port>`) resolves to
 # every ready replica, and calls go round robin over one connection to each. The resolver looks again whenever a
 # connection goes away (a replica stopped, or the server's max connection age sent GOAWAY), at most every 2 s
-# instead of gRPC's 30 s, so a rolled or added replica is seen within seconds. Retries stay on without a retry
-# policy: gRPC then only retries transparently a call that never reached a server (sent on a connection that was
-# just closed), which is safe for writes too; every other failure is the breaker's and the caller's to judge.
+# instead of gRPC's 30 s, so a rolled or added replica is seen within seconds.
+# Retries: gRPC retries by itself a call that never reached a server (sent on a connection just closed), and the
+# retry policy below adds one case, a call CANCELLED by the server: a gRPC server that stops cancels the calls it has
+# received but not yet started (grpc/grpc#41785), so a call that reaches a replica as it stops would fail although
+# any other replica would serve it. Such a retry is safe for writes too: the server also cancels, at the end of its
+# grace, a call it did start, but the grace is longer than any caller's deadline (the operator sets
+# VENTA_SHUTDOWN_GRACE_S above VENTA_GRPC_TIMEOUT_S), so that caller has given up already (DEADLINE_EXCEEDED), and
+# gRPC never retries a call once the server has answered anything. Every other failure is the breaker's and the
+# caller's to judge. The retries fit in the call's one deadline.
+SERVICE_CONFIG = {
+    "loadBalancingConfig": [{"round_robin": {}}],
+    "methodConfig": [
+        {
+            "name": [{}],
+            "retryPolicy": {
+                "maxAttempts": 3,
+                "initialBackoff": "0.01s",
+                "maxBackoff": "0.1s",
+                "backoffMultiplier": 2,
+                "retryableStatusCodes": ["CANCELLED"],
+            },
+        }
+    ],
+}
 CHANNEL_OPTIONS: list[tuple[str, Any]] = [
-    ("grpc.lb_policy_name", "round_robin"),
+    ("grpc.service_config", json.dumps(SERVICE_CONFIG)),
     ("grpc.dns_min_time_between_resolutions_ms", 2_000),
     ("grpc.keepalive_time_ms", 30_000),
 ]

@@ -32,6 +32,17 @@ def test_every_service_listens_on_the_pod_address_and_leaves_gracefully(componen
     assert grace > SHUTDOWN_DELAY_S + 10  # the delay, then the service's own drain (VENTA_SHUTDOWN_GRACE_S, 10 s)
 
 
+@pytest.mark.parametrize(("timeout", "grace"), [(5, "10"), (0.5, "10"), (12, "13"), (300, "301")])
+def test_a_stopping_service_outlasts_every_peer_call_it_started(timeout: float, grace: str) -> None:
+    """A server stopping cancels what is still running after its grace; with a grace longer than any call's deadline
+    the caller has always given up first, so a CANCELLED call is one the server never started (and is retried)."""
+    p = make({"resilience": {"grpcTimeoutSeconds": timeout}})
+    assert settings(p)["VENTA_SHUTDOWN_GRACE_S"] == grace
+    for component in [*APP_COMPONENTS, IDENTITY]:
+        pod = deployment(p, component.name)["spec"]["template"]["spec"]
+        assert pod["terminationGracePeriodSeconds"] >= SHUTDOWN_DELAY_S + float(grace) + 5
+
+
 def test_grpc_peers_are_reached_through_headless_services_of_ready_pods() -> None:
     objects = by_key(full_plan(make()).apply)
     data = settings(make())
