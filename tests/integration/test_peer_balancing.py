@@ -96,7 +96,6 @@ async def test_replicas_stopping_under_continuous_writes_fail_no_write(
     replicas = [ServiceProcess("vendors", env, tmp_path / f"vendors-{i}.log") for i in range(5)]
     for replica in replicas:
         replica.start()
-    await asyncio.gather(*(replica.wait_ready() for replica in replicas))
     client = PeerClient(
         target_name="vendors",
         address="ipv4:" + ",".join(f"127.0.0.1:{replica.grpc_port}" for replica in replicas),
@@ -118,8 +117,9 @@ async def test_replicas_stopping_under_continuous_writes_fail_no_write(
             except Exception as exc:  # every failure is the finding
                 failures.append(exc)
 
-    writers = [asyncio.create_task(write_continuously()) for _ in range(32)]
     try:
+        await asyncio.gather(*(replica.wait_ready() for replica in replicas))
+        writers = [asyncio.create_task(write_continuously()) for _ in range(32)]
         await asyncio.sleep(0.5)
         for leaving in replicas[:-1]:
             assert served(leaving, "CreateVendor") > 0  # it took writes until its stop signal
