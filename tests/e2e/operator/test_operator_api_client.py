@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import secrets
 from pathlib import Path
 
 import pytest
@@ -16,11 +17,19 @@ from tests.cluster.kwok import Kubectl
 from venta_operator.kube import ApiServer, KubeError
 
 
-async def service_accounts_of_default(kubeconfig: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+@pytest.fixture
+def marker(kubectl: Kubectl) -> str:
+    """A ConfigMap made with kubectl for the client to find: nothing a controller creates in its own time."""
+    name = f"login-{secrets.token_hex(4)}"
+    kubectl("create", "configmap", name, "--namespace", "default")
+    return name
+
+
+async def config_maps_of_default(kubeconfig: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
     kube = await ApiServer.connect()
     try:
-        return [s["metadata"]["name"] for s in await kube.list("ServiceAccount", "default", "")]
+        return [c["metadata"]["name"] for c in await kube.list("ConfigMap", "default", "")]
     finally:
         await kube.close()
 
@@ -32,7 +41,9 @@ def flattened(kubectl: Kubectl, path: Path) -> Path:
     return path
 
 
-def test_client_certificates_as_files(kubectl: Kubectl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_client_certificates_as_files(
+    kubectl: Kubectl, marker: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = yaml.safe_load(flattened(kubectl, tmp_path / "admin").read_text())
     cluster, user = config["clusters"][0]["cluster"], config["users"][0]["user"]
     for section, field, name in (
@@ -43,12 +54,14 @@ def test_client_certificates_as_files(kubectl: Kubectl, tmp_path: Path, monkeypa
         (tmp_path / name).write_bytes(base64.b64decode(section.pop(f"{field}-data")))
         section[field] = str(tmp_path / name)
     (tmp_path / "kubeconfig").write_text(yaml.safe_dump(config))
-    assert "default" in asyncio.run(service_accounts_of_default(tmp_path / "kubeconfig", monkeypatch))
+    assert marker in asyncio.run(config_maps_of_default(tmp_path / "kubeconfig", monkeypatch))
 
 
-def test_client_certificates_inline(kubectl: Kubectl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_client_certificates_inline(
+    kubectl: Kubectl, marker: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = flattened(kubectl, tmp_path / "kubeconfig")
-    assert "default" in asyncio.run(service_accounts_of_default(config, monkeypatch))
+    assert marker in asyncio.run(config_maps_of_default(config, monkeypatch))
 
 
 def test_a_wrong_token_is_a_401_not_a_retry_loop(
@@ -58,7 +71,7 @@ def test_a_wrong_token_is_a_401_not_a_retry_loop(
     config["users"][0]["user"] = {"token": "not-a-token"}
     (tmp_path / "kubeconfig").write_text(yaml.safe_dump(config))
     with pytest.raises(KubeError) as raised:
-        asyncio.run(service_accounts_of_default(tmp_path / "kubeconfig", monkeypatch))
+        asyncio.run(config_maps_of_default(tmp_path / "kubeconfig", monkeypatch))
     assert raised.value.status == 401
 
 
@@ -70,5 +83,5 @@ def test_an_unknown_certificate_authority_is_refused(
     cluster["certificate-authority-data"] = config["users"][0]["user"]["client-certificate-data"]  # not the CA
     (tmp_path / "kubeconfig").write_text(yaml.safe_dump(config))
     with pytest.raises(KubeError, match="unreachable") as raised:
-        asyncio.run(service_accounts_of_default(tmp_path / "kubeconfig", monkeypatch))
+        asyncio.run(config_maps_of_default(tmp_path / "kubeconfig", monkeypatch))
     assert raised.value.status == 0
