@@ -14,7 +14,7 @@ from services.cli import deadletters, live_map_client
 from services.cli.registry import SERVICES
 from services.kit.config import ConfigError, load_settings
 from services.kit.db.migrations import upgrade
-from services.kit.lifecycle import serve
+from services.kit.lifecycle import serve, tune_gc
 from services.kit.logging import configure_logging
 from services.kit.telemetry import instrument_process, shutdown_tracing
 
@@ -22,13 +22,15 @@ from services.kit.telemetry import instrument_process, shutdown_tracing
 def _serve(name: str) -> None:
     entry = SERVICES[name]
     settings = load_settings(entry.settings)
-    configure_logging(name, getattr(settings, "log_level", "INFO"))
-    instrument_process(name, metrics_enabled=getattr(settings, "metrics_enabled", True))
+    configure_logging(name, settings.log_level)
+    instrument_process(name, metrics_enabled=settings.metrics_enabled)
+    tune_gc(settings.gc_threshold)
 
     async def main() -> None:
-        await serve(entry.build(settings))  # built inside the loop: grpc.aio binds to the running loop
+        # built inside the loop: grpc.aio binds to the running loop
+        await serve(entry.build(settings), freeze=settings.gc_freeze)
 
-    run = uvloop.run if getattr(settings, "event_loop", "uvloop") == "uvloop" else asyncio.run
+    run = uvloop.run if settings.event_loop == "uvloop" else asyncio.run
     try:
         run(main())
     finally:

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from pydantic_settings import BaseSettings
-
 from services.gateway.config import GatewaySettings
 from services.identity.config import IdentitySettings
+from services.kit.config import KitSettings
 from services.location.config import LocationSettings
 from services.notifications.config import NotificationSettings
 from services.search_sync.config import SearchSyncSettings
@@ -28,7 +27,7 @@ from services.websocket.config import WebsocketSettings
 @dataclass(frozen=True)
 class ServiceEntry:
     name: str
-    settings: type[BaseSettings]
+    settings: type[KitSettings]
     app_module: str
     """The module holding `build(settings)`, imported only when the service is built."""
     kind: Literal["grpc", "http"] = "grpc"

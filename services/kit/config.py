@@ -73,6 +73,20 @@ class KitSettings(BaseSettings):
         description="`false` stops the per-request `venta_*` metrics at the HTTP and gRPC edges (to measure their "
         "cost; not for production).",
     )
+    gc_threshold: int = Field(
+        default=10_000,
+        ge=700,
+        le=1_000_000,
+        description="Objects allocated (less those freed) between two collections of the garbage collector's "
+        "youngest generation (CPython's default: 700). Fewer, larger young collections let a request's objects die before they are promoted, so "
+        "the older generations, whose collections pause every request, fill more slowly (bench/README.md).",
+    )
+    gc_freeze: bool = Field(
+        default=True,
+        description="Once started, collect once and move every object then alive (modules, the app, its clients) "
+        "out of the garbage collector's sight (`gc.freeze()`): its full collections then scan what requests made, "
+        "not the whole process (each took ~0.2 s in the gateway, in every request's path).",
+    )
 
 
 class DatabaseSettings(BaseSettings):

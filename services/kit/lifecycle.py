@@ -7,11 +7,18 @@ stops listening; then stop, giving in-flight work the host's own grace. Without 
 stop is immediate. Kubernetes removes a terminating pod from its Services at the same moment it sends SIGTERM, and
 that removal takes a few seconds to reach every node and client: a process that stopped listening at once would
 refuse the requests still on their way (the operator sets the delay, VENTA_SHUTDOWN_DELAY_S).
+
+`serve()` also readies the garbage collector for a long run: `venta serve` raises its young-generation threshold
+(`tune_gc`, VENTA_GC_THRESHOLD) before the host is built, and once the host has started `freeze_heap` moves
+everything start-up made out of the collector's sight (VENTA_GC_FREEZE). Without both, a full collection walked the
+whole heap of imported modules every few seconds under load: ~0.2 s in which no request was answered, the gateway's
+p99 (bench/README.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Iterable
@@ -63,12 +70,40 @@ def stop_requested() -> asyncio.Event:
     return stop
 
 
-async def serve(host: Host) -> None:
-    """Start `host`, serve until a stop signal (or until the host ends by itself), drain, stop."""
+def tune_gc(threshold: int) -> None:
+    """Collect the youngest generation every `threshold` allocations (the older generations' thresholds unchanged)."""
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(threshold, older, oldest)
+
+
+def freeze_heap() -> None:
+    """Leave what start-up made out of every later collection: collect its garbage once, then `gc.freeze()`.
+
+    A full collection walks every object the collector tracks; in a served process most of them are the imported
+    modules and the objects built at start-up, which live as long as the process. Frozen, they are never walked
+    again, and a full collection costs what the requests left behind.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+async def serve(host: Host, *, freeze: bool = False) -> None:
+    """Start `host`, serve until a stop signal (or until the host ends by itself), drain, stop.
+
+    `freeze`: once started, leave the start-up heap out of every later garbage collection (`freeze_heap`).
+    """
     stop = stop_requested()
     await host.start()
+    if freeze:
+        freeze_heap()
     loop = "uvloop" if type(asyncio.get_running_loop()).__module__.startswith("uvloop") else "asyncio"
-    log.info("%s serving (event loop: %s)", host.service, loop)
+    log.info(
+        "%s serving (event loop: %s; garbage collector: threshold %d, %d objects frozen)",
+        host.service,
+        loop,
+        gc.get_threshold()[0],
+        gc.get_freeze_count(),
+    )
     waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
     if isinstance(host, EndsByItself):
         waiters.append(asyncio.ensure_future(host.ended()))

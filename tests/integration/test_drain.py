@@ -11,6 +11,7 @@ default, or the standard library's): signals are the loop's to deliver.
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import time
 import uuid
@@ -31,9 +32,15 @@ pytestmark = [pytest.mark.slow, pytest.mark.parametrize("loop_name", ["uvloop", 
 DELAY_S = 3.0
 
 
-def ran_on(process: ServiceProcess, loop_name: str) -> None:
-    """The process said which loop it served on (its start-up log line), the one VENTA_EVENT_LOOP asked for."""
-    assert f"(event loop: {loop_name})" in process.log.read_text(), process.log.read_text()[-2000:]
+def ran_on(process: ServiceProcess, loop_name: str) -> int:
+    """The process said which loop it served on (its start-up log line), the one VENTA_EVENT_LOOP asked for; the
+    garbage collector's threshold it reported is VENTA_GC_THRESHOLD's. Returns how many objects it froze."""
+    log = process.log.read_text()
+    said = re.search(r"\(event loop: (\w+); garbage collector: threshold (\d+), (\d+) objects frozen\)", log)
+    assert said is not None, log[-2000:]
+    assert said[1] == loop_name
+    assert int(said[2]) == int(process.env.get("VENTA_GC_THRESHOLD", "10000"))
+    return int(said[3])
 
 
 async def test_an_http_service_drains_then_exits(tmp_path: Path, loop_name: str) -> None:
@@ -55,7 +62,7 @@ async def test_an_http_service_drains_then_exits(tmp_path: Path, loop_name: str)
             assert (await client.get("/health/ready")).status_code == 503
         exit_code = await asyncio.to_thread(identity.proc.wait, 30)
         assert exit_code == 0 and time.monotonic() - stopped_at >= DELAY_S
-        ran_on(identity, loop_name)
+        assert ran_on(identity, loop_name) > 10_000  # by default: the modules and the app, frozen once started
     finally:
         identity.stop()
 
@@ -70,6 +77,8 @@ async def test_a_grpc_service_drains_then_exits(
         "VENTA_DATABASE_URL": url,
         "VENTA_SHUTDOWN_DELAY_S": str(DELAY_S),
         "VENTA_EVENT_LOOP": loop_name,
+        "VENTA_GC_FREEZE": "false",
+        "VENTA_GC_THRESHOLD": "700",
     }
     vendors = ServiceProcess("vendors", env, tmp_path / "vendors.log")
     vendors.start()
@@ -87,6 +96,6 @@ async def test_a_grpc_service_drains_then_exits(
                 assert time.monotonic() < deadline, "gRPC health never said NOT_SERVING while draining"
                 await asyncio.sleep(0.1)
         assert await asyncio.to_thread(vendors.proc.wait, 30) == 0
-        ran_on(vendors, loop_name)
+        assert ran_on(vendors, loop_name) == 0  # VENTA_GC_FREEZE=false
     finally:
         vendors.stop()

@@ -27,6 +27,9 @@ def test_defaults_match_the_spec_ports() -> None:
         ("VENTA_DB_POOL_SIZE", "0"),
         ("VENTA_GRPC_TIMEOUT_S", "-1"),
         ("VENTA_EVENT_LOOP", "tokio"),
+        ("VENTA_GC_THRESHOLD", "10"),
+        ("VENTA_GC_THRESHOLD", "often"),
+        ("VENTA_GC_FREEZE", "perhaps"),
     ],
 )
 def test_bad_variable_is_named(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:
