@@ -78,8 +78,9 @@ class KitSettings(BaseSettings):
         ge=700,
         le=1_000_000,
         description="Objects allocated (less those freed) between two collections of the garbage collector's "
-        "youngest generation (CPython's default: 700). Fewer, larger young collections let a request's objects die before they are promoted, so "
-        "the older generations, whose collections pause every request, fill more slowly (bench/README.md).",
+        "youngest generation (CPython's default: 700). Fewer, larger young collections let a request's objects "
+        "die before they are promoted, so the older generations, whose collections pause every request, fill "
+        "more slowly (bench/README.md).",
     )
     gc_freeze: bool = Field(
         default=True,
