@@ -84,7 +84,7 @@ class KitSettings(BaseSettings):
     )
     gc_freeze: bool = Field(
         default=True,
-        description="Once started, collect once and move every object then alive (modules, the app, its clients) "
+        description="Before listening, collect once and move every object then alive (modules, the built app) "
         "out of the garbage collector's sight (`gc.freeze()`): its full collections then scan what requests made, "
         "not the whole process (each took ~0.2 s in the gateway, in every request's path).",
     )

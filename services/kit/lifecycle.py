@@ -9,10 +9,10 @@ that removal takes a few seconds to reach every node and client: a process that 
 refuse the requests still on their way (the operator sets the delay, VENTA_SHUTDOWN_DELAY_S).
 
 `serve()` also readies the garbage collector for a long run: `venta serve` raises its young-generation threshold
-(`tune_gc`, VENTA_GC_THRESHOLD) before the host is built, and once the host has started `freeze_heap` moves
-everything start-up made out of the collector's sight (VENTA_GC_FREEZE). Without both, a full collection walked the
-whole heap of imported modules every few seconds under load: ~0.2 s in which no request was answered, the gateway's
-p99 (bench/README.md).
+(`tune_gc`, VENTA_GC_THRESHOLD) before the host is built, and `freeze_heap`, once it is built and before it starts
+listening, moves everything built so far out of the collector's sight (VENTA_GC_FREEZE). Without both, a full
+collection walked the whole heap of imported modules every few seconds under load: ~0.2 s in which no request was
+answered, the gateway's p99 (bench/README.md).
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def tune_gc(threshold: int) -> None:
 
 
 def freeze_heap() -> None:
-    """Leave what start-up made out of every later collection: collect its garbage once, then `gc.freeze()`.
+    """Leave what start-up built out of every later collection: collect its garbage once, then `gc.freeze()`.
 
     A full collection walks every object the collector tracks; in a served process most of them are the imported
     modules and the objects built at start-up, which live as long as the process. Frozen, they are never walked
@@ -90,12 +90,13 @@ def freeze_heap() -> None:
 async def serve(host: Host, *, freeze: bool = False) -> None:
     """Start `host`, serve until a stop signal (or until the host ends by itself), drain, stop.
 
-    `freeze`: once started, leave the start-up heap out of every later garbage collection (`freeze_heap`).
+    `freeze`: leave the built host, and the modules, out of every later garbage collection (`freeze_heap`), before
+    the host listens: the one full collection that takes then delays no request.
     """
     stop = stop_requested()
-    await host.start()
     if freeze:
         freeze_heap()
+    await host.start()
     loop = "uvloop" if type(asyncio.get_running_loop()).__module__.startswith("uvloop") else "asyncio"
     log.info(
         "%s serving (event loop: %s; garbage collector: threshold %d, %d objects frozen)",
