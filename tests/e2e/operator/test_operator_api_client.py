@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,11 +19,12 @@ from venta_operator.kube import ApiServer, KubeError
 
 
 @pytest.fixture
-def marker(kubectl: Kubectl) -> str:
+def marker(kubectl: Kubectl) -> Iterator[str]:
     """A ConfigMap made with kubectl for the client to find: nothing a controller creates in its own time."""
     name = f"login-{secrets.token_hex(4)}"
     kubectl("create", "configmap", name, "--namespace", "default")
-    return name
+    yield name
+    kubectl("delete", "configmap", name, "--namespace", "default")
 
 
 async def config_maps_of_default(kubeconfig: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
