@@ -24,6 +24,7 @@ from services.kit.http.handlers import install_error_handlers, render_error
 from services.kit.http.middleware import BodySizeLimitMiddleware, RequestContextMiddleware, SecurityHeadersMiddleware
 from services.kit.http.server import AsgiServiceHost
 from services.kit.probes import health_router
+from services.kit.telemetry import fastapi_telemetry
 
 VERSION = "1.0.0"
 # names the peers give fields -> names the HTTP client sent them under
@@ -95,6 +96,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         description="The public API of Venta. Every error has the shape `{error: {type, code, message, ...}}`.",
         lifespan=lifespan,
         redoc_url=None,
+        telemetry=fastapi_telemetry(),
     )
     app.state.draining = False
     app.state.settings = settings

@@ -32,6 +32,7 @@ from services.kit.http.handlers import install_error_handlers, render_error
 from services.kit.http.middleware import RequestContextMiddleware
 from services.kit.http.server import AsgiServiceHost
 from services.kit.probes import health_router
+from services.kit.telemetry import fastapi_telemetry
 
 USER_SERVICE = user_pb2.DESCRIPTOR.services_by_name["UserService"].full_name
 
@@ -91,7 +92,13 @@ def create_app(settings: IdentitySettings) -> FastAPI:
         finally:
             await users.close()
 
-    app = FastAPI(title="Venta local identity provider", version="1.0.0", lifespan=lifespan, redoc_url=None)
+    app = FastAPI(
+        title="Venta local identity provider",
+        version="1.0.0",
+        lifespan=lifespan,
+        redoc_url=None,
+        telemetry=fastapi_telemetry(),
+    )
     app.state.settings = settings
     app.state.keys = KeyRing(settings.identity_key_dir, retired=settings.identity_retired_keys)
     app.state.draining = False

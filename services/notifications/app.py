@@ -43,6 +43,7 @@ from services.kit.http.server import AsgiServiceHost
 from services.kit.lifecycle import close_all
 from services.kit.probes import ReadinessCheck, health_router
 from services.kit.redis_client import async_redis
+from services.kit.telemetry import fastapi_telemetry
 from services.notifications.config import NotificationSettings
 from services.notifications.events import PATTERNS, EventHandler
 from services.notifications.push import Pusher
@@ -202,7 +203,13 @@ def create_app(settings: NotificationSettings) -> FastAPI:
         finally:
             await runtime.close()
 
-    app = FastAPI(title="Venta notifications", version="1.0.0", lifespan=lifespan, redoc_url=None)
+    app = FastAPI(
+        title="Venta notifications",
+        version="1.0.0",
+        lifespan=lifespan,
+        redoc_url=None,
+        telemetry=fastapi_telemetry(),
+    )
     app.state.settings = settings
     app.state.draining = False
     install_error_handlers(app)

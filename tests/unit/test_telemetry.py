@@ -6,9 +6,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Annotated
 
+import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -54,14 +56,46 @@ def test_disabled_sdk_installs_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
     assert not telemetry.tracing_enabled()
     assert telemetry.grpc_server_interceptors() == [] and telemetry.grpc_client_interceptors() == []
-    app = FastAPI()
-    telemetry.instrument_fastapi(app)
-    assert not getattr(app, "_is_instrumented_by_opentelemetry", False)
     try:
         telemetry.instrument_process("svc", metrics_enabled=False)
         assert not metrics.enabled()
     finally:
         metrics.set_enabled(True)
+
+
+async def caller() -> str:
+    return "someone"
+
+
+async def test_fastapi_apps_trace_one_server_span_per_request_and_leave_probes_alone(
+    spans: InMemorySpanExporter,
+) -> None:
+    app = FastAPI(telemetry=telemetry.fastapi_telemetry())
+
+    @app.get("/things/{thing_id:int}")
+    async def thing(thing_id: int, who: Annotated[str, Depends(caller)]) -> dict[str, object]:
+        return {"id": thing_id, "who": who}
+
+    for probe in ("/health", "/health/ready", "/health/events", "/metrics", "/metrics/"):
+        app.get(probe)(caller)
+    trace_id = uuid.uuid4().hex
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://edge") as client:
+        answer = await client.get("/things/7", headers={"traceparent": f"00-{trace_id}-{'ab' * 8}-01"})
+        assert answer.json() == {"id": 7, "who": "someone"}
+        for probe in ("/health", "/health/ready", "/health/events", "/metrics", "/metrics/"):
+            assert (await client.get(probe, headers={"traceparent": f"00-{trace_id}-{'cd' * 8}-01"})).is_success
+        unmatched = uuid.uuid4().hex
+        assert (
+            await client.get("/things/seven", headers={"traceparent": f"00-{unmatched}-{'ef' * 8}-01"})
+        ).status_code == 404
+    mine = [s for s in spans.get_finished_spans() if s.context.trace_id == int(trace_id, 16)]
+    # one span, the server's, named by route template; no span per dependency, endpoint or probe
+    assert [(s.name, s.kind) for s in mine] == [("GET /things/{thing_id}", SpanKind.SERVER)]
+    assert mine[0].attributes is not None and mine[0].attributes["http.route"] == "/things/{thing_id}"
+    assert mine[0].parent is not None and mine[0].parent.span_id == int("ab" * 8, 16)
+    # no route matched: no template to name the span by (the raw path would make span names unbounded)
+    (lost,) = [s for s in spans.get_finished_spans() if s.context.trace_id == int(unmatched, 16)]
+    assert lost.name == "GET" and lost.attributes is not None and lost.attributes["http.response.status_code"] == 404
 
 
 def test_grpc_interceptors_skip_health_and_reflection() -> None:

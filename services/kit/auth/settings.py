@@ -73,6 +73,15 @@ class AuthSettings(BaseSettings):
         description="Seconds a token subject's internal user id stays cached in Redis (a Clerk `user.deleted` "
         "webhook drops it at once).",
     )
+    user_local_ttl_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=60,
+        description="Seconds each process also keeps a subject's user id, so that a caller's next requests cost no "
+        "Redis round trip; 0 turns it off. A Clerk `user.deleted` webhook drops it at once in the process that "
+        "receives it, other replicas forget it within this time (as a revoked Clerk session's token stays valid "
+        "until it expires, a minute).",
+    )
 
     @field_validator("auth_authorized_parties", mode="before")
     @classmethod
@@ -105,4 +114,6 @@ def build_authenticator(
         audience=settings.auth_audience,
         leeway_s=settings.auth_leeway_s,
     )
-    return Authenticator(verifier, UserDirectory(users, cache, ttl_s=settings.user_cache_ttl_s)), jwks
+    return Authenticator(
+        verifier, UserDirectory(users, cache, ttl_s=settings.user_cache_ttl_s, local_ttl_s=settings.user_local_ttl_s)
+    ), jwks

@@ -4,8 +4,8 @@
 context, on the server span and passed on to gRPC peers), the `venta_http_*` metrics labelled by route template
 (never the raw path: ids would make the label set unbounded) with the trace as exemplar, one log line, and the
 last-resort answer for an error nobody handled (logged with its traceback here, generic INTERNAL to the client).
-The server span itself is OpenTelemetry's FastAPI instrumentation (`services.kit.telemetry.instrument_fastapi`),
-which wraps this middleware, so the metrics and the log line see the request's trace.
+The server span itself is FastAPI's own telemetry (`services.kit.telemetry.fastapi_telemetry`), which wraps every
+middleware of the app, so the metrics and the log line see the request's trace.
 `SecurityHeadersMiddleware` and `BodySizeLimitMiddleware` are small guards a public API needs.
 """
 

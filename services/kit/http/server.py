@@ -6,8 +6,8 @@ answers 503 and every response says `Connection: close`, so clients leave their 
 replica instead of meeting a closed one, while requests are still served for the drain delay; then no new
 connections are accepted, in-flight requests get `shutdown_grace_s`, and the app's lifespan closes its clients.
 uvicorn's own signal capture is off so that signals are handled in one place and several hosts can share one process
-in tests. The host also gives the app its server spans (`services.kit.telemetry.instrument_fastapi`), so no service
-wires tracing itself.
+in tests. Server spans are FastAPI's own, configured where each app is built (`FastAPI(telemetry=fastapi_telemetry())`,
+`services.kit.telemetry`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.kit.config import KitSettings
-from services.kit.telemetry import instrument_fastapi
 
 log = logging.getLogger("venta.http")
 
@@ -51,7 +50,6 @@ class AsgiServiceHost:
         self.grace = shutdown_grace_s
         self.drain_delay_s = shutdown_delay_s
         self.draining = False
-        instrument_fastapi(app)
         self._config = uvicorn.Config(
             self._closing_when_draining,
             interface="asgi3",  # a bound method: uvicorn's guess would take it for ASGI 2

@@ -1,4 +1,5 @@
-"""Every way a token can be wrong is a 401 in the envelope; a good one maps to the internal user (cached 1 h)."""
+"""Every way a token can be wrong is a 401 in the envelope; a good one maps to the internal user (cached 1 h in
+Redis, seconds in the process)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,29 @@ async def test_a_valid_token_resolves_the_user_and_caches_the_id(api: httpx.Asyn
         assert await cache.get(CACHE_PREFIX + user)
         assert 3500 < await cache.ttl(CACHE_PREFIX + user) <= 3600
     finally:
+        await cache.aclose()
+
+
+async def test_the_id_is_also_kept_in_the_process_for_seconds(api: httpx.AsyncClient, platform: Platform) -> None:
+    """Within `VENTA_USER_LOCAL_TTL_S` the process answers from its own copy without asking Redis; after it, Redis
+    again. Shown by rewriting the Redis entry behind the gateway's back: the other user's id under this subject."""
+    owner, caller = await _known_user(platform), await _known_user(platform)
+    owner_auth, caller_auth = await platform.auth(owner), await platform.auth(caller)
+    created = await api.post("/v1/vendors", json={"name": "Kept"}, headers=owner_auth)
+    assert created.status_code == 201, created.text
+    directory = platform.gateway.app.state.resources.authenticator.directory  # type: ignore[attr-defined]
+    saved, directory.local_ttl_s = directory.local_ttl_s, 1.0
+    cache = redis.asyncio.Redis.from_url(platform.redis_url, decode_responses=True)
+    try:
+        assert (await api.get(ROUTE, headers=caller_auth)).json() == {"vendors": []}  # now kept for 1 s
+        await cache.set(CACHE_PREFIX + caller, await cache.get(CACHE_PREFIX + owner))
+        assert (await api.get(ROUTE, headers=caller_auth)).json() == {"vendors": []}  # the process's copy
+        await asyncio.sleep(1.2)
+        again = await api.get(ROUTE, headers=caller_auth)  # expired here: Redis's (rewritten) answer
+        assert again.json() == {"vendors": [{"id": created.json()["id"], "name": "Kept"}]}
+    finally:
+        directory.local_ttl_s = saved
+        await cache.delete(CACHE_PREFIX + caller)
         await cache.aclose()
 
 

@@ -28,7 +28,7 @@ from services.kit.http.middleware import RequestContextMiddleware
 from services.kit.http.server import AsgiServiceHost
 from services.kit.logging import JsonFormatter
 from services.kit.probes import health_router
-from services.kit.telemetry import configure_tracing
+from services.kit.telemetry import configure_tracing, fastapi_telemetry
 from services.vendors import app as vendors_app
 from services.vendors.config import VendorSettings
 
@@ -62,7 +62,7 @@ def http_log() -> Iterator[io.StringIO]:
 async def edge() -> AsyncIterator[tuple[str, str]]:
     """A small FastAPI service built with the kit's HTTP pieces and served by the kit's host; (service, URL)."""
     service = f"edge-{uuid.uuid4().hex[:8]}"
-    app = FastAPI()
+    app = FastAPI(telemetry=fastapi_telemetry())
     install_error_handlers(app)
     app.include_router(health_router(service, lambda _: {}))
 
