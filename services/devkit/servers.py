@@ -116,10 +116,20 @@ class EmbeddedServer:
             self.proc.wait()
             self.proc = None
 
-    def pause(self) -> None:
-        """SIGSTOP: the server keeps its connections but answers nothing (a hung server, not a dead one)."""
-        if self.proc is not None:
-            os.killpg(self.proc.pid, signal.SIGSTOP)
+    def pause(self, timeout_s: float = 5.0) -> None:
+        """SIGSTOP: the server keeps its connections but answers nothing (a hung server, not a dead one).
+
+        Returns once every thread of the server's processes is stopped: `kill` only queues the signal, and on a busy
+        machine a thread can go on serving for a moment after it (a test that pauses and then publishes saw acks).
+        """
+        if self.proc is None:
+            return
+        os.killpg(self.proc.pid, signal.SIGSTOP)
+        deadline = time.monotonic() + timeout_s
+        while not _group_stopped(self.proc.pid):
+            if time.monotonic() > deadline:
+                raise EmbeddedServerError(f"{self.name} not stopped {timeout_s:.0f}s after SIGSTOP")
+            time.sleep(0.001)
 
     def resume(self) -> None:
         if self.proc is not None:
@@ -131,6 +141,16 @@ class EmbeddedServer:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+def _group_stopped(group: int) -> bool:
+    """Whether every thread of every process in process group `group` is stopped (state T in /proc)."""
+    for stat in glob.glob("/proc/[0-9]*/task/[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = Path(stat).read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == group and fields[0] not in ("T", "t", "Z", "X"):
+                return False
+    return True
 
 
 def _postgres_bin_dir() -> Path:
