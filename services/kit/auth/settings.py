@@ -78,9 +78,9 @@ class AuthSettings(BaseSettings):
         ge=0,
         le=60,
         description="Seconds each process also keeps a subject's user id, so that a caller's next requests cost no "
-        "Redis round trip; 0 turns it off. A Clerk `user.deleted` webhook drops it at once in the process that "
-        "receives it, other replicas forget it within this time (as a revoked Clerk session's token stays valid "
-        "until it expires, a minute).",
+        "Redis round trip; 0 turns it off. A Clerk `user.deleted` webhook drops it at once in the gateway that "
+        "receives it; other processes (gateway replicas, the Socket.IO gateway, notifications) forget it within this "
+        "time, as a revoked Clerk session's token stays valid until it expires (a minute).",
     )
 
     @field_validator("auth_authorized_parties", mode="before")
