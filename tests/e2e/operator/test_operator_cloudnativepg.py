@@ -75,6 +75,9 @@ def test_without_cloudnativepg_the_platform_names_the_missing_crd(
     ready = _condition(platforms, "nocnpg", "Ready")
     assert ready["status"] == "False" and CRD in ready["message"]
     assert not [n for n in platforms.names("job") if "migrate" in n]  # nothing migrates against no database
+    # Gone before the next test installs the CRD: a platform left in a namespace still terminating would try to
+    # apply its own Cluster there, and the next test counts the operator's Cluster applies.
+    platforms.kubectl("-n", platforms.ns, "delete", "vp", "nocnpg", "--wait=true", "--timeout=60s")
 
 
 def test_garbage_is_refused_by_the_api_server(kubectl: Kubectl, namespace: str) -> None:
