@@ -4,8 +4,9 @@ Entry point: `instrument_process(service)`, called once per process before anyth
 it for every service, the Socket.IO gateway included). It installs the tracer provider and the maintained library
 instrumentations that patch libraries process-wide: asyncpg (every PostgreSQL statement, whether SQLAlchemy or a
 search provider sent it), redis, httpx and aiohttp clients. Instrumentation that needs an object is applied by the
-kit code that builds that object, through the helpers below: `GrpcServiceHost` adds `grpc_server_interceptors()`,
-`PeerClient` adds `grpc_client_interceptors()`; every FastAPI app is built with `telemetry=fastapi_telemetry()`
+kit code that builds that object, through the helpers below: `GrpcServiceHost` gives its interceptor
+`grpc_server_tracer()` (the kit's interceptor makes the server span: `services.kit.grpc.interceptors`), `PeerClient`
+adds `grpc_client_interceptors()`; every FastAPI app is built with `telemetry=fastapi_telemetry()`
 (FastAPI's own OpenTelemetry support). NATS has no maintained instrumentation: `services.kit.events.tracing` carries
 the W3C context in message headers itself.
 
@@ -146,13 +147,9 @@ def _traced_rpc(details: Any) -> bool:
     return not method.startswith(UNTRACED_RPCS)
 
 
-def grpc_server_interceptors() -> list[Any]:
-    """OpenTelemetry's grpc.aio server interceptor (outermost), or nothing when tracing is off."""
-    if not tracing_enabled():
-        return []
-    from opentelemetry.instrumentation.grpc import aio_server_interceptor
-
-    return [aio_server_interceptor(filter_=_traced_rpc)]  # type: ignore[no-untyped-call]
+def grpc_server_tracer() -> trace.Tracer | None:
+    """The tracer of the gRPC server spans (the kit's `ServerInterceptor` makes them), or None when tracing is off."""
+    return trace.get_tracer("services.kit.grpc") if tracing_enabled() else None
 
 
 def grpc_client_interceptors() -> list[Any]:

@@ -6,11 +6,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
+import grpc
 import httpx
 import pytest
 from fastapi import Depends, FastAPI
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -19,9 +21,11 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from services.event_catalog import UserData
 from services.kit import metrics, telemetry
+from services.kit.errors import NotFound
 from services.kit.events.bus import Event
 from services.kit.events.envelope import new_envelope
 from services.kit.events.tracing import context_from, current_headers, end_span, processing, start_publish
+from services.kit.grpc.interceptors import ServerInterceptor
 
 
 @pytest.fixture
@@ -55,7 +59,7 @@ def test_sampler_comes_from_the_standard_variables(monkeypatch: pytest.MonkeyPat
 def test_disabled_sdk_installs_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
     assert not telemetry.tracing_enabled()
-    assert telemetry.grpc_server_interceptors() == [] and telemetry.grpc_client_interceptors() == []
+    assert telemetry.grpc_server_tracer() is None and telemetry.grpc_client_interceptors() == []
     try:
         telemetry.instrument_process("svc", metrics_enabled=False)
         assert not metrics.enabled()
@@ -98,18 +102,97 @@ async def test_fastapi_apps_trace_one_server_span_per_request_and_leave_probes_a
     assert lost.name == "GET" and lost.attributes is not None and lost.attributes["http.response.status_code"] == 404
 
 
-def test_grpc_interceptors_skip_health_and_reflection() -> None:
-    (server,) = telemetry.grpc_server_interceptors()
-    details = type("Details", (), {"method": "/grpc.health.v1.Health/Check", "invocation_metadata": ()})()
-    assert not server._filter(details)
+async def _serve(behaviour: Any) -> tuple[grpc.aio.Server, int]:
+    """A grpc.aio server with the kit's interceptor: `/test.Echo/Say` (bytes in, bytes out) and the health service."""
+    server = grpc.aio.server(interceptors=[ServerInterceptor("echo", telemetry.grpc_server_tracer())])
+    server.add_generic_rpc_handlers(
+        [grpc.method_handlers_generic_handler("test.Echo", {"Say": grpc.unary_unary_rpc_method_handler(behaviour)})]
+    )
+    health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)  # type: ignore[attr-defined]
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    return server, port
+
+
+async def test_grpc_servers_trace_one_span_per_call_and_leave_health_checks_alone(spans: InMemorySpanExporter) -> None:
+    async def say(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+        if request == b"missing":
+            raise NotFound("no such thing")
+        if request == b"broken":
+            raise RuntimeError("a bug")
+        return request
+
+    server, port = await _serve(say)
+    traces = {name: uuid.uuid4().hex for name in ("ok", "missing", "broken", "health")}
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            call = channel.unary_unary("/test.Echo/Say")
+            for name, trace_id in traces.items():
+                metadata = (("traceparent", f"00-{trace_id}-{'ab' * 8}-01"),)
+                if name == "health":
+                    await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), metadata=metadata)
+                    continue
+                request = b"hello" if name == "ok" else name.encode()
+                try:
+                    assert await call(request, metadata=metadata) == request
+                except grpc.aio.AioRpcError as exc:
+                    assert exc.code() is {"missing": grpc.StatusCode.NOT_FOUND}.get(name, grpc.StatusCode.INTERNAL)
+    finally:
+        await server.stop(None)
+
+    def traced(name: str) -> list[ReadableSpan]:
+        return [s for s in spans.get_finished_spans() if s.context.trace_id == int(traces[name], 16)]
+
+    (ok,) = traced("ok")
+    assert (ok.name, ok.kind) == ("/test.Echo/Say", SpanKind.SERVER)
+    assert ok.parent is not None and ok.parent.span_id == int("ab" * 8, 16)
+    attributes = dict(ok.attributes or {})
+    assert attributes["rpc.system"] == "grpc" and attributes["rpc.service"] == "test.Echo"
+    assert attributes["rpc.method"] == "Say" and attributes["rpc.grpc.status_code"] == 0
+    assert attributes["net.peer.ip"] == "127.0.0.1" and int(str(attributes["net.peer.port"])) > 0
+    assert ok.status.status_code is StatusCode.UNSET
+    # the caller's mistake leaves the status unset; the server's own failure is an error, with its exception
+    (missing,) = traced("missing")
+    assert missing.attributes is not None and missing.attributes["rpc.grpc.status_code"] == 5
+    assert missing.status.status_code is StatusCode.UNSET and not missing.events
+    (broken,) = traced("broken")
+    assert broken.attributes is not None and broken.attributes["rpc.grpc.status_code"] == 13
+    assert broken.status.status_code is StatusCode.ERROR
+    assert [e.name for e in broken.events] == ["exception"]
+    assert traced("health") == []
+
+
+async def test_unsampled_grpc_calls_record_nothing_but_carry_their_trace(spans: InMemorySpanExporter) -> None:
+    seen: list[trace.SpanContext] = []
+
+    async def say(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+        seen.append(trace.get_current_span().get_span_context())
+        return request
+
+    server, port = await _serve(say)
+    trace_id = uuid.uuid4().hex
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            metadata = (("traceparent", f"00-{trace_id}-{'ab' * 8}-00"),)
+            assert await channel.unary_unary("/test.Echo/Say")(b"quiet", metadata=metadata) == b"quiet"
+    finally:
+        await server.stop(None)
+    # the handler runs in the caller's trace (log lines and the next hop carry it), and no span is exported
+    assert [(c.trace_id, c.trace_flags.sampled) for c in seen] == [(int(trace_id, 16), False)]
+    assert not [s for s in spans.get_finished_spans() if s.context.trace_id == int(trace_id, 16)]
+
+
+def test_grpc_client_interceptors_skip_health_and_reflection() -> None:
+    details = type("Details", (), {"method": "/grpc.health.v1.Health/Check"})()
+    assert not telemetry._traced_rpc(details)
     details.method = "/venta.vendor.v1.VendorService/GetVendorById"
-    assert server._filter(details)
+    assert telemetry._traced_rpc(details)
     details.method = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
-    assert not server._filter(details)
+    assert not telemetry._traced_rpc(details)
     details.method = b"/grpc.health.v1.Health/Watch"  # grpc.aio client call details carry bytes
-    assert not server._filter(details)
+    assert not telemetry._traced_rpc(details)
     details.method = b"/venta.user.v1.UserService/GetUserVendors"
-    assert server._filter(details)
+    assert telemetry._traced_rpc(details)
 
 
 def test_http_method_label_is_bounded() -> None:
