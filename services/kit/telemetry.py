@@ -4,11 +4,11 @@ Entry point: `instrument_process(service)`, called once per process before anyth
 it for every service, the Socket.IO gateway included). It installs the tracer provider and the maintained library
 instrumentations that patch libraries process-wide: asyncpg (every PostgreSQL statement, whether SQLAlchemy or a
 search provider sent it), redis, httpx and aiohttp clients. Instrumentation that needs an object is applied by the
-kit code that builds that object, through the helpers below: `GrpcServiceHost` gives its interceptor
-`grpc_server_tracer()` (the kit's interceptor makes the server span: `services.kit.grpc.interceptors`), `PeerClient`
-adds `grpc_client_interceptors()`; every FastAPI app is built with `telemetry=fastapi_telemetry()`
-(FastAPI's own OpenTelemetry support). NATS has no maintained instrumentation: `services.kit.events.tracing` carries
-the W3C context in message headers itself.
+kit code that builds that object, through the helpers below: gRPC spans are the kit's own, made with `grpc_tracer()`
+by the server interceptor (`services.kit.grpc.interceptors`: SERVER) and by `PeerClient` around each call
+(`services.kit.grpc.client`: CLIENT), as OpenTelemetry's grpc instrumentation names them; every FastAPI app is built
+with `telemetry=fastapi_telemetry()` (FastAPI's own OpenTelemetry support). NATS has no maintained instrumentation:
+`services.kit.events.tracing` carries the W3C context in message headers itself.
 
 Everything is driven by the standard variables, which the SDK reads itself: `OTEL_SDK_DISABLED=true` turns tracing
 off entirely (no provider, no library patched, no interceptor: the cheapest "off"), `OTEL_TRACES_SAMPLER` and
@@ -18,8 +18,8 @@ traces-specific variable) is set. Without an endpoint spans are still created, s
 propagate to the next hop. Database statements are traced only inside a recorded span (`traced_if_recorded`, which
 the kit's `Database` applies): an unsampled call's statements build no span. Probes and background polling are never
 traced: `untraced()` suppresses the library instrumentations around readiness checks and the outbox relay's
-bookkeeping (otherwise each would be a new trace every few seconds), and the gRPC interceptors skip
-`grpc.health.v1` and reflection.
+bookkeeping (otherwise each would be a new trace every few seconds), and the gRPC server interceptor skips
+`grpc.health.v1` and reflection (peers' health is checked on the channel, not through `PeerClient`).
 
 This module must never import a service, and must stay cheap to import (instrumentations are imported lazily).
 """
@@ -132,33 +132,9 @@ def fastapi_telemetry() -> TelemetryConfig:
     return {"metrics": False, "logs": False, "operation_spans": False, "exclude": untraced_request}
 
 
-UNTRACED_RPCS = ("/grpc.health.v1.Health/", "/grpc.reflection.")
-
-
-def _traced_rpc(details: Any) -> bool:
-    """OpenTelemetry's gRPC filter: every RPC but health checks and reflection.
-
-    One attribute read and a prefix test: the library's own filter combinators cost 2-5% of a busy service (each
-    tests the call details with `isinstance` against a typing Protocol, twice per call).
-    """
-    method = details.method
-    if isinstance(method, bytes):  # grpc.aio's client call details carry bytes (grpc issue 31092)
-        method = method.decode()
-    return not method.startswith(UNTRACED_RPCS)
-
-
-def grpc_server_tracer() -> trace.Tracer | None:
-    """The tracer of the gRPC server spans (the kit's `ServerInterceptor` makes them), or None when tracing is off."""
+def grpc_tracer() -> trace.Tracer | None:
+    """The tracer of the gRPC spans the kit makes (server interceptor, `PeerClient`), or None when tracing is off."""
     return trace.get_tracer("services.kit.grpc") if tracing_enabled() else None
-
-
-def grpc_client_interceptors() -> list[Any]:
-    """OpenTelemetry's grpc.aio client interceptors (client span + `traceparent` metadata), or nothing when off."""
-    if not tracing_enabled():
-        return []
-    from opentelemetry.instrumentation.grpc import aio_client_interceptors
-
-    return list(aio_client_interceptors(filter_=_traced_rpc))  # type: ignore[no-untyped-call]
 
 
 @contextlib.contextmanager

@@ -25,6 +25,7 @@ from services.kit.errors import NotFound
 from services.kit.events.bus import Event
 from services.kit.events.envelope import new_envelope
 from services.kit.events.tracing import context_from, current_headers, end_span, processing, start_publish
+from services.kit.grpc.client import PeerClient, PeerUnavailable, RemoteError, make_breaker
 from services.kit.grpc.interceptors import ServerInterceptor
 
 
@@ -59,7 +60,7 @@ def test_sampler_comes_from_the_standard_variables(monkeypatch: pytest.MonkeyPat
 def test_disabled_sdk_installs_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
     assert not telemetry.tracing_enabled()
-    assert telemetry.grpc_server_tracer() is None and telemetry.grpc_client_interceptors() == []
+    assert telemetry.grpc_tracer() is None
     try:
         telemetry.instrument_process("svc", metrics_enabled=False)
         assert not metrics.enabled()
@@ -104,7 +105,7 @@ async def test_fastapi_apps_trace_one_server_span_per_request_and_leave_probes_a
 
 async def _serve(behaviour: Any) -> tuple[grpc.aio.Server, int]:
     """A grpc.aio server with the kit's interceptor: `/test.Echo/Say` (bytes in, bytes out) and the health service."""
-    server = grpc.aio.server(interceptors=[ServerInterceptor("echo", telemetry.grpc_server_tracer())])
+    server = grpc.aio.server(interceptors=[ServerInterceptor("echo", telemetry.grpc_tracer())])
     server.add_generic_rpc_handlers(
         [grpc.method_handlers_generic_handler("test.Echo", {"Say": grpc.unary_unary_rpc_method_handler(behaviour)})]
     )
@@ -182,17 +183,69 @@ async def test_unsampled_grpc_calls_record_nothing_but_carry_their_trace(spans: 
     assert not [s for s in spans.get_finished_spans() if s.context.trace_id == int(trace_id, 16)]
 
 
-def test_grpc_client_interceptors_skip_health_and_reflection() -> None:
-    details = type("Details", (), {"method": "/grpc.health.v1.Health/Check"})()
-    assert not telemetry._traced_rpc(details)
-    details.method = "/venta.vendor.v1.VendorService/GetVendorById"
-    assert telemetry._traced_rpc(details)
-    details.method = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
-    assert not telemetry._traced_rpc(details)
-    details.method = b"/grpc.health.v1.Health/Watch"  # grpc.aio client call details carry bytes
-    assert not telemetry._traced_rpc(details)
-    details.method = b"/venta.user.v1.UserService/GetUserVendors"
-    assert telemetry._traced_rpc(details)
+class EchoStub:
+    """What a generated stub is to PeerClient: one multi-callable per RPC, made from the channel."""
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self.Say = channel.unary_unary("/test.Echo/Say")
+
+
+async def test_peer_calls_are_client_spans_whose_context_reaches_the_server(spans: InMemorySpanExporter) -> None:
+    seen: list[trace.SpanContext] = []
+
+    async def say(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+        seen.append(trace.get_current_span().get_span_context())
+        if request == b"missing":
+            raise NotFound("no such thing")
+        return request
+
+    server, port = await _serve(say)
+    breaker = make_breaker(f"echo-{uuid.uuid4().hex[:6]}", fail_max=5, reset_timeout_s=30)
+    client = PeerClient(target_name="echo", address=f"127.0.0.1:{port}", stub=EchoStub, timeout_s=5, breaker=breaker)
+    tracer = trace.get_tracer("test")
+    try:
+        with tracer.start_as_current_span("request") as request_span:
+            assert await client.unary(client.stub.Say, b"hello") == b"hello"
+            with pytest.raises(RemoteError):
+                await client.unary(client.stub.Say, b"missing")
+        unsampled = uuid.uuid4().hex
+        parent = propagate.extract({"traceparent": f"00-{unsampled}-{'ab' * 8}-00"})
+        with trace.use_span(trace.get_current_span(parent)):
+            assert await client.unary(client.stub.Say, b"quiet") == b"quiet"
+        with telemetry.untraced():
+            assert await client.unary(client.stub.Say, b"probe") == b"probe"
+        breaker.open()
+        with tracer.start_as_current_span("refused") as refused_span, pytest.raises(PeerUnavailable):
+            await client.unary(client.stub.Say, b"never sent")
+    finally:
+        await client.close()
+        await server.stop(None)
+
+    finished = spans.get_finished_spans()
+    mine = [s for s in finished if s.context.trace_id == request_span.get_span_context().trace_id]
+    calls = [s for s in mine if s.kind is SpanKind.CLIENT]
+    assert [s.name for s in calls] == ["/test.Echo/Say", "/test.Echo/Say"]
+    ok, missing = calls
+    assert all(c.parent is not None and c.parent.span_id == request_span.get_span_context().span_id for c in calls)
+    assert dict(ok.attributes or {}) == {
+        "rpc.system": "grpc",
+        "rpc.service": "test.Echo",
+        "rpc.method": "Say",
+        "rpc.grpc.status_code": 0,
+    }
+    assert ok.status.status_code is StatusCode.UNSET
+    assert missing.attributes is not None and missing.attributes["rpc.grpc.status_code"] == 5
+    assert missing.status.status_code is StatusCode.ERROR and missing.status.description == "NOT_FOUND: no such thing"
+    # the server's span is the child of the call's, through the traceparent the call carried
+    served = [s for s in mine if s.kind is SpanKind.SERVER]
+    assert sorted(s.parent.span_id for s in served if s.parent) == sorted(c.context.span_id for c in calls)
+    # unsampled: the server ran in the caller's trace, nothing was recorded on either side
+    assert (seen[2].trace_id, seen[2].trace_flags.sampled) == (int(unsampled, 16), False)
+    assert not [s for s in finished if s.context.trace_id == int(unsampled, 16)]
+    # untraced (a probe): no client span, so the server started a trace of its own
+    assert seen[3].trace_id not in {s.context.trace_id for s in finished if s.kind is SpanKind.CLIENT}
+    # refused by the open breaker: no call made, no span
+    assert [s.name for s in finished if s.context.trace_id == refused_span.get_span_context().trace_id] == ["refused"]
 
 
 def test_http_method_label_is_bounded() -> None:

@@ -3,17 +3,28 @@
 The breaker (pybreaker) counts only failures that say the peer is unwell (UNAVAILABLE, DEADLINE_EXCEEDED,
 INTERNAL, UNKNOWN, RESOURCE_EXHAUSTED); a NOT_FOUND or PERMISSION_DENIED is an answer, not a failure. While the
 breaker is open, calls fail at once with `Unavailable` instead of waiting for a deadline.
+
+Every call made is a CLIENT span (named by the full method, `rpc.*` attributes, ERROR for a status other than OK,
+the way OpenTelemetry's grpc instrumentation names and marks them), a child of the caller's current span, whose
+context goes to the peer in the call's `traceparent`. The span is made here, around the call, rather than by the
+client interceptors of `opentelemetry-instrumentation-grpc`: grpc.aio runs an intercepted call through a second task
+and call object, ~10% of the caller's CPU per call (bench/README.md, "gRPC server spans"). A call inside `untraced()`
+(probes, polling) or refused by the open breaker gets no span.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import grpc
 import pybreaker
+from opentelemetry import propagate, trace
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from services.kit.errors import Unavailable, VentaError
 from services.kit.grpc.interceptors import REQUEST_ID_KEY
@@ -28,7 +39,7 @@ from services.kit.metrics import (
     enabled,
     trace_exemplar,
 )
-from services.kit.telemetry import grpc_client_interceptors
+from services.kit.telemetry import grpc_tracer
 
 StubT = TypeVar("StubT")
 RequestT = TypeVar("RequestT")
@@ -134,6 +145,39 @@ def _translate(target: str, exc: grpc.aio.AioRpcError) -> VentaError:
     return RemoteError(code, exc.details() or code.name, field if isinstance(field, str) else None)
 
 
+class _RecordingChannel:
+    """What a generated stub is built on: the channel, noting the full method path of each multi-callable it makes
+    (`/venta.vendor.v1.VendorService/GetVendorById`), which the spans are named by."""
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self.channel = channel
+        self.paths: dict[int, str] = {}
+
+    def _recording(self, kind: str) -> Callable[..., Any]:
+        def make(method: str, *args: Any, **kwargs: Any) -> Any:
+            rpc = getattr(self.channel, kind)(method, *args, **kwargs)
+            self.paths[id(rpc)] = method
+            return rpc
+
+        return make
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("unary_unary", "unary_stream", "stream_unary", "stream_stream"):
+            return self._recording(name)
+        return getattr(self.channel, name)
+
+
+def _end_span(span: trace.Span, code: grpc.StatusCode, error: BaseException | None) -> None:
+    if span.is_recording():
+        span.set_attribute("rpc.grpc.status_code", code.value[0])
+        if code != grpc.StatusCode.OK:
+            details = error.details() if isinstance(error, grpc.aio.AioRpcError) else None
+            span.set_status(Status(StatusCode.ERROR, f"{code.name}: {details or ''}".rstrip(": ")))
+            if error is not None:
+                span.record_exception(error)
+    span.end()
+
+
 class PeerClient(Generic[StubT]):
     """A stub for one peer service, behind a deadline and a breaker.
 
@@ -156,29 +200,41 @@ class PeerClient(Generic[StubT]):
         self.timeout_s = timeout_s
         self.breaker = breaker
         if tls is None:
-            self.channel = grpc.aio.insecure_channel(
-                address, interceptors=grpc_client_interceptors(), options=CHANNEL_OPTIONS
-            )
+            self.channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
         else:
             self.channel = grpc.aio.secure_channel(
-                address,
-                tls.channel_credentials(),
-                interceptors=grpc_client_interceptors(),
-                options=[*CHANNEL_OPTIONS, *tls.channel_options()],
+                address, tls.channel_credentials(), options=[*CHANNEL_OPTIONS, *tls.channel_options()]
             )
-        self.stub = stub(self.channel)
-        # the generated stub holds one multi-callable per RPC: their names label the client metrics
-        self._method_names = {id(rpc): name for name, rpc in vars(self.stub).items()}
+        recording = _RecordingChannel(self.channel)
+        self.stub = stub(cast(grpc.aio.Channel, recording))
+        # the generated stub holds one multi-callable per RPC: their names label the client metrics, their paths
+        # name the spans
+        self._methods = {id(rpc): (name, recording.paths[id(rpc)]) for name, rpc in vars(self.stub).items()}
+        self._tracer = grpc_tracer()
 
     def _metadata(self) -> tuple[tuple[str, str], ...]:
         rid = request_id_var.get()
         return ((REQUEST_ID_KEY, rid),) if rid else ()
 
-    def _name(self, rpc: object) -> str:
-        name = self._method_names.get(id(rpc))
-        if name is None:
+    def _method(self, rpc: object) -> tuple[str, str]:
+        """The RPC's name (`GetVendorById`) and full path."""
+        method = self._methods.get(id(rpc))
+        if method is None:
             raise TypeError(f"not a method of the {self.target_name} stub: {rpc!r}")
-        return name
+        return method
+
+    def _start(self, path: str) -> tuple[trace.Span | None, tuple[tuple[str, str], ...]]:
+        """The call's CLIENT span (None: no tracing here) and its metadata: the request id and the span's context."""
+        metadata = self._metadata()
+        if self._tracer is None or not is_instrumentation_enabled():
+            return None, metadata
+        span = self._tracer.start_span(path, kind=SpanKind.CLIENT)
+        if span.is_recording():
+            service, _, method = path.lstrip("/").partition("/")
+            span.set_attributes({"rpc.system": "grpc", "rpc.service": service, "rpc.method": method})
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier, context=trace.set_span_in_context(span))
+        return span, (*metadata, *carrier.items())
 
     def _refused(self) -> PeerUnavailable:
         """The breaker is open: the call was not made (counted)."""
@@ -197,19 +253,27 @@ class PeerClient(Generic[StubT]):
         timeout_s: float | None = None,
     ) -> ResponseT:
         """A unary call through the breaker, with the deadline; peer failures and answers as domain errors."""
-        method = self._name(rpc)
+        method, path = self._method(rpc)
         started = time.perf_counter()
         code = grpc.StatusCode.OK
+        span: trace.Span | None = None
+        error: BaseException | None = None
         try:
             with self.breaker.calling():
-                return await rpc(request, timeout=timeout_s or self.timeout_s, metadata=self._metadata())  # type: ignore[no-any-return]
+                span, metadata = self._start(path)
+                return await rpc(request, timeout=timeout_s or self.timeout_s, metadata=metadata)  # type: ignore[no-any-return]
         except pybreaker.CircuitBreakerError:
             code = grpc.StatusCode.UNAVAILABLE
             raise self._refused() from None
         except grpc.aio.AioRpcError as exc:
-            code = exc.code()
+            code, error = exc.code(), exc
             raise _translate(self.target_name, exc) from None
+        except asyncio.CancelledError:  # the caller gave up (its own deadline, a client gone)
+            code = grpc.StatusCode.CANCELLED
+            raise
         finally:
+            if span is not None:
+                _end_span(span, code, error)
             if enabled():
                 GRPC_CLIENT_REQUESTS.labels(self.target_name, method, code.name).inc()
                 GRPC_CLIENT_LATENCY.labels(self.target_name, method).observe(
@@ -223,16 +287,27 @@ class PeerClient(Generic[StubT]):
         *,
         timeout_s: float | None = None,
     ) -> AsyncIterator[ResponseT]:
-        """A server-streaming call; the deadline covers the whole stream."""
-        self._name(rpc)
+        """A server-streaming call; the deadline covers the whole stream, and so does its span."""
+        _, path = self._method(rpc)
+        code = grpc.StatusCode.OK
+        span: trace.Span | None = None
+        error: BaseException | None = None
         try:
             with self.breaker.calling():
-                async for item in rpc(request, timeout=timeout_s or self.timeout_s, metadata=self._metadata()):
+                span, metadata = self._start(path)
+                async for item in rpc(request, timeout=timeout_s or self.timeout_s, metadata=metadata):
                     yield item
         except pybreaker.CircuitBreakerError:
             raise self._refused() from None
         except grpc.aio.AioRpcError as exc:
+            code, error = exc.code(), exc
             raise _translate(self.target_name, exc) from None
+        except (asyncio.CancelledError, GeneratorExit):  # the caller stopped reading
+            code = grpc.StatusCode.CANCELLED
+            raise
+        finally:
+            if span is not None:
+                _end_span(span, code, error)
 
     async def close(self) -> None:
         await self.channel.close(None)

@@ -5,10 +5,11 @@ the one OpenTelemetry's grpc instrumentation would make (named by the full metho
 caller's `traceparent`, the `rpc.*` and `net.peer.*` attributes of the semantic conventions, status ERROR for the
 codes that mean the server failed), started before the rest so log lines carry the trace id and the latency
 histogram the trace as its exemplar. It is made here rather than by `opentelemetry-instrumentation-grpc`'s server
-interceptor (whose client interceptors `PeerClient` still uses) because that one, a second interceptor in the chain,
-re-wrapped the handler and the servicer context and built every attribute of every call, recorded or not: ~20% of
-the vendor service's throughput on GetVendorById (bench/README.md, "gRPC server spans"). Here a call that is not
-recorded costs one metadata scan, the sampler and a context attach; attributes are built only for recorded spans.
+interceptor (no longer a dependency; `PeerClient` makes the CLIENT spans the same way) because that one, a second
+interceptor in the chain, re-wrapped the handler and the servicer context and built every attribute of every call,
+recorded or not: the vendor service spent ~8% more CPU per GetVendorById with it (bench/README.md, "gRPC server
+spans"). Here a call that is not recorded costs one metadata scan, the sampler and a context attach; attributes are
+built only for recorded spans.
 Health checks and reflection get no span, no metrics and no log line.
 """
 

@@ -22,7 +22,7 @@ from services.kit.grpc.interceptors import ServerInterceptor
 from services.kit.grpc.tls import GrpcTls
 from services.kit.lifecycle import close_all
 from services.kit.probes import HealthServer, ReadinessCheck, run_checks
-from services.kit.telemetry import grpc_server_tracer
+from services.kit.telemetry import grpc_tracer
 
 log = logging.getLogger("venta.grpc")
 
@@ -62,7 +62,7 @@ class GrpcServiceHost:
         self.on_stop = list(on_stop)
         self.health_poll_s = health_poll_s
         self.server = grpc.aio.server(
-            interceptors=[ServerInterceptor(service, grpc_server_tracer())],
+            interceptors=[ServerInterceptor(service, grpc_tracer())],
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
