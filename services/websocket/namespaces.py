@@ -137,7 +137,7 @@ class EventNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if caller is None:
             return
         CONNECTIONS.labels(self.namespace).dec()
-        await self.limits.rates.forget(sid)
+        self.limits.rates.forget(sid)
         try:
             await self.closed(sid, caller)
         except Exception:
@@ -179,7 +179,7 @@ class UserNamespace(EventNamespace):
         return {"userId": payload.user_id}
 
     async def update_viewport(self, sid: str, caller: Caller, data: Any) -> dict[str, Any]:
-        await self.limits.rates.check("updateUserLocation", sid)
+        self.limits.rates.check("updateUserLocation", sid)
         view = parse(Viewport, data, max_bytes=self.limits.max_payload_bytes)
         caller.vendors = await self.live.viewport(
             sid=sid, user_id=caller.principal.user_id, view=view, watching=caller.vendors
@@ -229,7 +229,7 @@ class VendorNamespace(EventNamespace):
         return {"vendorId": payload.vendor_id}
 
     async def update_location(self, sid: str, caller: Caller, data: Any) -> dict[str, Any]:
-        await self.limits.rates.check("updateVendorLocation", sid)
+        self.limits.rates.check("updateVendorLocation", sid)
         payload = parse(VendorLocation, data, max_bytes=self.limits.max_payload_bytes)
         await self._check_owner(caller, payload.vendor_id)
         updated_at = await self.live.vendor_moved(
@@ -239,7 +239,7 @@ class VendorNamespace(EventNamespace):
 
     async def set_open(self, sid: str, caller: Caller, data: Any) -> dict[str, Any]:
         """Open or close the vendor (the vendor service checks ownership too); `vendor.updated` carries `open`."""
-        await self.limits.rates.check("setVendorOpen", sid)
+        self.limits.rates.check("setVendorOpen", sid)
         payload = parse(VendorOpen, data, max_bytes=self.limits.max_payload_bytes)
         await self._check_owner(caller, payload.vendor_id)
         await self.vendors.unary(
