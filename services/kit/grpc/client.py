@@ -27,7 +27,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from services.kit.errors import Unavailable, VentaError
-from services.kit.grpc.interceptors import REQUEST_ID_KEY
+from services.kit.grpc.interceptors import REQUEST_ID_KEY, rpc_attributes
 from services.kit.grpc.tls import GrpcTls
 from services.kit.logging import request_id_var
 from services.kit.metrics import (
@@ -230,8 +230,7 @@ class PeerClient(Generic[StubT]):
             return None, metadata
         span = self._tracer.start_span(path, kind=SpanKind.CLIENT)
         if span.is_recording():
-            service, _, method = path.lstrip("/").partition("/")
-            span.set_attributes({"rpc.system": "grpc", "rpc.service": service, "rpc.method": method})
+            span.set_attributes(rpc_attributes(path))
         carrier: dict[str, str] = {}
         propagate.inject(carrier, context=trace.set_span_in_context(span))
         return span, (*metadata, *carrier.items())

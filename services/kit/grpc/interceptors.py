@@ -63,6 +63,12 @@ def _request_id(metadata: dict[str, Any]) -> str:
     return value if isinstance(value, str) and 0 < len(value) <= 128 else uuid.uuid4().hex
 
 
+def rpc_attributes(full_method: str) -> dict[str, str]:
+    """A gRPC span's `rpc.*` attributes, server or client: `/venta.vendor.v1.VendorService/GetVendorById`."""
+    service, _, method = full_method.lstrip("/").partition("/")
+    return {"rpc.system": "grpc", "rpc.service": service, "rpc.method": method}
+
+
 def _peer_attributes(peer: str) -> dict[str, str]:
     """`ipv4:127.0.0.1:57284`, `ipv6:[::1]:57284` (the first of a comma-separated list): `net.peer.ip`/`.port`."""
     kind, _, address = peer.split(",")[0].partition(":")
@@ -163,12 +169,9 @@ class _Call:
         parent = propagate.extract(metadata) if metadata else None
         span = tracer.start_span(self.full_method, context=parent, kind=SpanKind.SERVER)
         if span.is_recording():
-            service, _, method = self.full_method.lstrip("/").partition("/")
             span.set_attributes(
                 {
-                    "rpc.system": "grpc",
-                    "rpc.service": service,
-                    "rpc.method": method,
+                    **rpc_attributes(self.full_method),
                     **_peer_attributes(self.context.peer() or ""),
                     **({"rpc.user_agent": metadata["user-agent"]} if "user-agent" in metadata else {}),
                 }
