@@ -1,8 +1,9 @@
 """The gateway app: routers, error envelope, middleware stack, OpenAPI document, and the host that serves it.
 
 Middleware, outermost first: request context (request id, trace span, metrics by route template, last-resort
-error answer), security headers, CORS (origins from configuration), gzip, body-size limit. Rate limiting is a
-dependency of the API routers (it needs the matched route), run before authentication.
+error answer), security headers, CORS (origins from configuration), gzip, body-size limit, and the cached-read path
+(`hot_reads`: a cached vendor answered before routing). Rate limiting is a dependency of the API routers (it needs
+the matched route), run before authentication.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from fastapi.openapi.utils import get_openapi
 
 from services.gateway.config import GatewaySettings, get_settings
 from services.gateway.deps import RateLimited
+from services.gateway.hot_reads import CachedVendorReads
 from services.gateway.resources import Resources
 from services.gateway.routes import nearby, notifications, search, uploads, users, vendors, webhooks
 from services.kit.http.handlers import install_error_handlers, render_error
@@ -106,6 +108,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.openapi = _openapi(app)  # type: ignore[method-assign]
 
     # added innermost first: the last one added wraps all the others
+    app.add_middleware(CachedVendorReads)
     app.add_middleware(
         BodySizeLimitMiddleware,
         default=settings.max_body_bytes,

@@ -6,15 +6,21 @@ and deletes the entry; a reader stores what it fetched only if the generation it
 by this gateway's own writes and by `vendor.*` events (`services.gateway.invalidation`: writes made elsewhere,
 e.g. through another replica or a future admin tool); the TTL bounds what
 any missed invalidation can cost. Redis trouble makes the cache miss, never fail the request.
+
+`count_and_get` is the read of the cached-read path (`services.gateway.hot_reads`): the request's rate-limit hit and
+the lookup in one Redis command. A miss it saw is left in the request's state (`MISSED`), so the route that then
+fetches the vendor does not look it up again.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import redis.asyncio
 from redis.exceptions import RedisError
 
+from services.gateway.ratelimit import Counter
 from services.kit.metrics import CACHE_REQUESTS
 
 log = logging.getLogger("venta.gateway.cache")
@@ -28,6 +34,23 @@ if (current or '') == ARGV[1] then
 end
 return 0
 """
+# the fixed-window hit exactly as limits' incr_expire script counts it, then the entry and its generation
+_COUNT_AND_GET = """
+local count = redis.call('INCRBY', KEYS[1], ARGV[2])
+if tonumber(count) == tonumber(ARGV[2]) then
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+end
+return {count, redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3])}
+"""
+MISSED = "venta.vendor_cache_missed"
+"""The request state's key for a lookup that missed before routing: (vendor id, generation seen)."""
+
+
+@dataclass(frozen=True)
+class Lookup:
+    count: int | None  # the rate-limit hit's count in its window; None when Redis failed
+    body: bytes | None
+    generation: str
 
 
 class VendorCache:
@@ -36,6 +59,7 @@ class VendorCache:
     def __init__(self, client: redis.asyncio.Redis, *, ttl_s: int) -> None:
         self.client = client
         self.ttl_s = ttl_s
+        self._count_and_get = client.register_script(_COUNT_AND_GET)
 
     @property
     def enabled(self) -> bool:
@@ -54,6 +78,20 @@ class VendorCache:
             return None, "?"
         CACHE_REQUESTS.labels(self.name, "hit" if body is not None else "miss").inc()
         return (body.encode() if body is not None else None), generation or ""
+
+    async def count_and_get(self, vendor_id: str, hit: Counter) -> Lookup:
+        """Count `hit` and look the vendor up, in one round trip (the cache must be enabled)."""
+        key = PREFIX + vendor_id
+        try:
+            count, body, generation = await self._count_and_get(  # type: ignore[misc]
+                keys=[hit.key, key, key + ":gen"], args=[hit.expiry_s, hit.cost]
+            )
+        except RedisError as exc:
+            CACHE_REQUESTS.labels(self.name, "error").inc()
+            log.warning("rate limit and vendor cache read failed (%s); request let through", type(exc).__name__)
+            return Lookup(None, None, "?")
+        CACHE_REQUESTS.labels(self.name, "hit" if body is not None else "miss").inc()
+        return Lookup(int(count), body.encode() if body is not None else None, generation or "")
 
     async def put(self, vendor_id: str, body: bytes, generation: str) -> None:
         if not self.enabled or generation == "?":

@@ -7,6 +7,10 @@ dependency so that a refusal leaves in the API's error envelope with `Retry-Afte
 those slowapi's limiter wrote before (same library, same prefix), so replicas of both kinds share one budget during
 a rollout. If Redis stops answering, requests are let through (and logged): the limiter protects the platform, it
 must not take it down.
+
+A hit may be counted before routing, by the cached-read path (`services.gateway.hot_reads`), in the same Redis
+command as the cache read: it counts with `Counter` (the fixed window's increment, the very key and expiry `limits`
+uses) and leaves the count in the request's state, where `check` finds it and decides without counting again.
 """
 
 from __future__ import annotations
@@ -19,14 +23,18 @@ from dataclasses import dataclass
 import redis.asyncio
 from limits import RateLimitItem, parse
 from limits.aio.storage import RedisStorage
-from limits.aio.strategies import STRATEGIES
+from limits.aio.strategies import STRATEGIES, FixedWindowRateLimiter
 from starlette.requests import Request
+from starlette.types import Scope
 
 from services.kit.http.middleware import route_template
 
 log = logging.getLogger("venta.gateway.ratelimit")
 
 KEY_PREFIX = "venta-rl"
+COUNTED = "venta.rate_limit_count"
+"""The request state's key for a hit counted before routing: (route template, its count in the window or None when
+the storage failed)."""
 
 
 @dataclass(frozen=True)
@@ -48,9 +56,21 @@ class Decision:
         return headers
 
 
-def client_key(request: Request) -> str:
+def client_key(scope: Scope) -> str:
     """The client's address (uvicorn rewrites it from X-Forwarded-For only for trusted proxies)."""
-    return request.client.host if request.client else "unknown"
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+@dataclass(frozen=True)
+class Counter:
+    """One fixed-window hit as `limits` counts it: INCRBY `key` by `cost`, and EXPIRE it after `expiry_s` when the
+    increment created it (limits' incr_expire script); the hit is allowed while the count is at most `limit`."""
+
+    key: str
+    expiry_s: int
+    limit: int
+    cost: int = 1
 
 
 class RateLimiter:
@@ -69,15 +89,30 @@ class RateLimiter:
     def item_for(self, route: str) -> RateLimitItem:
         return self.routes.get(route, self.default)
 
+    def counter(self, route: str, client: str) -> Counter | None:
+        """The Redis key and window a hit on `route` by `client` counts in, when the strategy is the fixed window
+        (the only one that is a plain counter); None for the others, which count only through `check`."""
+        if not isinstance(self.strategy, FixedWindowRateLimiter):
+            return None
+        item = self.item_for(route)
+        key = self.storage.bridge.prefixed_key(item.key_for(KEY_PREFIX, client, route))
+        return Counter(key=key, expiry_s=item.get_expiry(), limit=item.amount)
+
     async def check(self, request: Request) -> Decision | None:
         """The decision for this request, or None when the storage failed (the request is then let through).
 
         One Redis round trip when allowed; the window's reset time is read only to refuse (Retry-After).
         """
         route = route_template(request.scope)
-        item, key = self.item_for(route), client_key(request)
+        item, key = self.item_for(route), client_key(request.scope)
+        counted_route, count = request.scope.get("state", {}).get(COUNTED, (None, None))
         try:
-            if await self.strategy.hit(item, KEY_PREFIX, key, route):
+            if counted_route == route:  # counted before routing
+                if count is None:  # the storage failed then (and said so)
+                    return None
+                if count <= item.amount:
+                    return Decision(allowed=True, limit=item.amount, remaining=None, reset_at=None)
+            elif await self.strategy.hit(item, KEY_PREFIX, key, route):
                 return Decision(allowed=True, limit=item.amount, remaining=None, reset_at=None)
             reset_at, remaining = await self.strategy.get_window_stats(item, KEY_PREFIX, key, route)
         except Exception as exc:  # noqa: BLE001 - storage failures of any kind: fail open, visibly

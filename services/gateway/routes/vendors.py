@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Request, Response
 
 from services.contracts.venta.vendor.v1 import vendor_pb2 as pb
+from services.gateway.cache import MISSED
 from services.gateway.deps import CurrentUser, VendorCacheDep, VendorClient
 from services.gateway.models import (
     VendorChanged,
@@ -52,15 +53,22 @@ def to_public(vendor: pb.Vendor) -> VendorPublic:
     summary="Get a vendor",
 )
 async def get_vendor(
-    vendor_id: VendorId, caller: CurrentUser, vendors: VendorClient, cache: VendorCacheDep
+    request: Request,
+    response: Response,
+    vendor_id: VendorId,
+    caller: CurrentUser,
+    vendors: VendorClient,
+    cache: VendorCacheDep,
 ) -> Response:
     key = str(vendor_id)
-    body, generation = await cache.get(key)
+    missed = request.scope.get("state", {}).get(MISSED)  # looked up (and missed) on the cached-read path
+    body, generation = (None, missed[1]) if missed and missed[0] == key else await cache.get(key)
     if body is None:
         answer = await vendors.unary(vendors.stub.GetVendorById, pb.VendorLookupByIdData(id=key))
         body = to_public(answer.vendor).model_dump_json(by_alias=True).encode()
         await cache.put(key, body, generation)
-    return Response(body, media_type="application/json")
+    # the headers dependencies set (X-RateLimit-Limit): FastAPI adds them only to answers it builds itself
+    return Response(body, media_type="application/json", headers=response.headers)
 
 
 @route(
