@@ -59,7 +59,9 @@ class VendorCache:
     def __init__(self, client: redis.asyncio.Redis, *, ttl_s: int) -> None:
         self.client = client
         self.ttl_s = ttl_s
+        # EVALSHA (the script's hash, not its text, on every call; loaded again by redis-py if Redis lost it)
         self._count_and_get = client.register_script(_COUNT_AND_GET)
+        self._put_if_same_generation = client.register_script(_PUT_IF_SAME_GENERATION)
 
     @property
     def enabled(self) -> bool:
@@ -98,8 +100,8 @@ class VendorCache:
             return
         key = PREFIX + vendor_id
         try:
-            await self.client.eval(  # type: ignore[misc]
-                _PUT_IF_SAME_GENERATION, 2, key, key + ":gen", generation, body.decode(), str(self.ttl_s)
+            await self._put_if_same_generation(  # type: ignore[misc]
+                keys=[key, key + ":gen"], args=[generation, body.decode(), str(self.ttl_s)]
             )
         except RedisError as exc:
             log.warning("vendor cache write failed: %s", type(exc).__name__)

@@ -135,6 +135,8 @@ API_SECURITY_HEADERS = {
     "strict-transport-security": "max-age=63072000; includeSubDomains",
 }
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
+_HEADERS = tuple((name.encode(), value.encode()) for name, value in API_SECURITY_HEADERS.items())
+_STRICT_HEADERS = (*_HEADERS, (b"content-security-policy", API_CSP.encode()))
 
 
 class SecurityHeadersMiddleware:
@@ -148,15 +150,14 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        strict = not str(scope.get("path", "")).startswith(self.csp_exempt)
+        added = _STRICT_HEADERS if not str(scope.get("path", "")).startswith(self.csp_exempt) else _HEADERS
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in API_SECURITY_HEADERS.items():
-                    headers.setdefault(name, value)
-                if strict:
-                    headers.setdefault("content-security-policy", API_CSP)
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}  # what the app set itself stays
+                headers.extend(header for header in added if header[0] not in present)
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

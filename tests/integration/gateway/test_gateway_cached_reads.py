@@ -19,6 +19,7 @@ import redis.asyncio
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from services.gateway.cache import PREFIX
 from services.gateway.hot_reads import CachedVendorReads
 from services.gateway.ratelimit import COUNTED
 from services.gateway.resources import Resources
@@ -242,3 +243,20 @@ async def test_a_dead_redis_loses_no_read(
     assert {a.json()["name"] for a in answers} == {"Served anyway"}
     # each read failed in Redis once (counted and looked up together), not once more on the routed path
     assert _metric(metrics, "venta_cache_requests_total", cache="gateway_vendor", result="error") == 3
+
+
+async def test_scripts_redis_forgot_are_loaded_again(api: httpx.AsyncClient, platform: Platform) -> None:
+    """A restarted (or `SCRIPT FLUSH`ed) Redis has none of the cache's scripts: the next call loads them."""
+    auth = await platform.auth()
+    cached = await _cached_vendor(api, auth, "Remembered")
+    fresh = str((await api.post("/v1/vendors", json={"name": "Filled"}, headers=auth)).json()["id"])
+    client = redis.asyncio.Redis.from_url(platform.redis_url, decode_responses=True)
+    try:
+        await client.script_flush()
+        assert (await api.get(f"/v1/vendors/{cached}", headers=auth)).json()["name"] == "Remembered"
+        await client.script_flush()
+        filled = await api.get(f"/v1/vendors/{fresh}", headers=auth)  # a miss: counted, looked up, then stored
+        assert filled.json()["name"] == "Filled"
+        assert await client.get(PREFIX + fresh) == filled.text
+    finally:
+        await client.aclose()
