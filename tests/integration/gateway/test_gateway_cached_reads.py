@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from services.gateway.cache import PREFIX
-from services.gateway.hot_reads import CachedVendorReads
+from services.gateway.hot_reads import ROUTES, CachedVendorReads
 from services.gateway.ratelimit import COUNTED
 from services.gateway.resources import Resources
 from services.kit import telemetry
@@ -260,3 +260,25 @@ async def test_scripts_redis_forgot_are_loaded_again(api: httpx.AsyncClient, pla
         assert await client.get(PREFIX + fresh) == filled.text
     finally:
         await client.aclose()
+
+
+def test_the_early_paths_are_the_get_vendor_routes(platform: Platform) -> None:
+    """The early path answers only for routes the app has: each template is GET vendor in the OpenAPI document."""
+    paths = platform.gateway.app.openapi()["paths"]  # type: ignore[attr-defined]
+    for template in ROUTES.values():
+        assert paths[template]["get"]["summary"] == "Get a vendor", template
+
+
+async def test_garbage_next_to_a_cached_id_gets_the_apps_answer(api: httpx.AsyncClient, platform: Platform) -> None:
+    auth = await platform.auth()
+    vendor_id = await _cached_vendor(api, auth, "Neighbour")
+    for path in (f"{vendor_id}0", f"{vendor_id[:-1]}g", f"{vendor_id}%00", f"{vendor_id}/open"):
+        answer = await api.get(f"/v1/vendors/{path}", headers=auth)
+        assert 400 <= answer.status_code < 500, (path, answer.status_code)
+        assert_envelope(answer, answer.status_code, answer.json()["error"]["type"])
+    for slash in ("/", "%2F"):  # the app's own redirect to the path without the slash
+        answer = await api.get(f"/v1/vendors/{vendor_id}{slash}", headers=auth)
+        assert answer.status_code == 307 and answer.headers["location"].endswith(f"/v1/vendors/{vendor_id}")
+    unknown = "00000000-0000-4000-8000-000000000000"  # canonical, no such vendor: a miss, then the route's 404
+    for _ in range(2):
+        assert_envelope(await api.get(f"/v1/vendors/{unknown}", headers=auth), 404, "NOT_FOUND")
