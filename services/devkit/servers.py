@@ -22,6 +22,18 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 
+def as_user(argv: list[str], user: pwd.struct_passwd | None) -> list[str]:
+    """`argv` run as `user` (None: as we are), the privileges dropped by `setpriv` (util-linux) after its exec.
+
+    Not by subprocess's `user=`/`group=`: those make Python start the child with fork() rather than vfork(), and a
+    forked child of a process with gRPC's threads runs gRPC's fork handlers before its exec. In a test process that
+    made initdb abort (`Epoll1Poller ... epoll_wait error: Bad file descriptor`) before it ever ran.
+    """
+    if user is None:
+        return argv
+    return ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups", "--", *argv]
+
+
 class EmbeddedServerError(RuntimeError):
     """A server could not be found or did not become ready; the message says which and where its log is."""
 
@@ -77,12 +89,7 @@ class EmbeddedServer:
         user = self.run_as()
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process for its lifetime
         self.proc = subprocess.Popen(
-            self.command(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            user=user.pw_uid if user else None,
-            group=user.pw_gid if user else None,
+            as_user(self.command(), user), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         log.close()
         deadline = time.monotonic() + timeout_s
@@ -202,21 +209,22 @@ class Postgres(EmbeddedServer):
         if (self.data_dir / "PG_VERSION").exists():
             return
         done = subprocess.run(
-            [
-                str(self.bin / "initdb"),
-                "-D",
-                str(self.data_dir),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--no-locale",
-                "--no-sync",
-            ],
+            as_user(
+                [
+                    str(self.bin / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--no-locale",
+                    "--no-sync",
+                ],
+                user,
+            ),
             capture_output=True,
-            user=user.pw_uid if user else None,
-            group=user.pw_gid if user else None,
         )
         if done.returncode != 0:
             raise EmbeddedServerError(f"initdb failed: {done.stderr.decode(errors='replace').strip()}")
