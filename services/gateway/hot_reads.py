@@ -68,8 +68,9 @@ class CachedVendorReads:
         lookup = await resources.vendor_cache.count_and_get(vendor_id, hit)
         state = scope.setdefault("state", {})
         state[COUNTED] = (route.path_format, lookup.count)
-        if lookup.body is None or lookup.count is None or lookup.count > hit.limit:
+        if lookup.body is None:  # not cached, or Redis failed (generation "?": nothing will be stored)
             state[MISSED] = (vendor_id, lookup.generation)
+        if lookup.body is None or lookup.count is None or lookup.count > hit.limit:
             await self.app(scope, receive, send)
             return
         try:

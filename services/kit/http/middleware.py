@@ -156,7 +156,7 @@ class SecurityHeadersMiddleware:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", ()))
                 present = {name.lower() for name, _ in headers}  # what the app set itself stays
-                headers.extend(header for header in added if header[0] not in present)
+                headers.extend(pair for pair in added if pair[0] not in present)
                 message["headers"] = headers
             await send(message)
 
