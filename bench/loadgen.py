@@ -112,7 +112,7 @@ def ghz(
     if duration_s is not None:  # the calls still in flight at the end are left out, not counted as failed
         amount = ["--duration", f"{duration_s:g}s", "--duration-stop", "ignore"]
     if rps is not None:
-        amount += ["--rps", f"{rps:g}"]
+        amount += ["--rps", str(max(1, round(rps)))]  # ghz takes whole calls per second
     argv = placement.on_support_cpus(
         [
             str(tools.ghz),

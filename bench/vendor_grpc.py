@@ -31,6 +31,7 @@ from services.vendors.app import MIGRATIONS
 
 PROTO = ROOT / "protos" / "venta" / "vendor" / "v1" / "vendor.proto"
 VENTA, BARE, LIMIT = "vendor service", "bare grpc.aio + asyncpg", "PostgreSQL (pgbench)"
+PACED = "paced: "
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,15 @@ class Driver:
         self.tools, self.placement, self.servers, self.workload = tools, placement, servers, workload
         self.data_file = write_requests(tmp / f"{workload.method}.json", vendors, workload)
 
-    def __call__(self, server: str, requests: int, *, concurrency: int, duration_s: float | None = None) -> Load:
+    def __call__(
+        self,
+        server: str,
+        requests: int,
+        *,
+        concurrency: int,
+        duration_s: float | None = None,
+        rps: float | None = None,
+    ) -> Load:
         return ghz(
             self.tools,
             self.placement,
@@ -148,6 +157,7 @@ class Driver:
             requests=requests,
             concurrency=concurrency,
             duration_s=duration_s,
+            rps=rps,
         )
 
 
@@ -165,12 +175,17 @@ def measure(
     *,
     limit_script: Callable[[Servers], str],
     check: Callable[[Servers, str, Callable[[], Load]], Load] | None = None,
+    paced_share: float | None = None,
 ) -> dict[str, Load]:
     """Medians of `args.rounds` alternating rounds: the vendor service and the bare peer under ghz, one at a time,
     and the physical limit, pgbench alone running `limit_script` (one transaction; made after the servers' warm-up,
     so it may copy what they wrote); after a warm-up of each. First prints how it runs (the line `python -m bench`
     quotes, and the placement). `check`, given the servers, the server's name and the ghz run, runs it and may
-    refuse what it did: a benchmark's own proof that the calls did the work they stand for."""
+    refuse what it did: a benchmark's own proof that the calls did the work they stand for.
+
+    With `paced_share`, then as many rounds again with both servers under the same open schedule (ghz `--rps`) at
+    that share of the slower one's median throughput: their latencies at one offered load (`PACED` + name), where
+    the closed loop's latency is mostly its queue (32 calls in flight / throughput)."""
     tools, placement = load_generator(), Placement.for_this_machine()
     print(
         f"{workload.method}: {args.requests} calls per row and round, {args.rounds} round(s) (medians), "
@@ -217,7 +232,15 @@ def measure(
             for server in (BARE, VENTA) if round_ % 2 == 0 else (VENTA, BARE):
                 loads[server].append(call(server, args.requests))
             loads[LIMIT].append(query(args.requests))
-    return {name: median(rows) for name, rows in loads.items()}
+        results = {name: median(rows) for name, rows in loads.items()}
+        if paced_share is not None:
+            rate = paced_share * min(results[VENTA].rps, results[BARE].rps)
+            paced: dict[str, list[Load]] = {VENTA: [], BARE: []}
+            for round_ in range(args.rounds):
+                for server in (BARE, VENTA) if round_ % 2 == 0 else (VENTA, BARE):
+                    paced[server].append(drive(server, args.requests, concurrency=args.concurrency, rps=rate))
+            results.update({PACED + name: median(rows) for name, rows in paced.items()})
+    return results
 
 
 def figures(
@@ -259,6 +282,19 @@ def figures(
             peer_unit=limit_unit,
         ),
         Figure(benchmark, f"PostgreSQL: {limit} (pgbench)", results[LIMIT].describe(limit_unit)),
+        *(
+            [
+                against(
+                    benchmark,
+                    f"{method}: vendor service, both servers paced at one rate (p99 at the same offered load)",
+                    results[PACED + VENTA],
+                    BARE,
+                    results[PACED + BARE],
+                )
+            ]
+            if PACED + VENTA in results
+            else []
+        ),
     ]
 
 
