@@ -282,3 +282,19 @@ async def test_garbage_next_to_a_cached_id_gets_the_apps_answer(api: httpx.Async
     unknown = "00000000-0000-4000-8000-000000000000"  # canonical, no such vendor: a miss, then the route's 404
     for _ in range(2):
         assert_envelope(await api.get(f"/v1/vendors/{unknown}", headers=auth), 404, "NOT_FOUND")
+
+
+@pytest.mark.parametrize("strategy", ["moving-window", "sliding-window-counter"])
+async def test_other_strategies_count_through_the_app(
+    hosts: Hosts, platform: Platform, api: httpx.AsyncClient, tmp_path: Path, strategy: str
+) -> None:
+    """Only the fixed window is a plain counter the early path can increment; the others keep limits' own scripts."""
+    gateway = await _gateway(hosts, platform, tmp_path, rate_limit="3/41 seconds", rate_limit_strategy=strategy)
+    assert _resources(gateway).rate_limiter.counter("/v1/vendors/{id}", "127.0.0.1") is None
+    auth = await platform.auth()
+    vendor_id = await _cached_vendor(api, auth, "Windowed")
+    async with httpx.AsyncClient(base_url=gateway.url) as client:
+        answers = [await client.get(f"/v1/vendors/{vendor_id}", headers=auth) for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert {a.json()["name"] for a in answers[:3]} == {"Windowed"}
+    assert_envelope(answers[3], 429, "RATE_LIMIT", "RATE_LIMITED")
