@@ -197,6 +197,20 @@ class Hosts:
         values.update(overrides)
         return GatewaySettings(**values)
 
+    def gateway_settings_over(
+        self, platform: Platform, upload_dir: Path, *, vendors: GrpcServiceHost | None = None, **overrides: Any
+    ) -> GatewaySettings:
+        """Settings of another gateway over `platform`'s services (a test's own limits, breakers, stand-ins...);
+        `vendors` puts a vendor service of the test's own (one it stops) in place of the platform's."""
+        return self.gateway_settings(
+            vendors=vendors or platform.vendors,
+            users=platform.users,
+            location=platform.location,
+            identity=platform.identity,
+            upload_dir=upload_dir,
+            **overrides,
+        )
+
     async def start_gateway(self, settings: GatewaySettings) -> AsgiServiceHost:
         host = build_gateway(settings)
         await host.start()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from services.gateway.cache import PREFIX
 from services.gateway.hot_reads import ROUTES, CachedVendorReads
-from services.gateway.ratelimit import COUNTED
+from services.gateway.ratelimit import COUNTED, Counter
 from services.gateway.resources import Resources
 from services.kit import telemetry
 from services.kit.http.server import AsgiServiceHost
@@ -31,9 +32,13 @@ from tests.support.platform_hosts import Hosts, Platform
 VARYING = {"date", "x-request-id"}
 
 
+async def _new_vendor(api: httpx.AsyncClient, auth: dict[str, str], name: str) -> str:
+    return str((await api.post("/v1/vendors", json={"name": name}, headers=auth)).json()["id"])
+
+
 async def _cached_vendor(api: httpx.AsyncClient, auth: dict[str, str], name: str) -> str:
     """A new vendor, read once so the gateway caches it; its id."""
-    vendor_id = str((await api.post("/v1/vendors", json={"name": name}, headers=auth)).json()["id"])
+    vendor_id = await _new_vendor(api, auth, name)
     assert (await api.get(f"/v1/vendors/{vendor_id}", headers=auth)).status_code == 200
     return vendor_id
 
@@ -130,10 +135,14 @@ async def test_early_answers_are_counted_and_traced_under_the_route_template(
     vendor_id = await _cached_vendor(api, auth, "Observed")
     exporter = InMemorySpanExporter()
     telemetry.configure_tracing("gateway", extra_processor=SimpleSpanProcessor(exporter))
-    before = (await api.get("/metrics")).text
-    for path in (f"/v1/vendors/{vendor_id}", f"/vendor/{vendor_id}"):
-        assert (await api.get(path, headers=auth)).status_code == 200
-    after = (await api.get("/metrics")).text
+    try:
+        before = (await api.get("/metrics")).text
+        for path in (f"/v1/vendors/{vendor_id}", f"/vendor/{vendor_id}"):
+            assert (await api.get(path, headers=auth)).status_code == 200
+        after = (await api.get("/metrics")).text
+        spans = exporter.get_finished_spans()
+    finally:
+        exporter.shutdown()
     for template in ("/v1/vendors/{id}", "/vendor/{id}"):
         labels = {"route": template, "method": "GET", "status": "200"}
         name = "venta_http_server_requests_total"
@@ -142,34 +151,41 @@ async def test_early_answers_are_counted_and_traced_under_the_route_template(
         _metric(text, "venta_cache_requests_total", cache="gateway_vendor", result="hit") for text in (before, after)
     ]
     assert hits[1] - hits[0] == 2
-    servers = [s for s in exporter.get_finished_spans() if s.kind.name == "SERVER" and s.name.startswith("GET /v")]
+    servers = [s for s in spans if s.kind.name == "SERVER" and s.name.startswith("GET /v")]
     names = sorted((s.name, (s.attributes or {}).get("http.route")) for s in servers)
     assert names == [("GET /v1/vendors/{id}", "/v1/vendors/{id}"), ("GET /vendor/{id}", "/vendor/{id}")]
-    exporter.shutdown()
 
 
 async def _gateway(hosts: Hosts, platform: Platform, tmp_path: Path, **overrides: Any) -> AsgiServiceHost:
-    settings = hosts.gateway_settings(
-        vendors=platform.vendors,
-        users=platform.users,
-        location=platform.location,
-        identity=platform.identity,
-        upload_dir=tmp_path,
-        **overrides,
-    )
-    return await hosts.start_gateway(settings)
+    return await hosts.start_gateway(hosts.gateway_settings_over(platform, tmp_path, **overrides))
+
+
+@dataclass(frozen=True)
+class Limited:
+    gateway: AsgiServiceHost
+    auth: dict[str, str]
+    vendor_id: str
+    counter: Counter  # the fixed-window key its reads of the vendor count in
+
+
+async def _limited(
+    hosts: Hosts, platform: Platform, api: httpx.AsyncClient, tmp_path: Path, *, limit: str, name: str
+) -> Limited:
+    """A gateway of its own with rate limit `limit`, and a vendor it reads from the cache."""
+    gateway = await _gateway(hosts, platform, tmp_path, rate_limit=limit)
+    auth = await platform.auth()
+    vendor_id = await _cached_vendor(api, auth, name)
+    counter = _resources(gateway).rate_limiter.counter("/v1/vendors/{id}", "127.0.0.1")
+    assert counter is not None
+    return Limited(gateway, auth, vendor_id, counter)
 
 
 async def test_cached_and_routed_reads_share_one_rate_limit(
     hosts: Hosts, platform: Platform, api: httpx.AsyncClient, tmp_path: Path
 ) -> None:
-    gateway = await _gateway(hosts, platform, tmp_path, rate_limit="6/47 seconds")
-    auth = await platform.auth()
-    vendor_id = await _cached_vendor(api, auth, "Limited")
-    limiter = _resources(gateway).rate_limiter
-    counter = limiter.counter("/v1/vendors/{id}", "127.0.0.1")
-    assert counter is not None
-    async with httpx.AsyncClient(base_url=gateway.url) as client:
+    limited = await _limited(hosts, platform, api, tmp_path, limit="6/47 seconds", name="Limited")
+    auth, vendor_id, limiter = limited.auth, limited.vendor_id, _resources(limited.gateway).rate_limiter
+    async with httpx.AsyncClient(base_url=limited.gateway.url) as client:
         answers = []
         for n in range(8):  # early, routed, early, routed ...
             answers.append(
@@ -183,7 +199,7 @@ async def test_cached_and_routed_reads_share_one_rate_limit(
     assert refused["path"] == f"/v1/vendors/{vendor_id}"
     assert _metric(metrics, "venta_rate_limit_rejections_total", route="/v1/vendors/{id}") == 2
     # every request counted exactly once, in the key and window limits itself reads
-    assert await _count(platform.redis_url, counter.key) == 8
+    assert await _count(platform.redis_url, limited.counter.key) == 8
     item = limiter.item_for("/v1/vendors/{id}")
     stats = await limiter.strategy.get_window_stats(item, "venta-rl", "127.0.0.1", "/v1/vendors/{id}")
     assert stats.remaining == 0 and 0 < stats.reset_time - time.time() <= 47
@@ -192,20 +208,17 @@ async def test_cached_and_routed_reads_share_one_rate_limit(
 async def test_bad_tokens_get_the_apps_answer_and_count_once(
     hosts: Hosts, platform: Platform, api: httpx.AsyncClient, tmp_path: Path
 ) -> None:
-    gateway = await _gateway(hosts, platform, tmp_path, rate_limit="1000/43 seconds")
-    auth = await platform.auth()
-    vendor_id = await _cached_vendor(api, auth, "Guarded")
-    counter = _resources(gateway).rate_limiter.counter("/v1/vendors/{id}", "127.0.0.1")
-    assert counter is not None
+    limited = await _limited(hosts, platform, api, tmp_path, limit="1000/43 seconds", name="Guarded")
+    auth = limited.auth
     forged = re.sub(r"\.[^.]+$", ".AAAA", auth["Authorization"])
-    async with httpx.AsyncClient(base_url=gateway.url) as client:
-        url = f"/v1/vendors/{vendor_id}"
+    async with httpx.AsyncClient(base_url=limited.gateway.url) as client:
+        url = f"/v1/vendors/{limited.vendor_id}"
         assert_envelope(await client.get(url), 401, "AUTHENTICATION", "TOKEN_MISSING")
         assert_envelope(await client.get(url, headers={"Authorization": "Basic eDp5"}), 401, "AUTHENTICATION")
         assert_envelope(await client.get(url, headers={"Authorization": forged}), 401, "AUTHENTICATION")
         assert_envelope(await client.get(url, headers={"Authorization": "Bearer not-a-jwt"}), 401, "AUTHENTICATION")
         assert (await client.get(url, headers=auth)).status_code == 200
-    assert await _count(platform.redis_url, counter.key) == 5
+    assert await _count(platform.redis_url, limited.counter.key) == 5
 
 
 async def test_a_miss_is_looked_up_once_then_served_early(
@@ -213,7 +226,7 @@ async def test_a_miss_is_looked_up_once_then_served_early(
 ) -> None:
     gateway = await _gateway(hosts, platform, tmp_path)
     auth = await platform.auth()
-    vendor_id = str((await api.post("/v1/vendors", json={"name": "Missed"}, headers=auth)).json()["id"])
+    vendor_id = await _new_vendor(api, auth, "Missed")
     async with httpx.AsyncClient(base_url=gateway.url) as client:
         before = (await client.get("/metrics")).text
         first = await client.get(f"/v1/vendors/{vendor_id}", headers=auth)
@@ -249,7 +262,7 @@ async def test_scripts_redis_forgot_are_loaded_again(api: httpx.AsyncClient, pla
     """A restarted (or `SCRIPT FLUSH`ed) Redis has none of the cache's scripts: the next call loads them."""
     auth = await platform.auth()
     cached = await _cached_vendor(api, auth, "Remembered")
-    fresh = str((await api.post("/v1/vendors", json={"name": "Filled"}, headers=auth)).json()["id"])
+    fresh = await _new_vendor(api, auth, "Filled")
     client = redis.asyncio.Redis.from_url(platform.redis_url, decode_responses=True)
     try:
         await client.script_flush()

@@ -118,12 +118,9 @@ async def test_openapi_lists_every_route_with_models(api: httpx.AsyncClient) -> 
 
 
 async def test_cors_from_configuration(hosts: Hosts, platform: Platform, tmp_path: Path) -> None:
-    settings = hosts.gateway_settings(
-        vendors=platform.vendors,
-        users=platform.users,
-        location=platform.location,
-        identity=platform.identity,
-        upload_dir=tmp_path,
+    settings = hosts.gateway_settings_over(
+        platform,
+        tmp_path,
         cors_origins="https://app.venta.example, https://admin.venta.example",
     )
     gateway = await hosts.start_gateway(settings)

@@ -33,12 +33,10 @@ async def test_breaker_opens_fails_fast_and_recovers(hosts: Hosts, platform: Pla
     vendors = await hosts.start_grpc(
         vendors_app.build, VendorSettings, vendors_app.MIGRATIONS, grpc_port=port, database=database
     )
-    settings = hosts.gateway_settings(
+    settings = hosts.gateway_settings_over(
+        platform,
+        tmp_path,
         vendors=vendors,
-        users=platform.users,
-        location=platform.location,
-        identity=platform.identity,
-        upload_dir=tmp_path,
         breaker_fail_max=3,
         breaker_reset_timeout_s=1.0,
         grpc_timeout_s=1.0,
@@ -105,12 +103,9 @@ async def test_breaker_opens_fails_fast_and_recovers(hosts: Hosts, platform: Pla
 
 
 async def test_a_route_can_have_its_own_limit(hosts: Hosts, platform: Platform, tmp_path: Path) -> None:
-    settings = hosts.gateway_settings(
-        vendors=platform.vendors,
-        users=platform.users,
-        location=platform.location,
-        identity=platform.identity,
-        upload_dir=tmp_path,
+    settings = hosts.gateway_settings_over(
+        platform,
+        tmp_path,
         rate_limit="50/53 seconds",
         rate_limit_routes={"/v1/users/me/vendors": "3/53 seconds"},
     )
@@ -138,12 +133,9 @@ async def test_rate_limits_key_on_the_client_behind_a_trusted_proxy(
     """Behind an ingress every request comes from the proxy's address: with the proxy trusted, each user keeps their
     own budget, whatever a client puts in front of the proxy's entry; without it, X-Forwarded-For is anyone's to
     write and is ignored, so it cannot dodge the limit."""
-    settings = hosts.gateway_settings(
-        vendors=platform.vendors,
-        users=platform.users,
-        location=platform.location,
-        identity=platform.identity,
-        upload_dir=tmp_path,
+    settings = hosts.gateway_settings_over(
+        platform,
+        tmp_path,
         rate_limit_routes={"/v1/users/me/vendors": "2/47 seconds"},
         forwarded_allow_ips="127.0.0.0/8" if trusted else None,
     )
@@ -243,12 +235,10 @@ async def test_breaker_state_shared_through_redis(hosts: Hosts, platform: Platfo
     """With VENTA_BREAKER_REDIS, a breaker opened by one replica is open for the others at once."""
     vendors = await hosts.start_grpc(vendors_app.build, VendorSettings, vendors_app.MIGRATIONS)
     namespace_suffix = uuid.uuid4().hex[:6]
-    settings = hosts.gateway_settings(
+    settings = hosts.gateway_settings_over(
+        platform,
+        tmp_path,
         vendors=vendors,
-        users=platform.users,
-        location=platform.location,
-        identity=platform.identity,
-        upload_dir=tmp_path,
         breaker_fail_max=2,
         breaker_reset_timeout_s=60,
         breaker_redis=True,

@@ -73,12 +73,9 @@ async def cloudinary() -> AsyncIterator[CloudinaryStandIn]:
 async def test_cloudinary_upload_through_the_official_sdk(
     hosts: Hosts, platform: Platform, cloudinary: CloudinaryStandIn, tmp_path: Path
 ) -> None:
-    settings = hosts.gateway_settings(
-        vendors=platform.vendors,
-        users=platform.users,
-        location=platform.location,
-        identity=platform.identity,
-        upload_dir=tmp_path,
+    settings = hosts.gateway_settings_over(
+        platform,
+        tmp_path,
         cloudinary_url=cloudinary.cloudinary_url,
         cloudinary_upload_prefix=cloudinary.url,
         breaker_fail_max=2,
