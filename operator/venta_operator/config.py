@@ -22,9 +22,10 @@ class OperatorConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VENTA_OPERATOR_", extra="ignore", frozen=True)
 
     # Passes in flight at once (a waiting platform holds no worker); the requests in flight across them are bounded
-    # separately (reconciler.CONCURRENCY).
+    # separately (reconciler.CONCURRENCY = 16, which four passes of 12 lists each already fill). More passes than
+    # that only wait for a request slot while holding their platform's children in memory (bench/README.md).
     workers: int = Field(
-        default=8,
+        default=4,
         ge=1,
         le=256,
         description="Reconcile passes running at the same time, over different platforms (chart value "
