@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 
-from opentelemetry import trace
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.gateway.cache import MISSED
@@ -79,11 +78,7 @@ class CachedVendorReads:
         except Exception:  # noqa: BLE001 - the app authenticates again and answers with the error it is
             await self.app(scope, receive, send)
             return
-        scope["route"] = route
-        span = trace.get_current_span()
-        if span.is_recording():  # as FastAPI names its server span once routing has chosen the route
-            span.set_attribute("http.route", route.path_format)
-            span.update_name(f"GET {route.path_format}")
+        scope["route"] = route  # the template the request middleware labels metrics and names the span by
         await send(
             {
                 "type": "http.response.start",

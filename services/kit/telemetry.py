@@ -6,8 +6,9 @@ instrumentations that patch libraries process-wide: asyncpg (every PostgreSQL st
 search provider sent it), redis, httpx and aiohttp clients. Instrumentation that needs an object is applied by the
 kit code that builds that object, through the helpers below: gRPC spans are the kit's own, made with `grpc_tracer()`
 by the server interceptor (`services.kit.grpc.interceptors`: SERVER) and by `PeerClient` around each call
-(`services.kit.grpc.client`: CLIENT), as OpenTelemetry's grpc instrumentation names them; every FastAPI app is built
-with `telemetry=fastapi_telemetry()` (FastAPI's own OpenTelemetry support). NATS has no maintained instrumentation:
+(`services.kit.grpc.client`: CLIENT), as OpenTelemetry's grpc instrumentation names them; HTTP server spans are the
+kit's request middleware's (`services.kit.http.middleware`, with `http_tracer()`), and every FastAPI app is built with
+`telemetry=fastapi_telemetry()`, which turns FastAPI's own off. NATS has no maintained instrumentation:
 `services.kit.events.tracing` carries the W3C context in message headers itself.
 
 Everything is driven by the standard variables, which the SDK reads itself: `OTEL_SDK_DISABLED=true` turns tracing
@@ -28,8 +29,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, MutableMapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
@@ -41,7 +42,7 @@ from services.kit import metrics
 if TYPE_CHECKING:
     from fastapi.telemetry import TelemetryConfig
 
-# paths FastAPI's telemetry leaves alone: probes and scrapes
+# paths that get no server span: probes and scrapes
 UNTRACED_PATHS = frozenset({"/health", "/health/ready", "/health/events", "/metrics"})
 
 EXPORT_BATCH_SPANS = 64
@@ -111,25 +112,21 @@ def instrument_process(
     _instrumented = True
 
 
-def untraced_request(scope: MutableMapping[str, Any]) -> bool:
-    """FastAPI's telemetry filter: probes and scrapes (`/health`, `/health/ready`, `/health/events`, `/metrics`)."""
-    return str(scope.get("path", "")).rstrip("/") in UNTRACED_PATHS
-
-
 def fastapi_telemetry() -> TelemetryConfig:
-    """What every FastAPI app of the platform passes as `FastAPI(telemetry=...)`: FastAPI's own OpenTelemetry support.
+    """What every FastAPI app of the platform passes as `FastAPI(telemetry=...)`: FastAPI's own OpenTelemetry support
+    turned off, since it would otherwise trace every request as soon as a tracer provider is installed.
 
-    One server span per request, outside every middleware of the app (so the request-context middleware's request id,
-    `venta_http_*` metrics and log line run inside it), named by route template once routing chose the route
-    (`GET /v1/vendors/{id}`), probes left out, on the process's tracer provider (none when `OTEL_SDK_DISABLED=true`:
-    then FastAPI traces nothing). Metrics and logs stay prometheus-client's and the standard library's
-    (`services.kit.metrics`, `services.kit.logging`); no span per dependency, endpoint and serialization: every
-    dependency that does I/O already shows as its client's span, and the others would multiply a sampled request's
-    spans by five for nothing. It replaced `opentelemetry-instrumentation-fastapi`, which matched every request's route
-    a second time to name its span and built the span's attributes whether it was recorded or not: 17% of the gateway's
-    CPU on a cached read, against ~7% for this (bench/README.md, "Server spans").
+    The server span is the kit's (`services.kit.http.middleware.RequestContextMiddleware`, with `http_tracer()`):
+    the same span, cheaper for the requests that are not recorded. Metrics and logs stay prometheus-client's and the
+    standard library's (`services.kit.metrics`, `services.kit.logging`); no span per dependency, endpoint and
+    serialization: every dependency that does I/O already shows as its client's span.
     """
-    return {"metrics": False, "logs": False, "operation_spans": False, "exclude": untraced_request}
+    return {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+
+
+def http_tracer() -> trace.Tracer | None:
+    """The tracer of the HTTP server spans (the kit's request middleware), or None when tracing is off."""
+    return trace.get_tracer("services.kit.http") if tracing_enabled() else None
 
 
 def grpc_tracer() -> trace.Tracer | None:

@@ -27,6 +27,8 @@ from services.kit.events.envelope import new_envelope
 from services.kit.events.tracing import context_from, current_headers, end_span, processing, start_publish
 from services.kit.grpc.client import PeerClient, PeerUnavailable, RemoteError, make_breaker
 from services.kit.grpc.interceptors import ServerInterceptor
+from services.kit.http.handlers import install_error_handlers, render_error
+from services.kit.http.middleware import RequestContextMiddleware
 
 
 @pytest.fixture
@@ -72,20 +74,32 @@ async def caller() -> str:
     return "someone"
 
 
-async def test_fastapi_apps_trace_one_server_span_per_request_and_leave_probes_alone(
+def _kit_app() -> FastAPI:
+    """A FastAPI app built as the platform's are: FastAPI's telemetry off, the kit's request middleware outermost."""
+    app = FastAPI(telemetry=telemetry.fastapi_telemetry())
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, service="test", on_error=render_error)
+    return app
+
+
+async def test_http_apps_trace_one_server_span_per_request_and_leave_probes_alone(
     spans: InMemorySpanExporter,
 ) -> None:
-    app = FastAPI(telemetry=telemetry.fastapi_telemetry())
+    app = _kit_app()
+    seen: list[trace.SpanContext] = []
 
     @app.get("/things/{thing_id:int}")
     async def thing(thing_id: int, who: Annotated[str, Depends(caller)]) -> dict[str, object]:
+        seen.append(trace.get_current_span().get_span_context())
         return {"id": thing_id, "who": who}
 
     for probe in ("/health", "/health/ready", "/health/events", "/metrics", "/metrics/"):
         app.get(probe)(caller)
     trace_id = uuid.uuid4().hex
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://edge") as client:
-        answer = await client.get("/things/7", headers={"traceparent": f"00-{trace_id}-{'ab' * 8}-01"})
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://edge:8080") as client:
+        answer = await client.get(
+            "/things/7", headers={"traceparent": f"00-{trace_id}-{'ab' * 8}-01", "x-request-id": "req-1"}
+        )
         assert answer.json() == {"id": 7, "who": "someone"}
         for probe in ("/health", "/health/ready", "/health/events", "/metrics", "/metrics/"):
             assert (await client.get(probe, headers={"traceparent": f"00-{trace_id}-{'cd' * 8}-01"})).is_success
@@ -96,11 +110,71 @@ async def test_fastapi_apps_trace_one_server_span_per_request_and_leave_probes_a
     mine = [s for s in spans.get_finished_spans() if s.context.trace_id == int(trace_id, 16)]
     # one span, the server's, named by route template; no span per dependency, endpoint or probe
     assert [(s.name, s.kind) for s in mine] == [("GET /things/{thing_id}", SpanKind.SERVER)]
-    assert mine[0].attributes is not None and mine[0].attributes["http.route"] == "/things/{thing_id}"
     assert mine[0].parent is not None and mine[0].parent.span_id == int("ab" * 8, 16)
+    assert seen == [mine[0].context]  # the handler ran inside it
+    assert dict(mine[0].attributes or {}) == {
+        "http.request.method": "GET",
+        "url.scheme": "http",
+        "url.path": "/things/7",
+        "network.protocol.version": "1.1",
+        "server.address": "edge",
+        "server.port": 8080,
+        "client.address": "127.0.0.1",
+        "user_agent.original": f"python-httpx/{httpx.__version__}",
+        "venta.request_id": "req-1",
+        "http.route": "/things/{thing_id}",
+        "http.response.status_code": 200,
+    }
+    assert mine[0].status.status_code is StatusCode.UNSET
     # no route matched: no template to name the span by (the raw path would make span names unbounded)
     (lost,) = [s for s in spans.get_finished_spans() if s.context.trace_id == int(unmatched, 16)]
     assert lost.name == "GET" and lost.attributes is not None and lost.attributes["http.response.status_code"] == 404
+    assert "http.route" not in lost.attributes and lost.status.status_code is StatusCode.UNSET
+
+
+async def test_http_server_spans_of_failures_unsampled_requests_and_garbage_trace_headers(
+    spans: InMemorySpanExporter,
+) -> None:
+    app = _kit_app()
+    seen: list[trace.SpanContext] = []
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("kaput")
+
+    @app.get("/quiet")
+    async def quiet() -> dict[str, str]:
+        seen.append(trace.get_current_span().get_span_context())
+        return {}
+
+    failed, unsampled = uuid.uuid4().hex, uuid.uuid4().hex
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://[::1]:9000") as client:
+        answer = await client.get("/boom", headers={"traceparent": f"00-{failed}-{'ab' * 8}-01"})
+        assert answer.status_code == 500 and answer.json()["error"]["code"] == "INTERNAL_ERROR"
+        assert (await client.get("/quiet", headers={"traceparent": f"00-{unsampled}-{'ab' * 8}-00"})).is_success
+        for garbage in ("00-zz-yy-01", "", "00-" + "0" * 32 + "-" + "ab" * 8 + "-01", "x" * 4000):
+            assert (await client.get("/quiet", headers={"traceparent": garbage})).is_success
+        odd = uuid.uuid4().hex
+        answer = await client.request("BREW", "/quiet", headers={"traceparent": f"00-{odd}-{'ab' * 8}-01"})
+        assert answer.status_code == 405
+    # an exception nobody handled: the generic answer, and the span says what happened
+    (broken,) = [s for s in spans.get_finished_spans() if s.context.trace_id == int(failed, 16)]
+    assert broken.name == "GET /boom" and broken.status.status_code is StatusCode.ERROR
+    assert broken.attributes is not None and broken.attributes["error.type"] == "RuntimeError"
+    assert broken.attributes["server.address"] == "::1" and broken.attributes["server.port"] == 9000
+    assert [e.name for e in broken.events] == ["exception"]
+    # unsampled: the handler runs in the caller's trace (log lines and the next hop carry it), nothing is exported
+    assert (seen[0].trace_id, seen[0].trace_flags.sampled) == (int(unsampled, 16), False)
+    assert not [s for s in spans.get_finished_spans() if s.context.trace_id == int(unsampled, 16)]
+    # a traceparent that is not one starts a new trace instead of failing the request
+    assert len({c.trace_id for c in seen[1:]}) == 4 and int(unsampled, 16) not in {c.trace_id for c in seen[1:]}
+    assert all(c.is_valid for c in seen[1:])
+    # a method nobody knows: bounded in the span's name and attributes, the original kept
+    (brewed,) = [s for s in spans.get_finished_spans() if s.context.trace_id == int(odd, 16)]
+    assert brewed.name == "HTTP /quiet" and brewed.attributes is not None
+    assert brewed.attributes["http.request.method"] == "_OTHER"
+    assert brewed.attributes["http.request.method_original"] == "BREW"
 
 
 async def _serve(behaviour: Any) -> tuple[grpc.aio.Server, int]:

@@ -6,8 +6,8 @@ answers 503 and every response says `Connection: close`, so clients leave their 
 replica instead of meeting a closed one, while requests are still served for the drain delay; then no new
 connections are accepted, in-flight requests get `shutdown_grace_s`, and the app's lifespan closes its clients.
 uvicorn's own signal capture is off so that signals are handled in one place and several hosts can share one process
-in tests. Server spans are FastAPI's own, configured where each app is built (`FastAPI(telemetry=fastapi_telemetry())`,
-`services.kit.telemetry`).
+in tests. Server spans are the kit's request middleware's (`services.kit.http.middleware.RequestContextMiddleware`);
+FastAPI's own telemetry is turned off where each app is built (`FastAPI(telemetry=fastapi_telemetry())`).
 """
 
 from __future__ import annotations
