@@ -45,6 +45,11 @@ def _event(headers: dict[str, str]) -> Event:
     return Event(envelope, data, envelope.subject, headers, 1, 1)
 
 
+def _in_trace(exporter: InMemorySpanExporter, trace_id: str) -> list[ReadableSpan]:
+    """The finished spans of one trace (its id in hex, as a `traceparent` carries it)."""
+    return [s for s in exporter.get_finished_spans() if s.context.trace_id == int(trace_id, 16)]
+
+
 def _only(exporter: InMemorySpanExporter, name: str) -> ReadableSpan:
     (span,) = [s for s in exporter.get_finished_spans() if s.name == name]
     return span
@@ -107,7 +112,7 @@ async def test_http_apps_trace_one_server_span_per_request_and_leave_probes_alon
         assert (
             await client.get("/things/seven", headers={"traceparent": f"00-{unmatched}-{'ef' * 8}-01"})
         ).status_code == 404
-    mine = [s for s in spans.get_finished_spans() if s.context.trace_id == int(trace_id, 16)]
+    mine = _in_trace(spans, trace_id)
     # one span, the server's, named by route template; no span per dependency, endpoint or probe
     assert [(s.name, s.kind) for s in mine] == [("GET /things/{thing_id}", SpanKind.SERVER)]
     assert mine[0].parent is not None and mine[0].parent.span_id == int("ab" * 8, 16)
@@ -127,7 +132,7 @@ async def test_http_apps_trace_one_server_span_per_request_and_leave_probes_alon
     }
     assert mine[0].status.status_code is StatusCode.UNSET
     # no route matched: no template to name the span by (the raw path would make span names unbounded)
-    (lost,) = [s for s in spans.get_finished_spans() if s.context.trace_id == int(unmatched, 16)]
+    (lost,) = _in_trace(spans, unmatched)
     assert lost.name == "GET" and lost.attributes is not None and lost.attributes["http.response.status_code"] == 404
     assert "http.route" not in lost.attributes and lost.status.status_code is StatusCode.UNSET
 
@@ -159,19 +164,19 @@ async def test_http_server_spans_of_failures_unsampled_requests_and_garbage_trac
         answer = await client.request("BREW", "/quiet", headers={"traceparent": f"00-{odd}-{'ab' * 8}-01"})
         assert answer.status_code == 405
     # an exception nobody handled: the generic answer, and the span says what happened
-    (broken,) = [s for s in spans.get_finished_spans() if s.context.trace_id == int(failed, 16)]
+    (broken,) = _in_trace(spans, failed)
     assert broken.name == "GET /boom" and broken.status.status_code is StatusCode.ERROR
     assert broken.attributes is not None and broken.attributes["error.type"] == "RuntimeError"
     assert broken.attributes["server.address"] == "::1" and broken.attributes["server.port"] == 9000
     assert [e.name for e in broken.events] == ["exception"]
     # unsampled: the handler runs in the caller's trace (log lines and the next hop carry it), nothing is exported
     assert (seen[0].trace_id, seen[0].trace_flags.sampled) == (int(unsampled, 16), False)
-    assert not [s for s in spans.get_finished_spans() if s.context.trace_id == int(unsampled, 16)]
+    assert not _in_trace(spans, unsampled)
     # a traceparent that is not one starts a new trace instead of failing the request
     assert len({c.trace_id for c in seen[1:]}) == 4 and int(unsampled, 16) not in {c.trace_id for c in seen[1:]}
     assert all(c.is_valid for c in seen[1:])
     # a method nobody knows: bounded in the span's name and attributes, the original kept
-    (brewed,) = [s for s in spans.get_finished_spans() if s.context.trace_id == int(odd, 16)]
+    (brewed,) = _in_trace(spans, odd)
     assert brewed.name == "HTTP /quiet" and brewed.attributes is not None
     assert brewed.attributes["http.request.method"] == "_OTHER"
     assert brewed.attributes["http.request.method_original"] == "BREW"
@@ -216,7 +221,7 @@ async def test_grpc_servers_trace_one_span_per_call_and_leave_health_checks_alon
         await server.stop(None)
 
     def traced(name: str) -> list[ReadableSpan]:
-        return [s for s in spans.get_finished_spans() if s.context.trace_id == int(traces[name], 16)]
+        return _in_trace(spans, traces[name])
 
     (ok,) = traced("ok")
     assert (ok.name, ok.kind) == ("/test.Echo/Say", SpanKind.SERVER)
@@ -254,7 +259,7 @@ async def test_unsampled_grpc_calls_record_nothing_but_carry_their_trace(spans: 
         await server.stop(None)
     # the handler runs in the caller's trace (log lines and the next hop carry it), and no span is exported
     assert [(c.trace_id, c.trace_flags.sampled) for c in seen] == [(int(trace_id, 16), False)]
-    assert not [s for s in spans.get_finished_spans() if s.context.trace_id == int(trace_id, 16)]
+    assert not _in_trace(spans, trace_id)
 
 
 class EchoStub:

@@ -70,7 +70,7 @@ def header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def server_span_attributes(scope: Scope, method: str) -> dict[str, str | int]:
+def _server_span_attributes(scope: Scope, method: str) -> dict[str, str | int]:
     """A recorded server span's request attributes (OpenTelemetry's stable HTTP semantic conventions)."""
     attributes: dict[str, str | int] = {
         "http.request.method": method,
@@ -181,7 +181,7 @@ class RequestContextMiddleware:
         # an unknown method is `HTTP` in span names (the conventions' choice), `_OTHER` in attributes and metrics
         span = self.tracer.start_span(_span_method(method), context=parent, kind=SpanKind.SERVER)
         if span.is_recording():
-            span.set_attributes({**server_span_attributes(scope, method), "venta.request_id": request_id})
+            span.set_attributes({**_server_span_attributes(scope, method), "venta.request_id": request_id})
         return span, otel_context.attach(trace.set_span_in_context(span, parent))
 
     def _observe(self, scope: Scope, method: str, route: str, status: int, elapsed: float) -> None:
