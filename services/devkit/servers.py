@@ -11,6 +11,7 @@ import contextlib
 import glob
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -38,10 +39,50 @@ class EmbeddedServerError(RuntimeError):
     """A server could not be found or did not become ready; the message says which and where its log is."""
 
 
+_LOWEST_PORT = 10000
+_NODE_PORTS = range(30000, 32768)
+_handed_out: set[int] = set()
+
+
+def _ephemeral_ports() -> range:
+    """The kernel's range for the source ports of outgoing connections (and for `bind(0)`)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return range(int(low), int(high) + 1)
+    except (OSError, ValueError):
+        return range(32768, 61000)  # Linux's default
+
+
+def _ports_outside(ephemeral: range) -> range:
+    """The unprivileged ports from 10000 up that the kernel does not pick itself (below its range, or above it on a
+    machine whose range starts low) and that are not Kubernetes' node ports (30000-32767), which kube-proxy forwards
+    on the real node the cluster tests run."""
+    below = range(_LOWEST_PORT, min(ephemeral.start, _NODE_PORTS.start))
+    return below if len(below) >= 1000 else range(max(ephemeral.stop, _NODE_PORTS.stop, _LOWEST_PORT), 65536)
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback TCP port nobody holds now, for a server about to be started on it.
+
+    Picked below the kernel's ephemeral range, not by `bind(0)`: a port from that range can be taken as the source
+    port of an outgoing connection between the moment it is picked and the moment its server binds it. A NATS
+    cluster member whose peers were already dialling it exited that way in a CI run (the routes of the first server
+    dial the others' ports over and over while they start). Never the same port twice in one process either, so
+    servers picked together but started one after another cannot be handed one port.
+    """
+    candidates = _ports_outside(_ephemeral_ports())
+    for _ in range(1000):
+        port = random.choice(candidates)
+        if port in _handed_out:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise EmbeddedServerError(f"no free loopback port in {candidates}")
 
 
 def _port_open(port: int) -> bool:

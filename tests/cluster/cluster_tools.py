@@ -8,7 +8,6 @@ Standard library only, like kwok.py.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,13 +19,6 @@ BUILD_SCRIPT = Path(__file__).resolve().with_name("build.sh")
 def cache_dir() -> Path:
     """The directory build.sh builds into (``$VENTA_CACHE_DIR``, default ``~/.cache/venta``)."""
     return Path(os.environ.get("VENTA_CACHE_DIR") or Path.home() / ".cache" / "venta")
-
-
-def free_port() -> int:
-    """A TCP port free on loopback right now (for a server the tests start)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def stop_process(process: subprocess.Popen[bytes] | None, timeout: float = 20) -> None:

@@ -12,7 +12,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.cluster.cluster_tools import ClusterError, free_port, stop_process
+from services.devkit.servers import free_port
+from tests.cluster.cluster_tools import ClusterError, stop_process
 
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 

@@ -18,7 +18,8 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.cluster.cluster_tools import ClusterError, build_tools, free_port, stop_process
+from services.devkit.servers import free_port
+from tests.cluster.cluster_tools import ClusterError, build_tools, stop_process
 
 
 class PrometheusError(RuntimeError):

@@ -23,7 +23,6 @@ import ipaddress
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+from services.devkit.servers import free_port
 from tests.cluster import node_host
 from tests.cluster.cluster_tools import ClusterError, ClusterTools, run_command
 from tests.cluster.kwok import KwokCluster, Manifest
@@ -183,7 +183,7 @@ class RealNode:
         self.import_images(*self.images)
         self._phase("containerd", began)
 
-        health, ready, metrics, proxy_health, kubelet_port, kubelet_health = _free_ports(6)
+        health, ready, metrics, proxy_health, kubelet_port, kubelet_health = (free_port() for _ in range(6))
         (paths.config / "Corefile").write_text(corefile(self.kubeconfig, health_port=health, ready_port=ready))
         self._spawn("coredns", str(tools.coredns), "-conf", str(paths.config / "Corefile"))
         proxy_config = kube_proxy_config(self.kubeconfig, metrics_port=metrics, healthz_port=proxy_health)
@@ -360,17 +360,6 @@ def reap_stale_node(paths: NodePaths, tools: ClusterTools | None) -> bool:
 
 #: Local health endpoints are asked directly, never through a proxy the environment may name.
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 def _http_ok(url: str) -> bool:

@@ -37,8 +37,9 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import SeverityNumber
 from opentelemetry.sdk.trace import TracerProvider
 
+from services.devkit.servers import free_port
 from services.kit.logging import JsonFormatter
-from tests.cluster.cluster_tools import ClusterError, build_tools, free_port, stop_process
+from tests.cluster.cluster_tools import ClusterError, build_tools, stop_process
 from tests.support.observability_assets import OBSERVABILITY, ROOT
 from venta_operator.logs import OperatorJsonFormatter
 

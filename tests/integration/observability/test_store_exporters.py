@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import socket
 import subprocess
 import time
 import urllib.request
@@ -22,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from services.devkit.servers import Postgres, Redis
+from services.devkit.servers import Postgres, Redis, free_port
 from tests.support.observability_assets import ROOT, store_queries
 from tests.support.operator_plans import env_of, make
 from venta_operator.builders.exporters import postgres_sidecars, redis_sidecars
@@ -38,12 +37,6 @@ def binaries() -> dict[str, Path]:
     assert done.returncode == 0, done.stderr
     paths = [Path(line) for line in done.stdout.split()]
     return {path.name: path for path in paths}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def get(url: str) -> tuple[int, str]:
