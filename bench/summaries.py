@@ -23,7 +23,8 @@ def websocket_fanout(out: str) -> list[Figure]:
     setup = _find(rf"^(\d+) watchers, (\d+) updates at {NUMBER}/s", out)
     rows = {
         who: _find(
-            rf"^\s+{who}\s+delivered (\d+)/(\d+)\s+{NUMBER}/s\s+p50\s+{NUMBER} ms\s+p99\s+{NUMBER} ms",
+            rf"^\s+{who}\s+delivered (\d+)/(\d+)\s+{NUMBER}/s\s+p50\s+{NUMBER} ms\s+p99\s+{NUMBER} ms"
+            rf"(?:.*peak RSS {NUMBER} MiB)?",
             out,
         )
         for who in ("bare python-socketio", "venta websocket")
@@ -41,13 +42,17 @@ def websocket_fanout(out: str) -> list[Figure]:
             "websocket_fanout",
             f"Socket.IO fan-out, {watchers} watchers at {rate:g} updates/s: venta websocket",
             f"{float(venta[3]):,.0f} deliveries/s, p50 {float(venta[4]):.1f} ms, p99 {p99:.1f} ms "
-            f"({venta[1]}/{venta[2]} delivered)",
-            f"bare python-socketio: {float(bare[3]):,.0f} deliveries/s, p99 {float(bare[5]):.1f} ms",
+            f"({venta[1]}/{venta[2]} delivered){_peak(venta)}",
+            f"bare python-socketio: {float(bare[3]):,.0f} deliveries/s, p99 {float(bare[5]):.1f} ms{_peak(bare)}",
             f"{ratio:.2f}x",
             ">= 0.9x, p99 < 50 ms (1,000 watchers, 4 updates/s)",
             (ratio >= 0.9 and p99 < 50) if applies else None,
         )
     ]
+
+
+def _peak(row: re.Match[str]) -> str:
+    return f", peak RSS {float(row[6]):.0f} MiB" if row[6] else ""
 
 
 def observability_cost(out: str) -> list[Figure]:

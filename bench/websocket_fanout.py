@@ -107,8 +107,10 @@ def run_round(
     user_token: str | None,
     vendor_token: str | None,
     vendor_id: str,
+    server_pid: int,
 ) -> dict[str, float]:
-    """One round: the watchers and the vendor in one Node.js process on the support CPUs; its figures."""
+    """One round: the watchers and the vendor in one Node.js process on the support CPUs; its figures, with the
+    server's peak resident memory (its kernel-kept high-water mark: connections, buffers, per-socket state)."""
     plan = {
         "url": url,
         "watchers": watchers,
@@ -139,14 +141,22 @@ def run_round(
         "p50_ms": figures["p50Ms"],
         "p99_ms": figures["p99Ms"],
         "connect_s": figures["connectS"],
+        "peak_rss_mib": peak_rss_mib(server_pid),
     }
     print(
         f"  {name:<22} delivered {result['delivered']}/{result['expected']}  {result['per_s']:9.0f}/s  "
         f"p50 {result['p50_ms']:7.1f} ms  p99 {result['p99_ms']:7.1f} ms  (connecting {watchers}: "
-        f"{result['connect_s']:.1f} s)",
+        f"{result['connect_s']:.1f} s), peak RSS {result['peak_rss_mib']:.0f} MiB",
         flush=True,
     )
     return result
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise SystemExit(f"no VmHWM for process {pid}")
 
 
 # ---- the platform ----------------------------------------------------------------------------------------------------
@@ -217,7 +227,8 @@ def main() -> None:
     )
     try:
         platform.start()
-        placement.pin_server(next(r.proc.pid for r in platform.running if r.entry.name == "websocket"))
+        gateway_pid = next(r.proc.pid for r in platform.running if r.entry.name == "websocket")
+        placement.pin_server(gateway_pid)
         wait_http(f"http://127.0.0.1:{baseline_port}/socket.io/?EIO=4&transport=polling")
 
         def url(name: str) -> str:
@@ -243,6 +254,7 @@ def main() -> None:
             user_token=None,
             vendor_token=None,
             vendor_id="bench-vendor",
+            server_pid=baseline.pid,
             **common,
         )
         venta = run_round(
@@ -252,6 +264,7 @@ def main() -> None:
             user_token=user_token,
             vendor_token=vendor_token,
             vendor_id=vendor_id,
+            server_pid=gateway_pid,
             **common,
         )
         print(
@@ -264,7 +277,8 @@ def main() -> None:
         print(
             f"\nratio venta/bare: deliveries/s {venta['per_s'] / bare['per_s']:.2f}x, "
             f"p50 latency {venta['p50_ms'] / max(bare['p50_ms'], 1e-9):.2f}x, "
-            f"p99 latency {venta['p99_ms'] / max(bare['p99_ms'], 1e-9):.2f}x",
+            f"p99 latency {venta['p99_ms'] / max(bare['p99_ms'], 1e-9):.2f}x, "
+            f"peak RSS {venta['peak_rss_mib'] / bare['peak_rss_mib']:.2f}x",
             flush=True,
         )
     finally:

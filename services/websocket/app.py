@@ -25,6 +25,7 @@ from services.kit.grpc.probe import peer_health
 from services.kit.lifecycle import close_all
 from services.kit.probes import HealthServer
 from services.kit.redis_client import async_redis
+from services.websocket.compression import decline_per_message_deflate
 from services.websocket.config import WebsocketSettings
 from services.websocket.live import LiveMap
 from services.websocket.namespaces import Limits, UserNamespace, VendorNamespace
@@ -112,6 +113,8 @@ class WebsocketHost:
             host=settings.host,
             port=settings.http_port,
         )
+        if not settings.per_message_deflate:
+            self.http.app.middlewares.append(decline_per_message_deflate)
         self.sio.attach(self.http.app)
         self._sweeper: asyncio.Task[None] | None = None
         self._stop_sweeping = asyncio.Event()

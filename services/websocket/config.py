@@ -127,6 +127,12 @@ class WebsocketSettings(KitSettings, GrpcSettings, EventSettings, AuthSettings, 
         le=300,
         description="Seconds engine.io waits for a ping's answer before it drops the connection.",
     )
+    per_message_deflate: bool = Field(
+        default=False,
+        description="Compress WebSocket messages (permessage-deflate) for clients that offer it. Off, as in the "
+        "Socket.IO server since engine.io 4: the live map's messages are small, and a compressor per socket costs "
+        "the gateway memory (~120 MiB per 1,000 sockets) and each fan-out's latency.",
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod

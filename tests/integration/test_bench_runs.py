@@ -104,6 +104,7 @@ def test_websocket_fanout(tmp_path: Path) -> None:
     assert "delivered 200/200" in (logs / "websocket_fanout.log").read_text()  # both rounds, every delivery
     (row,) = rows(table, "websocket_fanout")
     assert row[3].startswith("bare python-socketio:") and row[4].endswith("x"), row
+    assert "peak RSS" in row[2] and "peak RSS" in row[3], row  # each server's memory beside its latency
 
 
 def test_observability_cost(tmp_path: Path) -> None:
