@@ -20,6 +20,7 @@ from fastapi.openapi.utils import get_openapi
 from services.gateway.config import GatewaySettings, get_settings
 from services.gateway.deps import RateLimited
 from services.gateway.hot_reads import CachedVendorReads
+from services.gateway.ratelimit import RateLimitHeaders
 from services.gateway.resources import Resources
 from services.gateway.routes import nearby, notifications, search, uploads, users, vendors, webhooks
 from services.kit.http.handlers import install_error_handlers, render_error
@@ -108,6 +109,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.openapi = _openapi(app)  # type: ignore[method-assign]
 
     # added innermost first: the last one added wraps all the others
+    app.add_middleware(RateLimitHeaders)
     app.add_middleware(CachedVendorReads)
     app.add_middleware(
         BodySizeLimitMiddleware,

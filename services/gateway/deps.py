@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.contracts.venta.location.v1 import location_pb2_grpc
@@ -19,6 +19,7 @@ from services.contracts.venta.vendor.v1 import vendor_pb2_grpc
 from services.gateway.cache import VendorCache
 from services.gateway.config import GatewaySettings
 from services.gateway.images import ImageStore
+from services.gateway.ratelimit import ANSWER_HEADERS
 from services.gateway.resources import Resources
 from services.kit.auth import Principal, bearer_token
 from services.kit.grpc.client import PeerClient
@@ -104,7 +105,7 @@ async def current_user(
 CurrentUser = Annotated[Principal, Depends(current_user)]
 
 
-async def rate_limit(request: Request, response: Response, resources: ResourcesDep) -> None:
+async def rate_limit(request: Request, resources: ResourcesDep) -> None:
     decision = await resources.rate_limiter.check(request)
     if decision is None:
         return
@@ -116,7 +117,7 @@ async def rate_limit(request: Request, response: Response, resources: ResourcesD
             f"rate limit of {decision.limit} requests exceeded; retry in {decision.retry_after_s}s",
             headers=decision.headers(),
         )
-    response.headers.update(decision.headers())
+    request.scope.setdefault("state", {})[ANSWER_HEADERS] = decision.headers()  # RateLimitHeaders puts them on
 
 
 RateLimited = Depends(rate_limit)

@@ -38,7 +38,8 @@ class RouteTemplate:
 
 
 class CachedVendorReads:
-    """Innermost middleware: under the request context, security headers, CORS and compression, like the routes."""
+    """The middleware next to the routes (only `RateLimitHeaders` is inside it): under the request context, security
+    headers, CORS and compression, like the routes."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

@@ -24,8 +24,9 @@ import redis.asyncio
 from limits import RateLimitItem, parse
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import STRATEGIES, FixedWindowRateLimiter
+from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
-from starlette.types import Scope
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.kit.http.middleware import route_template
 
@@ -35,6 +36,8 @@ KEY_PREFIX = "venta-rl"
 COUNTED = "venta.rate_limit_count"
 """The request state's key for a hit counted before routing: (route template, its count in the window or None when
 the storage failed)."""
+ANSWER_HEADERS = "venta.rate_limit_headers"
+"""The request state's key for the headers an allowed hit puts on the answer (`RateLimitHeaders`)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,35 @@ class Decision:
             headers["X-RateLimit-Remaining"] = str(max(0, self.remaining or 0))
             headers["Retry-After"] = str(self.retry_after_s)
         return headers
+
+
+class RateLimitHeaders:
+    """Puts an allowed hit's `X-RateLimit-Limit` on whatever the route answers.
+
+    FastAPI copies the headers a dependency sets onto the answers it builds from a route's return value only: a route
+    that returns its own `Response` (a forwarded answer, a file) and the error envelopes the exception handlers make
+    would go without. This wraps the routes (the innermost middleware) and adds what the `rate_limit` dependency left
+    in the request's state to every answer that does not carry it already.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_limit(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                added = scope.get("state", {}).get(ANSWER_HEADERS)
+                if added:
+                    headers = MutableHeaders(scope=message)
+                    for name, value in added.items():
+                        headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_limit)
 
 
 def client_key(scope: Scope) -> str:

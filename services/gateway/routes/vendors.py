@@ -54,7 +54,6 @@ def to_public(vendor: pb.Vendor) -> VendorPublic:
 )
 async def get_vendor(
     request: Request,
-    response: Response,
     vendor_id: VendorId,
     caller: CurrentUser,
     vendors: VendorClient,
@@ -67,8 +66,7 @@ async def get_vendor(
         answer = await vendors.unary(vendors.stub.GetVendorById, pb.VendorLookupByIdData(id=key))
         body = to_public(answer.vendor).model_dump_json(by_alias=True).encode()
         await cache.put(key, body, generation)
-    # the headers dependencies set (X-RateLimit-Limit): FastAPI adds them only to answers it builds itself
-    return Response(body, media_type="application/json", headers=response.headers)
+    return Response(body, media_type="application/json")
 
 
 @route(

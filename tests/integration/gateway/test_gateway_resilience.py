@@ -23,6 +23,7 @@ from services.kit.grpc.client import PeerUnavailable
 from services.vendors import app as vendors_app
 from services.vendors.config import VendorSettings
 from tests.support.envelopes import assert_envelope
+from tests.support.images import png
 from tests.support.platform_hosts import Hosts, Platform
 
 pytestmark = pytest.mark.slow
@@ -124,6 +125,47 @@ async def test_a_route_can_have_its_own_limit(hosts: Hosts, platform: Platform, 
         assert (await api.get("/health")).status_code == 200  # probes are never limited
         metrics = (await api.get("/metrics")).text
         assert 'venta_rate_limit_rejections_total{route="/v1/users/me/vendors",service="gateway"}' in metrics
+
+
+async def test_every_answer_of_a_limited_route_carries_its_limit(
+    hosts: Hosts, platform: Platform, tmp_path: Path
+) -> None:
+    """Not only the JSON FastAPI builds: the answers routes build themselves and the error envelopes too."""
+    settings = hosts.gateway_settings_over(
+        platform, tmp_path, rate_limit="40/53 seconds", notifications_url=platform.settings.notifications_url
+    )
+    gateway = await hosts.start_gateway(settings)
+    auth = await platform.auth()
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as api:
+        created = await api.post("/v1/vendors", json={"name": "Limits Cart"}, headers=auth)
+        uploaded = await api.post("/v1/uploads/image", files={"file": ("a.png", png(), "image/png")}, headers=auth)
+        assert (created.status_code, uploaded.status_code) == (201, 201), (created.text, uploaded.text)
+        vendor = f"/v1/vendors/{created.json()['id']}"
+        answers = {
+            "created (FastAPI's JSON)": created,
+            "uploaded (FastAPI's JSON)": uploaded,
+            "a vendor, read": await api.get(vendor, headers=auth),
+            "a vendor, cached": await api.get(vendor, headers=auth),
+            "an uploaded file": await api.get(uploaded.json()["url"].removeprefix(settings.public_url)),
+            "favourites, forwarded": await api.get("/v1/users/me/favourites", headers=auth),
+            "no such vendor (404 envelope)": await api.get(f"/v1/vendors/{uuid.uuid4()}", headers=auth),
+            "garbage query (400 envelope)": await api.get("/v1/vendors/nearby", params={"sw": "x"}, headers=auth),
+            "no token (401 envelope)": await api.get("/v1/users/me/favourites"),
+        }
+    statuses = {what: answer.status_code for what, answer in answers.items()}
+    assert statuses == {
+        "created (FastAPI's JSON)": 201,
+        "uploaded (FastAPI's JSON)": 201,
+        "a vendor, read": 200,
+        "a vendor, cached": 200,
+        "an uploaded file": 200,
+        "favourites, forwarded": 200,
+        "no such vendor (404 envelope)": 404,
+        "garbage query (400 envelope)": 400,
+        "no token (401 envelope)": 401,
+    }
+    limits = {what: answer.headers.get_list("x-ratelimit-limit") for what, answer in answers.items()}
+    assert limits == {what: ["40"] for what in answers}, limits  # once each, never twice
 
 
 @pytest.mark.parametrize("trusted", [True, False], ids=["behind-trusted-proxy", "header-from-anyone"])

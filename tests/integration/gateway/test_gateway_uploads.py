@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import struct
-import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,16 +10,8 @@ import pytest
 
 from tests.support.cloudinary_standin import CloudinaryStandIn
 from tests.support.envelopes import assert_envelope
+from tests.support.images import png
 from tests.support.platform_hosts import Hosts, Platform
-
-
-def png(width: int = 2, height: int = 2) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    raw = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
 
 
 @pytest.mark.parametrize("path", ["/v1/uploads/image", "/upload/image"])
