@@ -52,6 +52,8 @@ FIELD_NAMES = {
     "original_transaction_id": "event.original_transaction_id",
 }
 UPLOAD_PATHS = ("/v1/uploads/image", "/upload/image")
+COMPRESS_FROM_BYTES = 1024
+"""Answers this large or larger are gzipped for clients that accept it; smaller ones gain less than it costs."""
 
 
 def api_router() -> APIRouter:
@@ -110,14 +112,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     # added innermost first: the last one added wraps all the others
     app.add_middleware(RateLimitHeaders)
-    app.add_middleware(CachedVendorReads)
     app.add_middleware(
         BodySizeLimitMiddleware,
         default=settings.max_body_bytes,
         limits={path: settings.upload_max_bytes + 64 * 1024 for path in UPLOAD_PATHS},
         on_error=render_error,
     )
-    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(GZipMiddleware, minimum_size=COMPRESS_FROM_BYTES)
+    app.add_middleware(CachedVendorReads, compress_from=COMPRESS_FROM_BYTES)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

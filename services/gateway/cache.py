@@ -8,8 +8,8 @@ e.g. through another replica or a future admin tool); the TTL bounds what
 any missed invalidation can cost. Redis trouble makes the cache miss, never fail the request.
 
 `count_and_get` is the read of the cached-read path (`services.gateway.hot_reads`): the request's rate-limit hit and
-the lookup in one Redis command. A miss it saw is left in the request's state (`MISSED`), so the route that then
-fetches the vendor does not look it up again.
+the lookup in one Redis command. What it found, or that it missed, is left in the request's state (`LOOKED_UP`) when
+the request goes on to the route, so the route does not look it up again.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ if tonumber(count) == tonumber(ARGV[2]) then
 end
 return {count, redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3])}
 """
-MISSED = "venta.vendor_cache_missed"
-"""The request state's key for a lookup that missed before routing: (vendor id, generation seen)."""
+LOOKED_UP = "venta.vendor_cache_looked_up"
+"""The request state's key for a lookup made before routing: (vendor id, the body found or None, generation seen)."""
 
 
 @dataclass(frozen=True)

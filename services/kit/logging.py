@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -17,6 +18,17 @@ from typing import Any
 from opentelemetry import trace
 
 request_id_var: ContextVar[str | None] = ContextVar("venta_request_id", default=None)
+
+
+def new_request_id() -> str:
+    """32 random hex digits for a request that came without an id.
+
+    From the process's pseudo-random generator, as OpenTelemetry's SDK makes trace and span ids: the id joins log
+    lines, it guards nothing. `uuid.uuid4()` asks the kernel for its bytes (a system call per request, ~3% of the
+    gateway's CPU on a cached read).
+    """
+    return f"{random.getrandbits(128):032x}"
+
 
 _RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 

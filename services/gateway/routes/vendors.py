@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response
 
 from services.contracts.venta.vendor.v1 import vendor_pb2 as pb
-from services.gateway.cache import MISSED
+from services.gateway.cache import LOOKED_UP
 from services.gateway.deps import CurrentUser, VendorCacheDep, VendorClient
 from services.gateway.models import (
     VendorChanged,
@@ -60,8 +60,8 @@ async def get_vendor(
     cache: VendorCacheDep,
 ) -> Response:
     key = str(vendor_id)
-    missed = request.scope.get("state", {}).get(MISSED)  # looked up (and missed) on the cached-read path
-    body, generation = (None, missed[1]) if missed and missed[0] == key else await cache.get(key)
+    looked_up = request.scope.get("state", {}).get(LOOKED_UP)  # by the cached-read path: a miss, or a body to compress
+    body, generation = looked_up[1:] if looked_up and looked_up[0] == key else await cache.get(key)
     if body is None:
         answer = await vendors.unary(vendors.stub.GetVendorById, pb.VendorLookupByIdData(id=key))
         body = to_public(answer.vendor).model_dump_json(by_alias=True).encode()

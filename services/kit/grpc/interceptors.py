@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, cast
 
@@ -29,7 +28,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from services.kit.errors import InvalidArgument, to_status
 from services.kit.grpc import Context
-from services.kit.logging import request_id_var
+from services.kit.logging import new_request_id, request_id_var
 from services.kit.metrics import (
     GRPC_SERVER_ERRORS,
     GRPC_SERVER_IN_FLIGHT,
@@ -60,7 +59,7 @@ SERVER_FAULTS = frozenset(
 
 def _request_id(metadata: dict[str, Any]) -> str:
     value = metadata.get(REQUEST_ID_KEY)
-    return value if isinstance(value, str) and 0 < len(value) <= 128 else uuid.uuid4().hex
+    return value if isinstance(value, str) and 0 < len(value) <= 128 else new_request_id()
 
 
 def rpc_attributes(full_method: str) -> dict[str, str]:

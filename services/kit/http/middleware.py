@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from contextvars import Token
 from typing import Any
@@ -34,7 +33,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.kit.logging import request_id_var
+from services.kit.logging import new_request_id, request_id_var
 from services.kit.metrics import (
     HTTP_ERRORS,
     HTTP_LATENCY,
@@ -136,7 +135,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = header(scope, b"x-request-id")
-        request_id = incoming if incoming and _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if incoming and _VALID_REQUEST_ID.match(incoming) else new_request_id()
         token = request_id_var.set(request_id)
         scope.setdefault("state", {})["request_id"] = request_id
         state: dict[str, Any] = {"status": 500, "started": False}

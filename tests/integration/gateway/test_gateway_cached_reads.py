@@ -73,7 +73,7 @@ async def test_a_cached_vendor_is_answered_without_the_app(api: httpx.AsyncClien
     async def app(scope: Any, receive: Any, send: Any) -> None:
         reached.append(scope)
 
-    edge = CachedVendorReads(app)
+    edge = CachedVendorReads(app, compress_from=1024)
     sent: list[dict[str, Any]] = []
 
     async def send(message: dict[str, Any]) -> None:
@@ -241,6 +241,35 @@ async def test_a_miss_is_looked_up_once_then_served_early(
 
     assert [a - b for a, b in zip(lookups(middle), lookups(before), strict=True)] == [1, 0]
     assert [a - b for a, b in zip(lookups(after), lookups(middle), strict=True)] == [0, 1]
+
+
+async def test_an_entry_large_enough_to_compress_is_answered_by_the_route_from_one_lookup(
+    hosts: Hosts, platform: Platform, api: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    gateway = await _gateway(hosts, platform, tmp_path)
+    auth = await platform.auth()
+    created = await api.post(
+        "/v1/vendors", json={"name": "Long Story", "description": "A taco truck. " * 70}, headers=auth
+    )
+    vendor_id = created.json()["id"]
+    async with httpx.AsyncClient(base_url=gateway.url) as client:
+        plain = await client.get(f"/v1/vendors/{vendor_id}", headers={**auth, "Accept-Encoding": "identity"})  # cached
+        before = (await client.get("/metrics")).text
+        zipped = await client.get(f"/v1/vendors/{vendor_id}", headers={**auth, "Accept-Encoding": "gzip"})
+        identity = await client.get(f"/v1/vendors/{vendor_id}", headers={**auth, "Accept-Encoding": "identity"})
+        after = (await client.get("/metrics")).text
+    assert plain.status_code == zipped.status_code == identity.status_code == 200
+    assert len(plain.content) >= 1024 and "content-encoding" not in plain.headers
+    assert zipped.headers["content-encoding"] == "gzip" and zipped.headers["vary"] == "Accept-Encoding"
+    assert int(zipped.headers["content-length"]) < len(plain.content)
+    assert zipped.content == identity.content == plain.content  # httpx inflated the first
+    assert zipped.headers["x-ratelimit-limit"] == plain.headers["x-ratelimit-limit"]
+
+    def lookups(text: str) -> list[float]:
+        return [_metric(text, "venta_cache_requests_total", cache="gateway_vendor", result=r) for r in ("miss", "hit")]
+
+    # two reads, two hits: the route answered with what the early path found instead of looking it up again
+    assert [a - b for a, b in zip(lookups(after), lookups(before), strict=True)] == [0, 2]
 
 
 async def test_a_dead_redis_loses_no_read(
