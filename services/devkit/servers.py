@@ -65,10 +65,10 @@ def free_port() -> int:
     """A loopback TCP port nobody holds now, for a server about to be started on it.
 
     Picked below the kernel's ephemeral range, not by `bind(0)`: a port from that range can be taken as the source
-    port of an outgoing connection between the moment it is picked and the moment its server binds it. A NATS
-    cluster member whose peers were already dialling it exited that way in a CI run (the routes of the first server
-    dial the others' ports over and over while they start). Never the same port twice in one process either, so
-    servers picked together but started one after another cannot be handed one port.
+    port of an outgoing connection between the moment it is picked and the moment its server binds it. In a CI run a
+    NATS cluster member exited with 1 before it was ready while the first member's routes were dialling the others
+    (its log went with the clone; this race fits it). Never the same port twice in one process either, so servers
+    picked together but started one after another cannot be handed one port.
     """
     candidates = _ports_outside(_ephemeral_ports())
     for _ in range(1000):
