@@ -26,7 +26,8 @@ import httpx
 import pytest
 import yaml
 
-from tests.cluster.cluster_tools import ClusterTools, free_port
+from services.devkit.servers import free_port
+from tests.cluster.cluster_tools import ClusterTools
 from tests.cluster.local_registry import LocalRegistry
 from tests.cluster.real_node import RealNode
 from tests.support.operator_e2e import wait_for
