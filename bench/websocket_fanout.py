@@ -35,6 +35,7 @@ if __package__ in (None, ""):  # run as `python bench/websocket_fanout.py`: make
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.placement import Placement
+from tests.support.proc import status_kib
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE_LAT, BASE_LONG, STEP = 10.0, 20.0, 1e-5
@@ -141,7 +142,7 @@ def run_round(
         "p50_ms": figures["p50Ms"],
         "p99_ms": figures["p99Ms"],
         "connect_s": figures["connectS"],
-        "peak_rss_mib": peak_rss_mib(server_pid),
+        "peak_rss_mib": status_kib(server_pid, "VmHWM") / 1024,
     }
     print(
         f"  {name:<22} delivered {result['delivered']}/{result['expected']}  {result['per_s']:9.0f}/s  "
@@ -150,13 +151,6 @@ def run_round(
         flush=True,
     )
     return result
-
-
-def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise SystemExit(f"no VmHWM for process {pid}")
 
 
 # ---- the platform ----------------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from services.devkit.servers import free_port
 from tests.cluster.kwok import Kubectl, KwokCluster
+from tests.support.proc import status_kib
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "venta-operator"
@@ -146,10 +147,7 @@ class OperatorProcess:
 
     def rss_bytes(self) -> int:
         assert self.proc is not None
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        return 0
+        return status_kib(self.proc.pid, "VmRSS") * 1024
 
 
 @dataclass(frozen=True)
