@@ -27,6 +27,7 @@ from services.kit.probes import HealthServer
 from services.kit.redis_client import async_redis
 from services.websocket.compression import decline_per_message_deflate
 from services.websocket.config import WebsocketSettings
+from services.websocket.fanout import FanOutRedisManager
 from services.websocket.live import LiveMap
 from services.websocket.namespaces import Limits, UserNamespace, VendorNamespace
 from services.websocket.notifications import Notifier
@@ -58,7 +59,7 @@ class WebsocketHost:
         )
         self.sio = socketio.AsyncServer(
             async_mode="aiohttp",
-            client_manager=socketio.AsyncRedisManager(settings.redis_dsn, channel=settings.socketio_channel),
+            client_manager=FanOutRedisManager(settings.redis_dsn, channel=settings.socketio_channel),
             cors_allowed_origins=settings.cors_origins or [],
             max_http_buffer_size=settings.max_message_bytes,
             ping_interval=settings.ping_interval_s,
