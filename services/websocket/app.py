@@ -14,7 +14,6 @@ import logging
 from typing import Any
 
 import httpx
-import socketio
 
 from services.contracts.venta.location.v1 import location_pb2, location_pb2_grpc
 from services.contracts.venta.user.v1 import user_pb2, user_pb2_grpc
@@ -27,7 +26,7 @@ from services.kit.probes import HealthServer
 from services.kit.redis_client import async_redis
 from services.websocket.compression import decline_per_message_deflate
 from services.websocket.config import WebsocketSettings
-from services.websocket.fanout import FanOutRedisManager
+from services.websocket.fanout import FanOutRedisManager, SocketServer
 from services.websocket.live import LiveMap
 from services.websocket.namespaces import Limits, UserNamespace, VendorNamespace
 from services.websocket.notifications import Notifier
@@ -57,7 +56,7 @@ class WebsocketHost:
         self.authenticator, self.jwks = build_authenticator(
             settings, http=self.http_client, users=self.users, cache=self.redis
         )
-        self.sio = socketio.AsyncServer(
+        self.sio = SocketServer(
             async_mode="aiohttp",
             client_manager=FanOutRedisManager(settings.redis_dsn, channel=settings.socketio_channel),
             cors_allowed_origins=settings.cors_origins or [],

@@ -15,8 +15,11 @@ emit from any replica, received from Redis, is sent this way too.
 
 from __future__ import annotations
 
+import asyncio
+from collections import deque
 from typing import Any
 
+import engineio
 import engineio.exceptions
 import engineio.packet
 import socketio
@@ -62,3 +65,47 @@ class RoomFanOut(socketio.AsyncManager):  # type: ignore[misc]
 
 class FanOutRedisManager(socketio.AsyncRedisManager, RoomFanOut):  # type: ignore[misc]
     """python-socketio's Redis manager (emits reach every replica) whose local sends are `RoomFanOut`'s."""
+
+
+class PacketQueue(asyncio.Queue[Any]):
+    """An Engine.IO socket's outgoing queue whose `get()` is a future rather than a coroutine.
+
+    Every socket's writer task waits for its next packet with `asyncio.wait_for(queue.get(), ...)`. On Python 3.11
+    `wait_for` wraps a coroutine in a task of its own, so each delivery started and scheduled one more task (27% of
+    the gateway's samples during a fan-out; bench/README.md); a future it awaits as it is. A packet put while a
+    `get()` waits goes straight to that future (through `_put`, asyncio's hook for queue variants, so `task_done`
+    and `join` count it as usual); a `get()` that timed out or was cancelled is skipped. Unbounded queues only, as
+    Engine.IO creates them.
+    """
+
+    def _init(self, maxsize: int) -> None:
+        super()._init(maxsize)
+        self._waiting: deque[asyncio.Future[Any]] = deque()
+
+    def get(self) -> asyncio.Future[Any]:  # type: ignore[override]
+        future = asyncio.get_running_loop().create_future()
+        if self.empty():
+            self._waiting.append(future)
+        else:
+            future.set_result(self.get_nowait())
+        return future
+
+    def _put(self, item: Any) -> None:
+        while self._waiting:
+            future = self._waiting.popleft()
+            if not future.done():
+                future.set_result(item)
+                return
+        super()._put(item)  # type: ignore[misc]
+
+
+class EngineIOServer(engineio.AsyncServer):  # type: ignore[misc]
+    def create_queue(self, *args: Any, **kwargs: Any) -> PacketQueue:
+        return PacketQueue(*args, **kwargs)
+
+
+class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
+    """python-socketio's server over `EngineIOServer`, whose sockets send through a `PacketQueue`."""
+
+    def _engineio_server_class(self) -> type[engineio.AsyncServer]:
+        return EngineIOServer

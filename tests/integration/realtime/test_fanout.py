@@ -1,6 +1,7 @@
-"""The gateway's room emit (`RoomFanOut`) against python-socketio's own: the same deliveries, through real servers.
+"""The gateway's Socket.IO server (`SocketServer`, its sockets sending through a `PacketQueue`) and room emit
+(`RoomFanOut`) against python-socketio's own: the same deliveries, through real servers.
 
-Each test runs a Socket.IO server on aiohttp with one manager or the other and real python-socketio clients over
+Each test runs a Socket.IO server on aiohttp, the library's or the gateway's, and real python-socketio clients over
 WebSockets, and compares what every client received: who, what, in what order; with a skipped sid, tuple and empty
 arguments, an acknowledged emit, and a recipient whose socket is closed under the emit.
 """
@@ -18,7 +19,7 @@ import socketio
 from aiohttp import web
 
 from services.devkit.servers import free_port
-from services.websocket.fanout import RoomFanOut
+from services.websocket.fanout import PacketQueue, RoomFanOut, SocketServer
 
 ROOM = "vendor-1"
 
@@ -45,8 +46,10 @@ class Scene:
         raise AssertionError(f"not every client got {count} events: {[len(self.received[i]) for i in indexes]}")
 
 
-async def scene(manager: socketio.AsyncManager, clients: int) -> AsyncIterator[Scene]:
-    server = socketio.AsyncServer(async_mode="aiohttp", client_manager=manager)
+async def scene(
+    server_class: type[socketio.AsyncServer], manager: socketio.AsyncManager, clients: int
+) -> AsyncIterator[Scene]:
+    server = server_class(async_mode="aiohttp", client_manager=manager)
 
     @server.event
     async def connect(sid: str, environ: dict[str, Any]) -> None:
@@ -74,8 +77,9 @@ async def scene(manager: socketio.AsyncManager, clients: int) -> AsyncIterator[S
 
 @pytest.fixture(params=["library", "fan-out"])
 async def sockets(request: pytest.FixtureRequest) -> AsyncIterator[Scene]:
-    manager = socketio.AsyncManager() if request.param == "library" else RoomFanOut()
-    async for built in scene(manager, clients=12):
+    library = request.param == "library"
+    server_class, manager = (socketio.AsyncServer, socketio.AsyncManager()) if library else (SocketServer, RoomFanOut())
+    async for built in scene(server_class, manager, clients=12):
         yield built
 
 
@@ -127,3 +131,10 @@ async def test_recipients_gone_under_the_emit_do_not_stop_the_others(sockets: Sc
     await sockets.settled(1, among=range(8, 12))
     assert all(sockets.received[i] == [("after", ("still",))] for i in others)
     assert sockets.received[3] == sockets.received[7] == []
+
+
+async def test_the_gateways_sockets_send_through_a_packet_queue() -> None:
+    """What the benchmark's gain rests on (python-socketio builds its Engine.IO server through a private hook)."""
+    async for built in scene(SocketServer, RoomFanOut(), clients=1):
+        socket = built.server.eio.sockets[built.server.manager.eio_sid_from_sid(built.sid(0), "/")]
+        assert type(socket.queue) is PacketQueue
