@@ -41,6 +41,10 @@ CHILDREN = {
 }
 STORAGE_PREFIX = "operator.venta.io"  # not venta.io: Kopf hides its prefix's annotations, and the pause one is ours
 WAKEUPS = Wakeups()
+# Kopf keeps a task per watched object, with that object's last event, until no event came for this long (5 s by
+# default): while 50 platforms converge, that is most of their ~700 children at once, each with its managedFields.
+# The wake-up handlers are quick, so a short wait costs only a task more per burst of events (bench/README.md).
+QUEUE_IDLE_S = 0.5
 _platforms: set[str] = set()
 log = logging.getLogger("venta_operator")
 use_platform_format()  # `kopf run` configured logging before importing this module
@@ -57,6 +61,7 @@ async def configure(
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     settings.scanning.disabled = True  # the CRD is installed before the operator: no cluster-wide CRD watch (RBAC)
+    settings.queueing.idle_timeout = QUEUE_IDLE_S
     memo.kube = await ApiServer.connect()
     memo.passes = asyncio.Semaphore(CONFIG.workers)
     dashboards = load_dashboards(CONFIG.dashboards_dir)
