@@ -238,9 +238,8 @@ def main(n: int = 50, controller_qps: int = CONTROLLER_QPS) -> None:
             rss, cpu = operator.rss_bytes(), operator.cpu_seconds()
         finally:
             operator.stop()
-    with BenchCluster(
-        controller_qps, nodes=12, tools=tools, persistent_volumes=0
-    ) as cluster:  # a fresh one, same setup
+    # a fresh cluster, same setup
+    with BenchCluster(controller_qps, nodes=12, tools=tools, persistent_volumes=0) as cluster:
         install_chart(cluster, cluster.kubectl, volumes=2 * n + 4)
         cluster.kubectl("create", "namespace", "bench-floor")
         floor = asyncio.run(floor_seconds(cluster.kubeconfig, "bench-floor", [f"p{i:02d}" for i in range(n)]))

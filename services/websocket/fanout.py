@@ -3,8 +3,8 @@
 python-socketio's manager sends a room's packet (encoded once) by starting an asyncio task per recipient and waiting
 for them all. Each of those tasks only puts the packet on the recipient's Engine.IO queue, which never waits (the
 queue has no bound; the socket's own writer task writes it out): for a vendor watched by 1,000 users each move cost
-1,000 task creations, 1,000 scheduling rounds and `asyncio.wait`'s callbacks before the first writer could run, and
-the last watcher heard of it up to twice as late as needed (bench/README.md, "Fan-out: one loop per room emit").
+1,000 task creations, 1,000 scheduling rounds and `asyncio.wait`'s callbacks before the first writer could run
+(measured in bench/README.md, "Fan-out: one loop per room emit, and a queue the writer can wait on without a task").
 
 `RoomFanOut` puts the packets in one loop through Engine.IO's public `send_packet`. What each recipient gets, and in
 what order, is unchanged; a recipient whose socket closed meanwhile, or whose pings stopped, is skipped by Engine.IO
@@ -74,8 +74,10 @@ class PacketQueue(asyncio.Queue[Any]):
     `wait_for` wraps a coroutine in a task of its own, so each delivery started and scheduled one more task (27% of
     the gateway's samples during a fan-out; bench/README.md); a future it awaits as it is. A packet put while a
     `get()` waits goes straight to that future (through `_put`, asyncio's hook for queue variants, so `task_done`
-    and `join` count it as usual); a `get()` that timed out or was cancelled is skipped. Unbounded queues only, as
-    Engine.IO creates them.
+    and `join` count it as usual); a `get()` that timed out or was cancelled is skipped. Unlike asyncio's `get()`, a
+    packet already handed to a waiting writer goes with it if that writer is cancelled before it runs: Engine.IO ends
+    a writer by putting `None` on its queue, so that only happens when the whole server is cancelled. Unbounded
+    queues only, as Engine.IO creates them.
     """
 
     def _init(self, maxsize: int) -> None:
