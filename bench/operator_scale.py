@@ -33,7 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the test helpers (tests.cluster, tests.support) when run as a script
 
-from tests.cluster.kwok import KwokCluster, build_tools  # noqa: E402
+from tests.cluster.kwok import ClusterTools, KwokCluster, build_tools  # noqa: E402
 from tests.support.operator_e2e import OperatorProcess, install_chart, service_account_kubeconfig  # noqa: E402
 from venta_operator import readiness  # noqa: E402
 from venta_operator.config import OperatorConfig  # noqa: E402
@@ -49,29 +49,17 @@ DRIFT_S = 15.0
 CONTROLLER_QPS = 100  # kube-controller-manager's client rate limit in the benchmark's clusters (module docstring)
 
 
-class BenchCluster(KwokCluster):
+def bench_cluster(tools: ClusterTools, controller_qps: int) -> KwokCluster:
     """The test cluster with room for 50 platforms' Services and a scale test's controller rate limit.
 
     kube-apiserver's default Service range (a /24, 254 addresses) is full after ~25 platforms (10 ClusterIP Services
-    each). tests/cluster has no option for either, so the create command gets more kwokctl flags here.
+    each); kube-controller-manager's rate limit is the module docstring's.
     """
-
-    def __init__(self, controller_qps: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.controller_qps = controller_qps
-
-    def _kwokctl(self, *args: str, **kwargs: Any) -> Any:
-        if args[:2] == ("create", "cluster"):
-            args = (*args, "--extra-args", "kube-apiserver=service-cluster-ip-range=10.96.0.0/16")
-            if self.controller_qps:
-                args = (
-                    *args,
-                    "--extra-args",
-                    f"kube-controller-manager=kube-api-qps={self.controller_qps}",
-                    "--extra-args",
-                    f"kube-controller-manager=kube-api-burst={2 * self.controller_qps}",
-                )
-        return super()._kwokctl(*args, **kwargs)
+    flags = ["--extra-args", "kube-apiserver=service-cluster-ip-range=10.96.0.0/16"]
+    if controller_qps:
+        flags += ["--extra-args", f"kube-controller-manager=kube-api-qps={controller_qps}"]
+        flags += ["--extra-args", f"kube-controller-manager=kube-api-burst={2 * controller_qps}"]
+    return KwokCluster(nodes=12, tools=tools, persistent_volumes=0, create_args=flags)
 
 
 def platform(name: str, namespace: str) -> dict[str, Any]:
@@ -209,7 +197,7 @@ def _requests() -> dict[str, float]:
 def main(n: int = 50, controller_qps: int = CONTROLLER_QPS) -> None:
     tools = build_tools(quiet=True)
     work = Path(tempfile.mkdtemp(prefix="venta-bench-"))
-    with BenchCluster(controller_qps, nodes=12, tools=tools, persistent_volumes=0) as cluster:
+    with bench_cluster(tools, controller_qps) as cluster:
         kubectl = cluster.kubectl
         release = install_chart(cluster, kubectl, volumes=2 * (n + 1) + 4)
         kubeconfig = service_account_kubeconfig(kubectl, release, work / "kubeconfig")
@@ -239,7 +227,7 @@ def main(n: int = 50, controller_qps: int = CONTROLLER_QPS) -> None:
         finally:
             operator.stop()
     # a fresh cluster, same setup
-    with BenchCluster(controller_qps, nodes=12, tools=tools, persistent_volumes=0) as cluster:
+    with bench_cluster(tools, controller_qps) as cluster:
         install_chart(cluster, cluster.kubectl, volumes=2 * n + 4)
         cluster.kubectl("create", "namespace", "bench-floor")
         floor = asyncio.run(floor_seconds(cluster.kubeconfig, "bench-floor", [f"p{i:02d}" for i in range(n)]))
