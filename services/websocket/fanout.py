@@ -7,10 +7,10 @@ queue has no bound; the socket's own writer task writes it out): for a vendor wa
 (measured in bench/README.md, "Fan-out: one loop per room emit, and a queue the writer can wait on without a task").
 
 `RoomFanOut` puts the packets in one loop through Engine.IO's public `send_packet`. What each recipient gets, and in
-what order, is unchanged; a recipient whose socket closed meanwhile, or whose pings stopped, is skipped by Engine.IO
-itself, as before, and an error sending to one recipient does not stop the others (as it did not stop the others'
-tasks). Emits with a callback (an id per recipient) keep the library's path. It sits under the Redis manager, so an
-emit from any replica, received from Redis, is sent this way too.
+what order, is unchanged, and no recipient stops the loop: Engine.IO's `send_packet` skips a socket that closed
+meanwhile, and closes one whose pings stopped, running its disconnect handlers (and logging their errors) before the
+loop goes on, where the tasks ran them side by side. Emits with a callback (an id per recipient) keep the library's
+path. It sits under the Redis manager, so an emit from any replica, received from Redis, is sent this way too.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from collections import deque
 from typing import Any
 
 import engineio
-import engineio.exceptions
 import engineio.packet
 import socketio
 import socketio.packet
@@ -54,13 +53,9 @@ class RoomFanOut(socketio.AsyncManager):  # type: ignore[misc]
         ]
         send = self.server.eio.send_packet
         for sid, eio_sid in self.get_participants(namespace, room):  # a copy: safe to send while it changes
-            if sid in skip:
-                continue
-            for packet in packets:
-                try:
+            if sid not in skip:
+                for packet in packets:
                     await send(eio_sid, packet)
-                except engineio.exceptions.EngineIOError:
-                    break  # its socket is closing: its disconnect takes it out of the room
 
 
 class FanOutRedisManager(socketio.AsyncRedisManager, RoomFanOut):  # type: ignore[misc]

@@ -9,6 +9,7 @@ arguments, an acknowledged emit, and recipients gone under the emit (closed, or 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ class Scene:
         raise AssertionError(f"not every client got {count} events: {[len(self.received[i]) for i in indexes]}")
 
 
+@contextlib.asynccontextmanager
 async def scene(
     server_class: type[socketio.AsyncServer], manager: socketio.AsyncManager, clients: int
 ) -> AsyncIterator[Scene]:
@@ -80,7 +82,7 @@ async def scene(
 async def sockets(request: pytest.FixtureRequest) -> AsyncIterator[Scene]:
     library = request.param == "library"
     server_class, manager = (socketio.AsyncServer, socketio.AsyncManager()) if library else (SocketServer, RoomFanOut())
-    async for built in scene(server_class, manager, clients=12):
+    async with scene(server_class, manager, clients=12) as built:
         yield built
 
 
@@ -136,6 +138,6 @@ async def test_recipients_gone_under_the_emit_do_not_stop_the_others(sockets: Sc
 
 async def test_the_gateways_sockets_send_through_a_packet_queue() -> None:
     """What the benchmark's gain rests on (python-socketio builds its Engine.IO server through a private hook)."""
-    async for built in scene(SocketServer, RoomFanOut(), clients=1):
+    async with scene(SocketServer, RoomFanOut(), clients=1) as built:
         socket = built.server.eio.sockets[built.server.manager.eio_sid_from_sid(built.sid(0), "/")]
         assert type(socket.queue) is PacketQueue
