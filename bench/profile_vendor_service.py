@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import os
 import re
 import subprocess
 import sys
@@ -42,6 +41,7 @@ from bench import grpc_get_vendor, grpc_update_vendor
 from bench.loadgen import Load
 from bench.placement import Placement
 from bench.vendor_grpc import VENTA, Driver, load_generator, vendor_servers
+from tests.support.proc import cpu_seconds
 
 WORKLOADS = {w.method: w for w in (grpc_get_vendor.WORKLOAD, grpc_update_vendor.WORKLOAD)}
 
@@ -139,12 +139,6 @@ def categorise(stacks: dict[str, int], method: str) -> tuple[collections.Counter
         else:
             shares["other (interpreter, standard library)"] += count
     return shares, handler, total
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (all its threads) so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def read_collapsed(path: Path) -> dict[str, int]:

@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from services.devkit.servers import free_port
 from tests.cluster.kwok import Kubectl, KwokCluster
-from tests.support.proc import status_kib
+from tests.support.proc import cpu_seconds, status_kib
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "venta-operator"
@@ -142,8 +142,7 @@ class OperatorProcess:
     def cpu_seconds(self) -> float:
         """User + system CPU time the operator process has used."""
         assert self.proc is not None
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.proc.pid)
 
     def rss_bytes(self) -> int:
         assert self.proc is not None
